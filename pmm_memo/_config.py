@@ -1,0 +1,321 @@
+"""`CacheConfig`: every setting, its environment variable, its default and its validation.
+
+One table (`_FIELDS`) drives `from_env`, validation and the README, so a variable cannot be
+documented without being parsed, or parsed without being checked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ._errors import ConfigError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse_bool(raw: str) -> bool:
+    low = raw.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError("expected one of true/false/1/0/yes/no/on/off")
+
+
+def _parse_int(raw: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise ValueError("expected an integer") from None
+
+
+def _parse_float(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError("expected a number") from None
+    return value
+
+
+def _parse_str(raw: str) -> str:
+    return raw
+
+
+def _parse_optional_str(raw: str) -> str | None:
+    return raw if raw != "" else None
+
+
+@dataclass(frozen=True)
+class _Field:
+    env: str
+    parse: Callable[[str], Any]
+    doc: str
+
+
+# name -> (environment variable, parser, one-line meaning). Order is the README's order.
+_FIELDS: dict[str, _Field] = {
+    "redis_url": _Field(
+        "CACHE_REDIS_URL",
+        _parse_optional_str,
+        "Unset: embedded in-process backend. `redis://`, `rediss://` (TLS) or `unix://`: Redis.",
+    ),
+    "index_name": _Field("CACHE_INDEX_NAME", _parse_str, "RediSearch index name."),
+    "key_prefix": _Field("CACHE_KEY_PREFIX", _parse_str, "Prefix of every entry key."),
+    "embedding_dimensions": _Field(
+        "CACHE_EMBEDDING_DIMENSIONS",
+        _parse_int,
+        "Vector size for OpenAI and offline embedders (a local model sets its own).",
+    ),
+    "default_ttl": _Field(
+        "CACHE_DEFAULT_TTL", _parse_int, "Seconds an entry lives when `ttl=None`."
+    ),
+    "enable_embeddings": _Field(
+        "CACHE_ENABLE_EMBEDDINGS",
+        _parse_bool,
+        "false: never embed; semantic lookups act as exact-only.",
+    ),
+    "max_text_length": _Field(
+        "CACHE_MAX_TEXT_LENGTH",
+        _parse_int,
+        "Characters of `text` stored and embedded; longer text is cut at this length.",
+    ),
+    "batch_size": _Field(
+        "CACHE_BATCH_SIZE", _parse_int, "Texts per embedding request; keys per SCAN/UNLINK."
+    ),
+    "enabled": _Field(
+        "CACHE_ENABLED", _parse_bool, "false: every decorator is a pure pass-through."
+    ),
+    "embedder": _Field(
+        "CACHE_EMBEDDER",
+        _parse_str,
+        "`auto` (openai if OPENAI_API_KEY is set, else offline), `openai`, `offline`, `local`.",
+    ),
+    "socket_timeout": _Field(
+        "CACHE_SOCKET_TIMEOUT",
+        _parse_float,
+        "Seconds a Redis command may take before the call falls back to the function.",
+    ),
+    "connect_timeout": _Field(
+        "CACHE_CONNECT_TIMEOUT", _parse_float, "Seconds to open a Redis connection."
+    ),
+    "breaker_interval": _Field(
+        "CACHE_BREAKER_INTERVAL",
+        _parse_float,
+        "After a Redis failure, seconds during which Redis is not tried at all.",
+    ),
+    "memory_max_entries": _Field(
+        "CACHE_MEMORY_MAX_ENTRIES",
+        _parse_int,
+        "Entries the embedded backend keeps before evicting the least recently used.",
+    ),
+    "codec": _Field(
+        "CACHE_CODEC",
+        _parse_str,
+        "`safe` (tagged JSON, never runs code) or `pickle` (needs CACHE_SIGNING_KEY).",
+    ),
+    "signing_key": _Field(
+        "CACHE_SIGNING_KEY",
+        _parse_optional_str,
+        "HMAC-SHA256 key for pickled entries; an entry without a valid signature is a miss.",
+    ),
+    "max_value_bytes": _Field(
+        "CACHE_MAX_VALUE_BYTES",
+        _parse_int,
+        "Encoded results larger than this are returned but not stored.",
+    ),
+    "vector_algorithm": _Field(
+        "CACHE_VECTOR_ALGORITHM", _parse_str, "`HNSW` or `FLAT` for the index's vector field."
+    ),
+    "vector_type": _Field(
+        "CACHE_VECTOR_TYPE", _parse_str, "`FLOAT32` or `FLOAT16` storage of embeddings."
+    ),
+    "hnsw_m": _Field("CACHE_HNSW_M", _parse_int, "HNSW graph degree (M)."),
+    "hnsw_ef_construction": _Field(
+        "CACHE_HNSW_EF_CONSTRUCTION", _parse_int, "HNSW EF_CONSTRUCTION."
+    ),
+    "hnsw_ef_runtime": _Field(
+        "CACHE_HNSW_EF_RUNTIME", _parse_int, "HNSW EF_RUNTIME used by every KNN query."
+    ),
+    "knn_k": _Field("CACHE_KNN_K", _parse_int, "Neighbours fetched per semantic lookup."),
+    "require_search": _Field(
+        "CACHE_REQUIRE_SEARCH",
+        _parse_bool,
+        "true: a Redis without the search module is an error instead of exact-only caching.",
+    ),
+    "openai_embedding_model": _Field(
+        "CACHE_OPENAI_EMBEDDING_MODEL", _parse_str, "OpenAI embedding model."
+    ),
+}
+
+_VALID_EMBEDDERS = ("auto", "openai", "offline", "local")
+_VALID_CODECS = ("safe", "pickle")
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """Every setting of a cache. Build it directly, or with `CacheConfig.from_env()`."""
+
+    redis_url: str | None = None
+    index_name: str = "idx:cache"
+    key_prefix: str = "cache:"
+    embedding_dimensions: int = 1536
+    default_ttl: int = 3600
+    enable_embeddings: bool = True
+    max_text_length: int = 10000
+    batch_size: int = 100
+    enabled: bool = True
+    embedder: str = "auto"
+    socket_timeout: float = 0.25
+    connect_timeout: float = 0.25
+    breaker_interval: float = 5.0
+    memory_max_entries: int = 10000
+    codec: str = "safe"
+    signing_key: str | None = None
+    max_value_bytes: int = 8 * 1024 * 1024
+    vector_algorithm: str = "HNSW"
+    vector_type: str = "FLOAT32"
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 200
+    hnsw_ef_runtime: int = 200
+    knn_k: int = 4
+    require_search: bool = False
+    openai_embedding_model: str = "text-embedding-3-small"
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> CacheConfig:
+        """Read every `CACHE_*` variable; unset ones keep their defaults."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, field in _FIELDS.items():
+            raw = env.get(field.env)
+            if raw is None:
+                continue
+            try:
+                values[name] = field.parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{field.env}={raw!r}: {exc}") from None
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> CacheConfig:
+        """A copy with some settings changed (validated like a new config)."""
+        unknown = set(changes) - set(_FIELDS)
+        if unknown:
+            raise ConfigError(f"unknown CacheConfig setting(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def masked_redis_url(self) -> str | None:
+        """The Redis URL with any password replaced by `***`, for logs and CLI output."""
+        return mask_url(self.redis_url) if self.redis_url else None
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a URL (`redis://user:secret@h` -> `redis://user:***@h`)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    netloc = f"{user}:***@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _fail(name: str, message: str, value: object) -> ConfigError:
+    return ConfigError(f"{_FIELDS[name].env} ({name}) {message}, got {value!r}")
+
+
+def _validate(cfg: CacheConfig) -> None:
+    # Types first: a dataclass does not check them, and a str where an int belongs would
+    # otherwise fail much later, far from the mistake.
+    for field in dataclasses.fields(cfg):
+        value = getattr(cfg, field.name)
+        expected = field.type
+        if expected == "bool" and not isinstance(value, bool):
+            raise _fail(field.name, "must be a bool", value)
+        if expected == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+            raise _fail(field.name, "must be an int", value)
+        if expected == "float" and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise _fail(field.name, "must be a number", value)
+        if expected == "str" and not isinstance(value, str):
+            raise _fail(field.name, "must be a str", value)
+        if expected == "str | None" and value is not None and not isinstance(value, str):
+            raise _fail(field.name, "must be a str or None", value)
+
+    if cfg.redis_url is not None:
+        scheme = urlsplit(cfg.redis_url).scheme
+        if scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError(
+                f"CACHE_REDIS_URL (redis_url) must start with redis://, rediss:// or unix://, "
+                f"got {mask_url(cfg.redis_url)!r}"
+            )
+    if not cfg.index_name or any(c.isspace() for c in cfg.index_name):
+        raise _fail("index_name", "must be a non-empty name without spaces", cfg.index_name)
+    if not cfg.key_prefix or any(c in cfg.key_prefix for c in "*?[]\\ "):
+        raise _fail(
+            "key_prefix", "must be non-empty, without glob characters or spaces", cfg.key_prefix
+        )
+    positive_ints = (
+        "embedding_dimensions",
+        "default_ttl",
+        "max_text_length",
+        "batch_size",
+        "memory_max_entries",
+        "max_value_bytes",
+        "hnsw_m",
+        "hnsw_ef_construction",
+        "hnsw_ef_runtime",
+        "knn_k",
+    )
+    for name in positive_ints:
+        if getattr(cfg, name) <= 0:
+            raise _fail(name, "must be > 0", getattr(cfg, name))
+    if cfg.embedding_dimensions > 32768:
+        raise _fail("embedding_dimensions", "must be <= 32768", cfg.embedding_dimensions)
+    for name in ("socket_timeout", "connect_timeout", "breaker_interval"):
+        value = getattr(cfg, name)
+        if not math.isfinite(value) or value <= 0:
+            raise _fail(name, "must be a finite number of seconds > 0", value)
+    if cfg.embedder not in _VALID_EMBEDDERS:
+        raise _fail("embedder", f"must be one of {', '.join(_VALID_EMBEDDERS)}", cfg.embedder)
+    if cfg.codec not in _VALID_CODECS:
+        raise _fail("codec", f"must be one of {', '.join(_VALID_CODECS)}", cfg.codec)
+    if cfg.codec == "pickle" and not cfg.signing_key:
+        raise ConfigError(
+            "CACHE_CODEC=pickle needs CACHE_SIGNING_KEY: unsigned pickles would let anyone "
+            "who can write to Redis run code in this process"
+        )
+    if cfg.signing_key is not None and len(cfg.signing_key) < 16:
+        raise ConfigError("CACHE_SIGNING_KEY (signing_key) must be at least 16 characters")
+    if cfg.vector_algorithm not in ("FLAT", "HNSW"):
+        raise _fail("vector_algorithm", "must be FLAT or HNSW", cfg.vector_algorithm)
+    if cfg.vector_type not in ("FLOAT32", "FLOAT16"):
+        raise _fail("vector_type", "must be FLOAT32 or FLOAT16", cfg.vector_type)
+
+
+def config_table() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) rows, for the README and `pmm-memo config`."""
+    defaults = CacheConfig()
+    rows = []
+    for name, field in _FIELDS.items():
+        default = getattr(defaults, name)
+        shown = (
+            "unset"
+            if default is None
+            else str(default).lower()
+            if isinstance(default, bool)
+            else str(default)
+        )
+        rows.append((field.env, shown, field.doc))
+    return rows

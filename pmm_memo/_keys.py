@@ -1,0 +1,316 @@
+"""Turning a call into a cache key: bind arguments to the signature, encode, hash.
+
+Pure and I/O-free. Binding is compiled once per function (`inspect.Signature.bind` costs
+microseconds per call; the compiled binder is a few list operations), so the key for a
+memory-backend hit stays within a few microseconds.
+
+Key material = function identity + version + parameter names + each included argument's
+canonical encoding (see `_encoding`). It is hashed twice:
+- XXH3-128 (optionally seeded from CACHE_HASH_SECRET) -> the `<qhash>` of
+  `cache:<tenant>:<qhash>`;
+- keyed BLAKE2b-64 -> the `check` digest stored in the entry. A hit is accepted only when
+  it matches, so an XXH3 collision (XXH3 is fast, not collision-resistant, and an attacker
+  who controls prompts could search for one) is a miss, never another caller's answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import xxhash
+
+from ._encoding import encode_argument
+from ._errors import ConfigError
+
+# Bumping this re-keys every entry; golden tests pin the current value.
+KEY_SCHEME = b"pmm1"
+_CHECK_KEY = b"pmm_memo/check/v1"
+_SCOPE_KEY = b"pmm_memo/scope/v1"
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING: Any = _Missing()
+
+
+def hash_seed(secret: str | None) -> int:
+    """XXH3 seed from CACHE_HASH_SECRET (0 when unset, which keeps keys reproducible)."""
+    if not secret:
+        return 0
+    return int.from_bytes(hashlib.blake2b(secret.encode(), digest_size=8).digest(), "big")
+
+
+def qhash(material: bytes, seed: int = 0) -> str:
+    """The 32-hex XXH3-128 digest used in keys."""
+    digest: str = xxhash.xxh3_128_hexdigest(material, seed=seed)
+    return digest
+
+
+def check_digest(material: bytes) -> str:
+    """Independent digest stored beside an entry to reject hash collisions."""
+    return hashlib.blake2b(material, digest_size=8, key=_CHECK_KEY).hexdigest()
+
+
+def short_digest(value: str, purpose: bytes = _SCOPE_KEY) -> str:
+    """Hex digest of a string, used as an exact-match tag value for search filters."""
+    return hashlib.blake2b(
+        value.encode("utf-8", "surrogatepass"), digest_size=12, key=purpose
+    ).hexdigest()
+
+
+def scope_digest(material: bytes) -> str:
+    """Hex digest of a call's scope material (its non-text arguments)."""
+    return hashlib.blake2b(material, digest_size=12, key=_SCOPE_KEY).hexdigest()
+
+
+def function_id(func: Callable[..., Any]) -> str:
+    """`module.qualname`: stable across processes, unlike `id()` or `repr()`."""
+    module = getattr(func, "__module__", None) or "?"
+    qualname = getattr(func, "__qualname__", None) or getattr(func, "__name__", "?")
+    return f"{module}.{qualname}"
+
+
+@dataclass(frozen=True)
+class _CompiledSignature:
+    """The signature reduced to what binding needs; built once per function."""
+
+    names: tuple[str, ...]  # named parameters, in order (not *args/**kwargs)
+    defaults: tuple[Any, ...]  # MISSING for required parameters
+    npos: int  # how many of `names` may be passed positionally
+    kw_index: dict[str, int]  # names that may be passed by keyword -> index
+    var_positional: str | None
+    var_keyword: str | None
+    fast_min: int  # positional count from which defaults alone complete the call
+
+    @classmethod
+    def compile(cls, params: Sequence[inspect.Parameter]) -> _CompiledSignature:
+        names: list[str] = []
+        defaults: list[Any] = []
+        kw_index: dict[str, int] = {}
+        npos = 0
+        var_pos = var_kw = None
+        for p in params:
+            if p.kind is p.VAR_POSITIONAL:
+                var_pos = p.name
+                continue
+            if p.kind is p.VAR_KEYWORD:
+                var_kw = p.name
+                continue
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                npos += 1
+            if p.kind is not p.POSITIONAL_ONLY:
+                kw_index[p.name] = len(names)
+            names.append(p.name)
+            defaults.append(MISSING if p.default is p.empty else p.default)
+        required = [i for i, d in enumerate(defaults) if d is MISSING]
+        fast_min = (max(required) + 1) if required else 0
+        return cls(tuple(names), tuple(defaults), npos, kw_index, var_pos, var_kw, fast_min)
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any] | None:
+        """Values of `names` (then *args tuple, **kwargs dict if declared), defaults
+        applied; None when the call does not fit (the function then raises its own
+        TypeError when called)."""
+        n = len(args)
+        no_var = self.var_positional is None and self.var_keyword is None
+        if not kwargs and no_var and self.fast_min <= n <= self.npos:
+            # The common case: positional arguments, defaults fill the rest.
+            return [*args, *self.defaults[n:]]
+        values = list(args[: self.npos])
+        extra_pos = args[self.npos :]
+        if extra_pos and self.var_positional is None:
+            return None
+        values.extend(self.defaults[len(values) :])
+        given = [i < min(n, self.npos) for i in range(len(values))]
+        extra_kw: dict[str, Any] = {}
+        for name, value in kwargs.items():
+            i = self.kw_index.get(name)
+            if i is None:
+                if self.var_keyword is None:
+                    return None
+                extra_kw[name] = value
+            elif given[i]:
+                return None
+            else:
+                values[i] = value
+                given[i] = True
+        if any(v is MISSING for v in values):
+            return None
+        if self.var_positional is not None:
+            values.append(tuple(extra_pos))
+        if self.var_keyword is not None:
+            values.append(extra_kw)
+        return values
+
+    @property
+    def all_names(self) -> tuple[str, ...]:
+        extra = tuple(n for n in (self.var_positional, self.var_keyword) if n is not None)
+        return self.names + extra
+
+
+class KeyMaker:
+    """Everything about a decorated function's keys, compiled at decoration time."""
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        version: str | None = None,
+        ignore: Sequence[str] = (),
+        text_arg: str | None = None,
+        user_arg: str | None = None,
+        custom_key: Callable[..., Any] | None = None,
+    ) -> None:
+        self.func_id = function_id(func) + (f"@{version}" if version is not None else "")
+        params = list(inspect.signature(func).parameters.values())
+        self._full = _CompiledSignature.compile(params)
+        # Bound methods/classmethods arrive without their first parameter.
+        self._bound = _CompiledSignature.compile(params[1:]) if params else self._full
+        all_names = self._full.all_names
+        for name in ignore:
+            if name not in all_names:
+                raise ConfigError(
+                    f"ignore={tuple(ignore)!r}: {func.__qualname__} has no parameter {name!r}"
+                )
+        for option, chosen in (("text_arg", text_arg), ("user_arg", user_arg)):
+            if chosen is not None and chosen not in all_names:
+                raise ConfigError(
+                    f"{option}={chosen!r}: {func.__qualname__} has no parameter {chosen!r} "
+                    f"(parameters: {', '.join(all_names)})"
+                )
+        self.ignore = frozenset(ignore)
+        first_data = self._first_data_param(params)
+        self.text_arg: str | None = text_arg if text_arg is not None else first_data
+        if user_arg is None:
+            user_arg = next((n for n in ("user_id", "user") if n in all_names), None)
+        self.user_arg = user_arg
+        self.custom_key = custom_key
+        self._plans = {
+            False: self._plan(self._full),
+            True: self._plan(self._bound),
+        }
+
+    @staticmethod
+    def _first_data_param(params: list[inspect.Parameter]) -> str | None:
+        for p in params:
+            if p.name in ("self", "cls"):
+                continue
+            return p.name
+        return None
+
+    def _plan(self, sig: _CompiledSignature) -> _Plan:
+        names = sig.all_names
+        included = tuple(i for i, n in enumerate(names) if n not in self.ignore)
+        header = b"%s|%d:%s|%s" % (
+            KEY_SCHEME,
+            len(self.func_id.encode()),
+            self.func_id.encode(),
+            ",".join(names[i] for i in included).encode(),
+        )
+        text_pos = names.index(self.text_arg) if self.text_arg in names else None
+        user_pos = names.index(self.user_arg) if self.user_arg in names else None
+        return _Plan(sig, included, header, text_pos, user_pos)
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any], bound: bool) -> BoundCall | None:
+        plan = self._plans[bound]
+        values = plan.sig.bind(args, kwargs)
+        if values is None:
+            return None
+        return BoundCall(self, plan, values)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    sig: _CompiledSignature
+    included: tuple[int, ...]
+    header: bytes
+    text_pos: int | None
+    user_pos: int | None
+
+
+class BoundCall:
+    """One call's bound arguments; computes key material on demand, at most once."""
+
+    __slots__ = ("_maker", "_plan", "_segments", "_self_obj", "values")
+
+    def __init__(self, maker: KeyMaker, plan: _Plan, values: list[Any]) -> None:
+        self._maker = maker
+        self._plan = plan
+        self.values = values
+        self._segments: list[bytes] | None = None
+        self._self_obj: Any = MISSING
+
+    def with_instance(self, instance: Any) -> BoundCall:
+        """Include `instance` in the key only when it defines `__cache_key__()`."""
+        if getattr(type(instance), "__cache_key__", None) is not None:
+            self._self_obj = instance
+        return self
+
+    def _encode_segments(self) -> list[bytes]:
+        if self._segments is None:
+            names = self._plan.sig.all_names
+            segments = []
+            for i in self._plan.included:
+                out: list[bytes] = []
+                encode_argument(names[i], self.values[i], out)
+                segments.append(b"".join(out))
+            self._segments = segments
+        return self._segments
+
+    def material(self) -> bytes:
+        """The exact-key material (what the two digests are taken over)."""
+        plan = self._plan
+        head = plan.header
+        if self._self_obj is not MISSING:
+            out: list[bytes] = []
+            encode_argument("self", self._self_obj, out)
+            head = head + b"|self|" + b"".join(out)
+        if self._maker.custom_key is not None:
+            args, kwargs = self.call_args()
+            out = []
+            encode_argument("key()", self._maker.custom_key(*args, **kwargs), out)
+            return head + b"|custom|" + b"".join(out)
+        return head + b"|" + b"".join(self._encode_segments())
+
+    def scope_material(self) -> bytes:
+        """Material of every included argument except the text argument: calls that
+        differ only in their text share a scope, and only they may answer each other."""
+        plan = self._plan
+        parts = [plan.header, b"|scope|"]
+        for seg, i in zip(self._encode_segments(), plan.included, strict=True):
+            if i != plan.text_pos:
+                parts.append(seg)
+        return b"".join(parts)
+
+    @property
+    def text(self) -> Any:
+        pos = self._plan.text_pos
+        return None if pos is None else self.values[pos]
+
+    @property
+    def user(self) -> Any:
+        pos = self._plan.user_pos
+        return None if pos is None else self.values[pos]
+
+    def call_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The bound arguments as (args, kwargs) that re-create the call (for `key=`)."""
+        sig = self._plan.sig
+        args: tuple[Any, ...] = tuple(self.values[: sig.npos])
+        kwargs = dict(
+            zip(sig.names[sig.npos :], self.values[sig.npos : len(sig.names)], strict=True)
+        )
+        idx = len(sig.names)
+        if sig.var_positional is not None:
+            args += self.values[idx]
+            idx += 1
+        if sig.var_keyword is not None:
+            kwargs.update(self.values[idx])
+        return args, kwargs
