@@ -1,0 +1,56 @@
+"""Circuit breaker: after a backend failure, stop trying for an interval.
+
+Without it every call during an outage would wait a full socket timeout; with it an
+outage costs at most one timeout per interval. After the interval, exactly one caller
+(the one that wins `allow()`) tries the backend again; success closes the breaker.
+Kept apart from storage so it is testable with a fake clock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class CircuitBreaker:
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._open_until = 0.0  # 0 -> closed
+        self._probing = False
+
+    @property
+    def is_open(self) -> bool:
+        return self._open_until != 0.0
+
+    def allow(self) -> bool:
+        """May the backend be tried now? Cheap when closed (one attribute read)."""
+        if self._open_until == 0.0:
+            return True
+        with self._lock:
+            if self._open_until == 0.0:
+                return True
+            if self._probing or self._clock() < self._open_until:
+                return False
+            self._probing = True  # half-open: this caller is the single probe
+            return True
+
+    def record_success(self) -> bool:
+        """Returns True when this success closed an open breaker (a recovery)."""
+        if self._open_until == 0.0:
+            return False
+        with self._lock:
+            was_open = self._open_until != 0.0
+            self._open_until = 0.0
+            self._probing = False
+            return was_open
+
+    def record_failure(self) -> bool:
+        """Returns True when this failure opened a closed breaker (a new outage)."""
+        with self._lock:
+            was_closed = self._open_until == 0.0
+            self._open_until = self._clock() + self.interval
+            self._probing = False
+            return was_closed

@@ -1,0 +1,363 @@
+"""`Cache`: a backend plus the policy around it, shared by decorators and the manager.
+
+Failure policy (fail open): a backend error never reaches the caller of a decorated
+function. A read that fails is a miss, a write that fails is skipped; either is counted in
+`errors`. A connection failure or timeout opens the circuit breaker, and while it is open
+the backend is not called at all, so an outage costs one timeout per
+CACHE_BREAKER_INTERVAL, not one per call. One warning is logged when an outage starts and
+one info line when it ends. Entries that fail to decode or verify are counted as
+`corrupt` and treated as misses (the recomputed result overwrites them); results the
+codec cannot store are returned to the caller, counted as `uncacheable`, logged once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from ._breaker import CircuitBreaker
+from ._codec import Codec
+from ._config import CacheConfig
+from ._errors import CodecError, IndexSchemaError, SearchUnavailableError
+from ._keys import MISSING, hash_seed
+from ._singleflight import AsyncSingleFlight, SingleFlight
+from ._stats import Counters
+from .backends._base import Backend, Entry, Neighbour, VectorQuery
+from .backends._index import IndexSpec
+
+if TYPE_CHECKING:
+    from .embedders import Embedder
+
+logger = logging.getLogger("pmm_memo")
+T = TypeVar("T")
+
+# Configuration mistakes found while talking to the backend: they must be seen, so they
+# are logged at ERROR (once) rather than as a transient outage.
+_CONFIG_ERRORS = (IndexSchemaError, SearchUnavailableError)
+
+
+class Cache:
+    """Owns one backend, its codec, breaker, counters and single-flight tables."""
+
+    def __init__(
+        self,
+        config: CacheConfig | None = None,
+        *,
+        backend: Backend | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.config = config if config is not None else CacheConfig.from_env()
+        cfg = self.config
+        self.enabled = cfg.enabled
+        self.key_prefix = cfg.key_prefix
+        self.hash_seed = hash_seed(None)
+        self.codec = Codec(
+            allow_pickle=cfg.codec == "pickle",
+            signing_key=cfg.signing_key,
+            max_bytes=cfg.max_value_bytes,
+        )
+        self.breaker = CircuitBreaker(cfg.breaker_interval)
+        self.flight = SingleFlight()
+        self.aflight = AsyncSingleFlight()
+        self.counters = Counters()
+        self._embedder = embedder
+        self._embedder_ready = False
+        self._embedder_lock = threading.Lock()
+        self._logged: set[str] = set()
+        self.backend: Backend = backend if backend is not None else self._make_backend()
+        self._connection_errors = _connection_errors(self.backend)
+
+    def _make_backend(self) -> Backend:
+        cfg = self.config
+        if cfg.redis_url is None:
+            from .backends.memory import MemoryBackend
+
+            return MemoryBackend(max_entries=cfg.memory_max_entries)
+        from .backends.redis import RedisBackend
+
+        return RedisBackend(
+            cfg.redis_url,
+            codec=self.codec,
+            key_prefix=cfg.key_prefix,
+            socket_timeout=cfg.socket_timeout,
+            connect_timeout=cfg.connect_timeout,
+            batch_size=cfg.batch_size,
+            index=self.index_spec if cfg.enable_embeddings else None,
+            vector_type=cfg.vector_type,
+            require_search=cfg.require_search,
+        )
+
+    # -- embedder (semantic layer) ---------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder; remote ones (OpenAI) are wrapped so each text is paid for once."""
+        if self._embedder is None or not self._embedder_ready:
+            with self._embedder_lock:
+                if not self._embedder_ready:
+                    from .embedders import make_embedder
+                    from .embedders._cached import CachedEmbedder
+
+                    inner = self._embedder or make_embedder(self.config)
+                    self._embedder = CachedEmbedder(inner, self) if inner.remote else inner
+                    self._embedder_ready = True
+        assert self._embedder is not None
+        return self._embedder
+
+    def embed(self, text: str, counters: Counters) -> np.ndarray | None:
+        """One normalised vector, or None when embedding failed (counted, logged once)."""
+        try:
+            vector: np.ndarray = self.embedder.embed([text])[0]
+            return vector
+        except Exception as exc:
+            self._embed_failed(exc, counters)
+            return None
+
+    async def aembed(self, text: str, counters: Counters) -> np.ndarray | None:
+        try:
+            vector: np.ndarray = (await self.embedder.aembed([text]))[0]
+            return vector
+        except Exception as exc:
+            self._embed_failed(exc, counters)
+            return None
+
+    def _embed_failed(self, exc: BaseException, counters: Counters) -> None:
+        counters.errors += 1
+        if counters is not self.counters:
+            self.counters.errors += 1
+        self.log_once(
+            f"embed:{type(exc).__name__}",
+            logging.WARNING,
+            "embedding failed (%s: %s); calls fall back to exact caching",
+            type(exc).__name__,
+            exc,
+        )
+
+    @property
+    def dimensions(self) -> int:
+        """Vector size of the index: the embedder's (a local model fixes its own)."""
+        return self.embedder.dim
+
+    def index_spec(self) -> IndexSpec:
+        cfg = self.config
+        return IndexSpec(
+            name=cfg.index_name,
+            prefix=cfg.key_prefix,
+            dim=self.dimensions,
+            algorithm=cfg.vector_algorithm,
+            vector_type=cfg.vector_type,
+            m=cfg.hnsw_m,
+            ef_construction=cfg.hnsw_ef_construction,
+            ef_runtime=cfg.hnsw_ef_runtime,
+        )
+
+    # -- failure policy --------------------------------------------------------------------
+
+    def log_once(self, tag: str, level: int, message: str, *args: Any) -> None:
+        """Log a message the first time `tag` is seen (until the next recovery)."""
+        if tag in self._logged:
+            return
+        self._logged.add(tag)
+        logger.log(level, message, *args)
+
+    def _failed(self, op: str, exc: BaseException, counters: Counters) -> None:
+        counters.errors += 1
+        if counters is not self.counters:
+            self.counters.errors += 1
+        if isinstance(exc, _CONFIG_ERRORS):
+            self.log_once(
+                f"config:{type(exc).__name__}",
+                logging.ERROR,
+                "%s; semantic lookups are exact-only until fixed",
+                exc,
+            )
+            return
+        if isinstance(exc, self._connection_errors):
+            if self.breaker.record_failure():
+                logger.warning(
+                    "cache backend %s unavailable during %s (%s: %s); calling "
+                    "functions directly, next try in %.1fs",
+                    self.describe_backend(),
+                    op,
+                    type(exc).__name__,
+                    exc,
+                    self.breaker.interval,
+                )
+            return
+        self.log_once(
+            f"error:{op}:{type(exc).__name__}",
+            logging.WARNING,
+            "cache %s failed (%s: %s); the call went to the function",
+            op,
+            type(exc).__name__,
+            exc,
+        )
+
+    def _succeeded(self) -> None:
+        if self.breaker.record_success():
+            self._logged.clear()
+            logger.info("cache backend %s reachable again", self.describe_backend())
+
+    def describe_backend(self) -> str:
+        masked = self.config.masked_redis_url
+        return f"redis at {masked}" if masked else "memory"
+
+    def _corrupt(self, key: str, exc: BaseException | str, counters: Counters) -> None:
+        counters.corrupt += 1
+        if counters is not self.counters:
+            self.counters.corrupt += 1
+        logger.debug("ignoring unreadable entry %s: %s", key, exc)
+
+    # -- exact reads and writes (sync) ----------------------------------------------------
+
+    def read(self, key: str, check: str, counters: Counters) -> Any:
+        """The stored value, or MISSING (on a miss, a failure or a failed check)."""
+        if not self.breaker.allow():
+            return MISSING
+        try:
+            stored = self.backend.get(key)
+        except CodecError as exc:
+            self._succeeded()
+            self._corrupt(key, exc, counters)
+            return MISSING
+        except Exception as exc:
+            self._failed("read", exc, counters)
+            return MISSING
+        self._succeeded()
+        if stored is None:
+            return MISSING
+        if stored.check != check:
+            self._corrupt(key, "check digest mismatch (hash collision or foreign entry)", counters)
+            return MISSING
+        return stored.value
+
+    def write(self, entry: Entry, ttl_ms: int, counters: Counters) -> None:
+        if not self.breaker.allow():
+            return
+        try:
+            self.backend.set(entry, ttl_ms)
+        except CodecError as exc:
+            self._uncacheable(entry, exc, counters)
+            return
+        except Exception as exc:
+            self._failed("write", exc, counters)
+            return
+        self._succeeded()
+
+    def _uncacheable(self, entry: Entry, exc: CodecError, counters: Counters) -> None:
+        counters.uncacheable += 1
+        if counters is not self.counters:
+            self.counters.uncacheable += 1
+        self.log_once(
+            f"uncacheable:{entry.fn_name}",
+            logging.WARNING,
+            "result of %s not stored: %s (returned uncached)",
+            entry.fn_name,
+            exc,
+        )
+
+    def delete(self, key: str) -> bool:
+        return self._guarded("delete", lambda: self.backend.delete(key), False)
+
+    def clear(self, tenant: str, fn: str | None = None) -> int:
+        return self._guarded("clear", lambda: self.backend.clear(tenant, fn), 0)
+
+    def count(self, tenant: str | None = None, fn: str | None = None) -> int | None:
+        return self._guarded("count", lambda: self.backend.count(tenant, fn), None)
+
+    def knn(self, query: VectorQuery, counters: Counters) -> list[Neighbour]:
+        return self._guarded("search", lambda: self.backend.knn(query), [], counters)
+
+    def _guarded(
+        self, op: str, fn: Callable[[], T], default: T, counters: Counters | None = None
+    ) -> T:
+        if not self.breaker.allow():
+            return default
+        try:
+            result = fn()
+        except Exception as exc:
+            self._failed(op, exc, counters or self.counters)
+            return default
+        self._succeeded()
+        return result
+
+    # -- async twins ------------------------------------------------------------------------
+
+    async def aread(self, key: str, check: str, counters: Counters) -> Any:
+        if not self.breaker.allow():
+            return MISSING
+        try:
+            stored = await self.backend.aget(key)
+        except CodecError as exc:
+            self._succeeded()
+            self._corrupt(key, exc, counters)
+            return MISSING
+        except Exception as exc:
+            self._failed("read", exc, counters)
+            return MISSING
+        self._succeeded()
+        if stored is None:
+            return MISSING
+        if stored.check != check:
+            self._corrupt(key, "check digest mismatch (hash collision or foreign entry)", counters)
+            return MISSING
+        return stored.value
+
+    async def awrite(self, entry: Entry, ttl_ms: int, counters: Counters) -> None:
+        if not self.breaker.allow():
+            return
+        try:
+            await self.backend.aset(entry, ttl_ms)
+        except CodecError as exc:
+            self._uncacheable(entry, exc, counters)
+            return
+        except Exception as exc:
+            self._failed("write", exc, counters)
+            return
+        self._succeeded()
+
+    async def adelete(self, key: str) -> bool:
+        if not self.breaker.allow():
+            return False
+        try:
+            result = await self.backend.adelete(key)
+        except Exception as exc:
+            self._failed("delete", exc, self.counters)
+            return False
+        self._succeeded()
+        return result
+
+    async def aknn(self, query: VectorQuery, counters: Counters) -> list[Neighbour]:
+        if not self.breaker.allow():
+            return []
+        try:
+            result = await self.backend.aknn(query)
+        except Exception as exc:
+            self._failed("search", exc, counters)
+            return []
+        self._succeeded()
+        return result
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.backend.close()
+
+    async def aclose(self) -> None:
+        """Close this event loop's async connections (the sync pool stays usable)."""
+        aclose = getattr(self.backend, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _connection_errors(backend: Backend) -> tuple[type[BaseException], ...]:
+    """Errors that mean "the server is unreachable" (they open the breaker)."""
+    if backend.name != "redis":
+        return (OSError,)
+    import redis
+
+    return (redis.ConnectionError, redis.TimeoutError, OSError)

@@ -1,0 +1,502 @@
+"""`@cached` and `@semantic_lookup`: one wrapper class, two entry points.
+
+Order of work for a call (semantic steps only for `semantic_lookup`):
+1. disabled (context or CACHE_ENABLED=false) -> call the function, nothing else;
+2. bind + encode the arguments -> key (bad arguments raise here, before any I/O);
+3. exact read -> hit;
+4. embed the text argument, KNN among entries of the same tenant, function, scope and
+   user -> the nearest neighbour at or above the threshold is a hit;
+5. single-flight: the first concurrent caller computes and stores, others wait for it.
+
+Built on wrapt's FunctionWrapper so functions, methods, classmethods and staticmethods
+behave alike and the wrapper looks like the function to `inspect`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
+
+import numpy as np
+import wrapt
+
+from . import _validate
+from ._codec import allow_types_from_annotation
+from ._context import Mode, current_mode
+from ._keys import MISSING, BoundCall, KeyMaker, check_digest, qhash, scope_digest, short_digest
+from ._runtime import default_cache
+from ._stats import CacheInfo, Counters
+from .backends._base import Entry, Neighbour, VectorQuery
+
+if TYPE_CHECKING:
+    from ._cache import Cache
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class CachedFunction(Protocol[P, R]):
+    """What a decorated function looks like to a type checker."""
+
+    __wrapped__: Callable[P, R]
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    def __get__(self, instance: Any, owner: type | None = None) -> Any: ...
+    def cache_key(self, *args: P.args, **kwargs: P.kwargs) -> str: ...
+    def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool: ...
+    def cache_clear(self) -> int: ...
+    def cache_info(self) -> CacheInfo: ...
+
+
+class _Memo:
+    """The per-function state and the call paths; shared by all bindings of a method."""
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        tenant: str,
+        ttl: float | None,
+        embed_key: bool,
+        threshold: float | None,
+        k: int | None,
+        ignore: tuple[str, ...],
+        key: Callable[..., Any] | None,
+        version: str | None,
+        text_arg: str | None,
+        user_arg: str | None,
+        unless: Callable[[Any], bool] | None,
+        cache: Cache | None,
+    ) -> None:
+        self.func = func
+        self.tenant = _validate.tenant(tenant)
+        self.ttl_ms = _validate.ttl(ttl)
+        self.threshold = threshold
+        self.semantic = threshold is not None
+        self.embed_key = embed_key or self.semantic
+        self.k = k
+        self.unless = _validate.optional_callable("unless", unless)
+        self.explicit_cache = cache
+        self.keys = KeyMaker(
+            func,
+            version=None if version is None else str(version),
+            ignore=ignore,
+            text_arg=text_arg,
+            user_arg=user_arg,
+            custom_key=_validate.optional_callable("key", key),
+        )
+        self.fn = short_digest(self.keys.func_id)
+        self.fn_name = self.keys.func_id
+        self.counters = Counters()
+        self.is_async = inspect.iscoroutinefunction(func)
+        allow_types_from_annotation(func)
+
+    def cache(self) -> Cache:
+        return self.explicit_cache if self.explicit_cache is not None else default_cache()
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def bind(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], instance: Any
+    ) -> BoundCall | None:
+        call = self.keys.bind(args, kwargs, instance is not None)
+        if call is not None and instance is not None:
+            call.with_instance(instance)
+        return call
+
+    def key_of(self, cache: Cache, call: BoundCall) -> tuple[str, str]:
+        material = call.material()
+        return (
+            f"{cache.key_prefix}{self.tenant}:{qhash(material, cache.hash_seed)}",
+            check_digest(material),
+        )
+
+    def require_bind(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], instance: Any
+    ) -> BoundCall:
+        call = self.bind(args, kwargs, instance)
+        if call is None:
+            # Let the signature produce Python's own message.
+            sig = inspect.signature(self.func)
+            params = list(sig.parameters.values())
+            if instance is not None:
+                params = params[1:]
+            sig.replace(parameters=params).bind(*args, **kwargs)
+            raise TypeError(f"arguments do not fit {self.fn_name}")
+        return call
+
+    # -- entries ---------------------------------------------------------------------------
+
+    def user_of(self, call: BoundCall) -> str:
+        user = call.user
+        return "" if user is None else str(user)
+
+    def text_of(self, cache: Cache, call: BoundCall) -> str | None:
+        text = call.text
+        if not isinstance(text, str):
+            return None
+        # Stored and embedded text is cut at CACHE_MAX_TEXT_LENGTH (documented).
+        return text[: cache.config.max_text_length]
+
+    def entry(
+        self,
+        cache: Cache,
+        call: BoundCall,
+        key: str,
+        check: str,
+        value: Any,
+        vector: np.ndarray | None,
+    ) -> Entry:
+        text = self.text_of(cache, call)
+        scope = scope_digest(call.scope_material()) if self.embed_key else None
+        return Entry(
+            key=key,
+            value=value,
+            check=check,
+            tenant=self.tenant,
+            user=self.user_of(call),
+            fn=self.fn,
+            fn_name=self.fn_name,
+            created_at=time.time(),
+            text=text,
+            scope=scope,
+            embedding=vector,
+        )
+
+    def ttl_for(self, cache: Cache) -> int:
+        return self.ttl_ms if self.ttl_ms is not None else cache.config.default_ttl * 1000
+
+    def query(self, cache: Cache, call: BoundCall, vector: np.ndarray) -> VectorQuery:
+        return VectorQuery(
+            tenant=self.tenant,
+            vector=vector,
+            k=self.k or cache.config.knn_k,
+            fn=self.fn,
+            scope=scope_digest(call.scope_material()),
+            user=self.user_of(call),
+        )
+
+    def accept(self, query: VectorQuery, neighbours: list[Neighbour]) -> Any:
+        """The first neighbour that is close enough and provably ours, or MISSING.
+
+        Backends filter already; this re-checks the stored tenant/user/function/scope so
+        a filter bug or a foreign entry can never leak a result.
+        """
+        assert self.threshold is not None
+        if neighbours:
+            self.counters.record_similarity(neighbours[0].similarity)
+        for n in neighbours:
+            if n.similarity < self.threshold:
+                break
+            if (
+                n.corrupt
+                or n.tenant != query.tenant
+                or n.user != query.user
+                or n.fn != query.fn
+                or n.scope != query.scope
+            ):
+                continue
+            return n.value
+        return MISSING
+
+    def wants_vector(self, cache: Cache, call: BoundCall) -> bool:
+        return self.embed_key and cache.config.enable_embeddings and isinstance(call.text, str)
+
+    # -- sync path -------------------------------------------------------------------------
+
+    def call(
+        self,
+        wrapped: Callable[..., Any],
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        cache = self.explicit_cache if self.explicit_cache is not None else default_cache()
+        mode = current_mode()
+        if mode is Mode.DISABLED or not cache.enabled:
+            return wrapped(*args, **kwargs)
+        call = self.bind(args, kwargs, instance)
+        if call is None:
+            return wrapped(*args, **kwargs)  # raises the function's own TypeError
+        key, check = self.key_of(cache, call)
+        counters = self.counters
+        vector = None
+        if mode is Mode.NORMAL:
+            value = cache.read(key, check, counters)
+            if value is not MISSING:
+                counters.hits += 1
+                return value
+            if self.semantic and self.wants_vector(cache, call):
+                vector = cache.embed(self.text_of(cache, call) or "", counters)
+                if vector is not None:
+                    query = self.query(cache, call, vector)
+                    value = self.accept(query, cache.knn(query, counters))
+                    if value is not MISSING:
+                        counters.semantic_hits += 1
+                        return value
+        counters.misses += 1
+        if mode is Mode.BYPASS:
+            return wrapped(*args, **kwargs)
+
+        def compute() -> Any:
+            result = wrapped(*args, **kwargs)
+            if self.unless is not None and self.unless(result):
+                return result
+            vec = vector
+            if vec is None and self.wants_vector(cache, call):
+                vec = cache.embed(self.text_of(cache, call) or "", counters)
+            cache.write(
+                self.entry(cache, call, key, check, result, vec), self.ttl_for(cache), counters
+            )
+            return result
+
+        return cache.flight.do(key, compute)
+
+    # -- async path ------------------------------------------------------------------------
+
+    async def acall(
+        self,
+        wrapped: Callable[..., Awaitable[Any]],
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        cache = self.explicit_cache if self.explicit_cache is not None else default_cache()
+        mode = current_mode()
+        if mode is Mode.DISABLED or not cache.enabled:
+            return await wrapped(*args, **kwargs)
+        call = self.bind(args, kwargs, instance)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        key, check = self.key_of(cache, call)
+        counters = self.counters
+        vector = None
+        if mode is Mode.NORMAL:
+            value = await cache.aread(key, check, counters)
+            if value is not MISSING:
+                counters.hits += 1
+                return value
+            if self.semantic and self.wants_vector(cache, call):
+                vector = await cache.aembed(self.text_of(cache, call) or "", counters)
+                if vector is not None:
+                    query = self.query(cache, call, vector)
+                    value = self.accept(query, await cache.aknn(query, counters))
+                    if value is not MISSING:
+                        counters.semantic_hits += 1
+                        return value
+        counters.misses += 1
+        if mode is Mode.BYPASS:
+            return await wrapped(*args, **kwargs)
+
+        async def compute() -> Any:
+            result = await wrapped(*args, **kwargs)
+            if self.unless is not None and self.unless(result):
+                return result
+            vec = vector
+            if vec is None and self.wants_vector(cache, call):
+                vec = await cache.aembed(self.text_of(cache, call) or "", counters)
+            await cache.awrite(
+                self.entry(cache, call, key, check, result, vec), self.ttl_for(cache), counters
+            )
+            return result
+
+        return await cache.aflight.do(key, compute)
+
+    # -- attributes ------------------------------------------------------------------------
+
+    def cache_key(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        return self.key_of(self.cache(), self.require_bind(args, kwargs, instance))[0]
+
+    def invalidate(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        cache = self.cache()
+        key, _ = self.key_of(cache, self.require_bind(args, kwargs, instance))
+        return cache.delete(key)
+
+    def cache_clear(self) -> int:
+        removed = self.cache().clear(self.tenant, self.fn)
+        self.counters.reset()
+        return removed
+
+    def cache_info(self) -> CacheInfo:
+        return self.counters.info(self.cache().count(self.tenant, self.fn))
+
+
+if TYPE_CHECKING:
+    _FunctionWrapper = wrapt.FunctionWrapper[Any, Any]
+    _BoundFunctionWrapper = wrapt.BoundFunctionWrapper[Any, Any]
+else:
+    _FunctionWrapper = wrapt.FunctionWrapper
+    _BoundFunctionWrapper = wrapt.BoundFunctionWrapper
+
+
+class _CachedWrapper(_FunctionWrapper):
+    """The decorated function: the original, plus cache_key/invalidate/cache_clear/..."""
+
+    # No class-body annotations here: any would create `__annotations__` on the wrapper
+    # class and hide the function's own, which wrapt proxies (typing.get_type_hints).
+    def _memo(self) -> _Memo:
+        memo: _Memo = getattr(self, "_self_memo")  # noqa: B009 - typed access, see above
+        return memo
+
+    def cache_key(self, *args: Any, **kwargs: Any) -> str:
+        """The entry key this call would use (`cache:<tenant>:<32 hex>`)."""
+        return self._memo().cache_key(None, args, kwargs)
+
+    def invalidate(self, *args: Any, **kwargs: Any) -> bool:
+        """Remove this call's entry; True when there was one."""
+        return self._memo().invalidate(None, args, kwargs)
+
+    def cache_clear(self) -> int:
+        """Remove every entry of this function (in its tenant); returns how many."""
+        return self._memo().cache_clear()
+
+    def cache_info(self) -> CacheInfo:
+        """Hits, misses, semantic hits, errors and (where known) the number of entries."""
+        return self._memo().cache_info()
+
+
+class _BoundCachedWrapper(_BoundFunctionWrapper):
+    """`obj.method` / `Cls.classmethod`: the same attributes, with the instance bound."""
+
+    def _memo(self) -> _Memo:
+        memo: _Memo = self._self_parent._memo()
+        return memo
+
+    def _resolve(self, args: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
+        """(instance the first parameter is bound to, remaining args), as wrapt calls do."""
+        binding = self._self_binding
+        instance = self._self_instance
+        if binding == "staticmethod":
+            return None, args
+        if binding == "classmethod":
+            owner = getattr(self, "_self_owner", None)
+            return (owner if owner is not None else type(instance)), args
+        if instance is None:  # `Cls.method(obj, ...)`: the instance is the first argument
+            if not args:
+                raise TypeError(
+                    "a method accessed through its class needs the instance as first argument"
+                )
+            return args[0], args[1:]
+        return instance, args
+
+    def cache_key(self, *args: Any, **kwargs: Any) -> str:
+        instance, rest = self._resolve(args)
+        return self._memo().cache_key(instance, rest, kwargs)
+
+    def invalidate(self, *args: Any, **kwargs: Any) -> bool:
+        instance, rest = self._resolve(args)
+        return self._memo().invalidate(instance, rest, kwargs)
+
+    def cache_clear(self) -> int:
+        return self._memo().cache_clear()
+
+    def cache_info(self) -> CacheInfo:
+        return self._memo().cache_info()
+
+
+setattr(_CachedWrapper, "__bound_function_wrapper__", _BoundCachedWrapper)  # noqa: B010
+
+
+def _wrap(func: Callable[..., Any], memo_options: dict[str, Any]) -> Any:
+    target = func.__func__ if isinstance(func, classmethod | staticmethod) else func
+    if not callable(target):
+        raise TypeError(f"cannot cache {func!r}: not callable")
+    memo = _Memo(target, **memo_options)
+    wrapper_fn = memo.acall if memo.is_async else memo.call
+    wrapper = _CachedWrapper(func, wrapper_fn)
+    setattr(wrapper, "_self_memo", memo)  # noqa: B010 - wrapt keeps _self_* on the proxy
+    return wrapper
+
+
+@overload
+def cached(func: Callable[P, R], /) -> CachedFunction[P, R]: ...
+@overload
+def cached(
+    *,
+    tenant: str = ...,
+    ttl: float | None = ...,
+    embed_key: bool = ...,
+    ignore: tuple[str, ...] | list[str] = ...,
+    key: Callable[..., Any] | None = ...,
+    version: str | int | None = ...,
+    text_arg: str | None = ...,
+    user_arg: str | None = ...,
+    unless: Callable[[Any], bool] | None = ...,
+    cache: Cache | None = ...,
+) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
+
+
+def cached(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    tenant: str = "default",
+    ttl: float | None = None,
+    embed_key: bool = False,
+    ignore: tuple[str, ...] | list[str] = (),
+    key: Callable[..., Any] | None = None,
+    version: str | int | None = None,
+    text_arg: str | None = None,
+    user_arg: str | None = None,
+    unless: Callable[[Any], bool] | None = None,
+    cache: Cache | None = None,
+) -> Any:
+    """Memoize a function by its arguments in `cache:<tenant>:<qhash>`.
+
+    `ttl` in seconds (None: CACHE_DEFAULT_TTL); `embed_key=True` also stores an embedding
+    of `text_arg` so the entry can answer semantic lookups and searches.
+    """
+    options = {
+        "tenant": tenant,
+        "ttl": ttl,
+        "embed_key": bool(embed_key),
+        "threshold": None,
+        "k": None,
+        "ignore": tuple(ignore),
+        "key": key,
+        "version": None if version is None else str(version),
+        "text_arg": text_arg,
+        "user_arg": user_arg,
+        "unless": unless,
+        "cache": cache,
+    }
+    if func is not None:
+        return _wrap(func, options)
+    return lambda f: _wrap(f, options)
+
+
+def semantic_lookup(
+    threshold: float = 0.95,
+    *,
+    tenant: str = "default",
+    ttl: float | None = None,
+    k: int | None = None,
+    ignore: tuple[str, ...] | list[str] = (),
+    key: Callable[..., Any] | None = None,
+    version: str | int | None = None,
+    text_arg: str | None = None,
+    user_arg: str | None = None,
+    unless: Callable[[Any], bool] | None = None,
+    cache: Cache | None = None,
+) -> Callable[[Callable[P, R]], CachedFunction[P, R]]:
+    """Like `cached`, and on an exact miss return the stored result of a near-duplicate
+    call: same function, tenant, user and other arguments, with a `text_arg` whose
+    embedding has cosine similarity >= `threshold`.
+    """
+    options = {
+        "tenant": tenant,
+        "ttl": ttl,
+        "embed_key": True,
+        "threshold": _validate.threshold(threshold),
+        "k": None if k is None else _validate.positive_int("k", k),
+        "ignore": tuple(ignore),
+        "key": key,
+        "version": None if version is None else str(version),
+        "text_arg": text_arg,
+        "user_arg": user_arg,
+        "unless": unless,
+        "cache": cache,
+    }
+    return lambda f: _wrap(f, options)

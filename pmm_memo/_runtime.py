@@ -1,0 +1,52 @@
+"""The process-wide default cache that decorators use when no `cache=` is given.
+
+Resolved at call time, not decoration time, so `configure()` after import (in an app's
+start-up, or a test) applies to every decorated function.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ._cache import Cache
+from ._config import CacheConfig
+
+_default: Cache | None = None
+_lock = threading.Lock()
+
+
+def default_cache() -> Cache:
+    """The default cache, built from the environment on first use."""
+    cache = _default
+    if cache is not None:
+        return cache
+    return _build(None)
+
+
+def _build(config: CacheConfig | None) -> Cache:
+    global _default
+    with _lock:
+        if _default is None or config is not None:
+            old = _default
+            _default = Cache(config if config is not None else CacheConfig.from_env())
+            if old is not None:
+                old.close()
+        return _default
+
+
+def configure(config: CacheConfig | None = None, /, **settings: Any) -> Cache:
+    """Set the process-wide default cache.
+
+    `configure(CacheConfig(...))`, `configure(redis_url="redis://...")` (settings over the
+    environment's), or `configure()` to re-read the environment.
+    """
+    if config is not None and settings:
+        raise TypeError("configure() takes a CacheConfig or keyword settings, not both")
+    if config is None:
+        config = CacheConfig.from_env()
+        if settings:
+            config = config.replace(**settings)
+    elif not isinstance(config, CacheConfig):
+        raise TypeError(f"configure() expects a CacheConfig, got {type(config).__name__}")
+    return _build(config)

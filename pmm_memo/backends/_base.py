@@ -1,0 +1,90 @@
+"""The small interface every backend implements, and the records that cross it.
+
+Sync and async twins are named in parallel (`get`/`aget`). Backends raise on I/O failure;
+the fail-open policy (breaker, counting, logging) lives once, in `_cache.Cache`, not in
+each backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass(slots=True)
+class Entry:
+    """One cache entry as written. `user` is "" when the call has no user."""
+
+    key: str
+    value: Any
+    check: str
+    tenant: str
+    user: str
+    fn: str  # digest of the function identity
+    fn_name: str  # readable function identity, for humans and the CLI
+    created_at: float
+    text: str | None = None
+    scope: str | None = None  # digest of the non-text arguments (semantic entries)
+    embedding: np.ndarray | None = None  # L2-normalised float32 (dim,)
+
+
+@dataclass(slots=True)
+class Stored:
+    """What an exact read returns: the value and the check digest it was stored with."""
+
+    value: Any
+    check: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VectorQuery:
+    """A KNN request. Filters are exact: only entries with all of these values match."""
+
+    tenant: str
+    vector: np.ndarray  # L2-normalised float32 (dim,)
+    k: int
+    fn: str | None = None
+    scope: str | None = None
+    user: str | None = None  # None: any user; "" : entries stored without a user
+    with_values: bool = True
+
+
+@dataclass(slots=True)
+class Neighbour:
+    key: str
+    similarity: float
+    tenant: str
+    user: str
+    fn: str | None
+    scope: str | None
+    text: str | None
+    created_at: float | None
+    value: Any = None
+    check: str | None = None
+    corrupt: bool = False  # the stored value failed to decode or verify
+
+
+class Backend(Protocol):
+    """Storage. Methods raise on failure; `Cache` decides what a failure means."""
+
+    name: str
+
+    @property
+    def supports_vectors(self) -> bool: ...
+
+    def get(self, key: str) -> Stored | None: ...
+    def set(self, entry: Entry, ttl_ms: int) -> None: ...
+    def delete(self, key: str) -> bool: ...
+    def clear(self, tenant: str, fn: str | None = None) -> int: ...
+    def count(self, tenant: str | None = None, fn: str | None = None) -> int | None: ...
+    def knn(self, query: VectorQuery) -> list[Neighbour]: ...
+    def ping(self) -> float: ...
+    def close(self) -> None: ...
+
+    async def aget(self, key: str) -> Stored | None: ...
+    async def aset(self, entry: Entry, ttl_ms: int) -> None: ...
+    async def adelete(self, key: str) -> bool: ...
+    async def aclear(self, tenant: str, fn: str | None = None) -> int: ...
+    async def aknn(self, query: VectorQuery) -> list[Neighbour]: ...

@@ -1,0 +1,144 @@
+"""The RediSearch index: the seed's schema plus our exact-match fields, and how to check
+that an existing index matches what this process would create.
+
+The seed's fields (`text TEXT, tenant TAG, user TAG, created_at NUMERIC SORTABLE,
+embedding VECTOR ... COSINE`) are kept as they are. Filters never use `tenant`/`user`
+directly: TAG fields fold case and split on commas, and `{ } | * @` change query meaning,
+so every filter uses a hex digest of the value in a CASESENSITIVE tag (`tenant_h`,
+`user_h`, `fn`, `scope`) — exact for any string, with nothing to escape. Hits are
+re-checked against the stored plain values as well.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .._errors import IndexSchemaError
+
+# Seed fields first, then ours. (name, type, extra args)
+_TAG_FIELDS = ("tenant_h", "user_h", "fn", "scope")
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    prefix: str
+    dim: int
+    algorithm: str = "HNSW"  # or FLAT
+    vector_type: str = "FLOAT32"  # or FLOAT16
+    m: int = 16
+    ef_construction: int = 200
+    ef_runtime: int = 200
+
+    def create_args(self) -> list[Any]:
+        vector: list[Any] = ["TYPE", self.vector_type, "DIM", self.dim, "DISTANCE_METRIC", "COSINE"]
+        if self.algorithm == "HNSW":
+            vector += [
+                "M",
+                self.m,
+                "EF_CONSTRUCTION",
+                self.ef_construction,
+                "EF_RUNTIME",
+                self.ef_runtime,
+            ]
+        schema: list[Any] = [
+            "text",
+            "TEXT",
+            "tenant",
+            "TAG",
+            "user",
+            "TAG",
+            "created_at",
+            "NUMERIC",
+            "SORTABLE",
+            "embedding",
+            "VECTOR",
+            self.algorithm,
+            len(vector),
+            *vector,
+        ]
+        for tag in _TAG_FIELDS:
+            schema += [tag, "TAG", "CASESENSITIVE"]
+        return ["FT.CREATE", self.name, "ON", "HASH", "PREFIX", 1, self.prefix, "SCHEMA", *schema]
+
+    def create_command(self) -> str:
+        """The FT.CREATE command as text, for error messages and docs."""
+        return " ".join(str(a) for a in self.create_args())
+
+
+def _s(v: Any) -> Any:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def _as_dict(v: Any) -> dict[str, Any]:
+    """FT.INFO parts come as flat lists (RESP2) or dicts (RESP3 / redis-py >= 8)."""
+    if isinstance(v, dict):
+        return {str(_s(k)): x for k, x in v.items()}
+    if isinstance(v, list):
+        return {str(_s(v[i])): v[i + 1] for i in range(0, len(v) - 1, 2)}
+    return {}
+
+
+def describe_existing(info: Any) -> dict[str, Any]:
+    """The parts of an FT.INFO reply we compare, normalised."""
+    top = _as_dict(info)
+    definition = _as_dict(top.get("index_definition", {}))
+    fields: dict[str, dict[str, Any]] = {}
+    for raw in top.get("attributes", []):
+        attr = {k.lower(): x for k, x in _as_dict(raw).items()}
+        if not attr and isinstance(raw, list):
+            continue
+        name = str(_s(attr.get("attribute", attr.get("identifier"))))
+        flags = attr.get("flags", [])
+        fields[name] = {
+            "type": str(_s(attr.get("type", ""))).upper(),
+            "algorithm": str(_s(attr.get("algorithm", ""))).upper(),
+            "data_type": str(_s(attr.get("data_type", ""))).upper(),
+            "dim": int(_s(attr["dim"])) if "dim" in attr else None,
+            "metric": str(_s(attr.get("distance_metric", ""))).upper(),
+            "casesensitive": "CASESENSITIVE" in [str(_s(f)).upper() for f in flags],
+        }
+    prefixes = [str(_s(p)) for p in definition.get("prefixes", [])]
+    return {"prefixes": prefixes, "fields": fields, "num_docs": int(_s(top.get("num_docs", 0)))}
+
+
+def check_compatible(spec: IndexSpec, info: Any) -> None:
+    """Raise IndexSchemaError (saying how to migrate) when the live index differs."""
+    live = describe_existing(info)
+    problems = []
+    if live["prefixes"] != [spec.prefix]:
+        problems.append(f"key prefix {live['prefixes']} (want [{spec.prefix!r}])")
+    emb = live["fields"].get("embedding")
+    if emb is None or emb["type"] != "VECTOR":
+        problems.append("no VECTOR field 'embedding'")
+    else:
+        if emb["dim"] != spec.dim:
+            problems.append(f"embedding DIM {emb['dim']} (want {spec.dim})")
+        if emb["metric"] != "COSINE":
+            problems.append(f"DISTANCE_METRIC {emb['metric']} (want COSINE)")
+        if emb["data_type"] != spec.vector_type:
+            problems.append(f"TYPE {emb['data_type']} (want {spec.vector_type})")
+        if emb["algorithm"] != spec.algorithm:
+            problems.append(f"algorithm {emb['algorithm']} (want {spec.algorithm})")
+    for tag in _TAG_FIELDS:
+        f = live["fields"].get(tag)
+        if f is None or f["type"] != "TAG" or not f["casesensitive"]:
+            problems.append(f"no CASESENSITIVE TAG field {tag!r}")
+    for seed_field, kind in (
+        ("text", "TEXT"),
+        ("tenant", "TAG"),
+        ("user", "TAG"),
+        ("created_at", "NUMERIC"),
+    ):
+        f = live["fields"].get(seed_field)
+        if f is None or f["type"] != kind:
+            problems.append(f"no {kind} field {seed_field!r}")
+    if problems:
+        raise IndexSchemaError(
+            f"search index {spec.name!r} exists with another schema: {'; '.join(problems)}. "
+            f"Entries written now would not be searchable. To migrate, either point "
+            f"CACHE_INDEX_NAME at a new index name (old entries expire by TTL), or drop the "
+            f"old index without its documents (`FT.DROPINDEX {spec.name}`) and restart; it "
+            f"will be re-created as: {spec.create_command()}"
+        )

@@ -1,0 +1,222 @@
+"""The embedded in-process backend: used when no CACHE_REDIS_URL is configured.
+
+Stores Python objects as they are (like functools.lru_cache: a hit costs no decoding,
+and callers must not mutate results they get back). Thread-safe, TTL per entry, bounded
+by CACHE_MEMORY_MAX_ENTRIES with least-recently-used eviction.
+
+Vectors live in partitions keyed by (tenant, function, scope, user): a semantic lookup
+only ever sees the matrix of entries it may match, so isolation is structural and the
+search is one matrix-vector product, the same work as a bare numpy top-1.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._base import Entry, Neighbour, Stored, VectorQuery
+
+_PartitionKey = tuple[str, str, str, str]  # tenant, fn, scope, user
+
+
+class _Partition:
+    """A growable float32 matrix with swap-remove, rows mapped to keys."""
+
+    __slots__ = ("keys", "matrix", "n")
+
+    def __init__(self, dim: int) -> None:
+        self.matrix = np.empty((8, dim), dtype=np.float32)
+        self.keys: list[str] = []
+        self.n = 0
+
+    def add(self, key: str, vector: np.ndarray) -> int:
+        if self.n == self.matrix.shape[0]:
+            grown = np.empty((self.n * 2, self.matrix.shape[1]), dtype=np.float32)
+            grown[: self.n] = self.matrix[: self.n]
+            self.matrix = grown
+        self.matrix[self.n] = vector
+        self.keys.append(key)
+        self.n += 1
+        return self.n - 1
+
+    def remove(self, row: int) -> str | None:
+        """Remove `row`; returns the key of the row moved into its place, if any."""
+        last = self.n - 1
+        moved = None
+        if row != last:
+            self.matrix[row] = self.matrix[last]
+            self.keys[row] = self.keys[last]
+            moved = self.keys[row]
+        self.keys.pop()
+        self.n -= 1
+        return moved
+
+
+@dataclass(slots=True)
+class _Record:
+    entry: Entry
+    expires_at: float
+
+
+class MemoryBackend:
+    name = "memory"
+    supports_vectors = True
+
+    def __init__(
+        self,
+        max_entries: int = 10000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_entries = max_entries
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._data: OrderedDict[str, _Record] = OrderedDict()
+        self._partitions: dict[_PartitionKey, _Partition] = {}
+        self._rows: dict[str, tuple[_PartitionKey, int]] = {}
+
+    # -- exact ---------------------------------------------------------------------------
+
+    def get(self, key: str) -> Stored | None:
+        with self._lock:
+            rec = self._data.get(key)
+            if rec is None:
+                return None
+            if rec.expires_at <= self._clock():
+                self._remove(key)
+                return None
+            self._data.move_to_end(key)
+            return Stored(rec.entry.value, rec.entry.check)
+
+    def set(self, entry: Entry, ttl_ms: int) -> None:
+        with self._lock:
+            if entry.key in self._data:
+                self._remove(entry.key)
+            self._data[entry.key] = _Record(entry, self._clock() + ttl_ms / 1000.0)
+            if entry.embedding is not None and entry.scope is not None:
+                pkey = (entry.tenant, entry.fn, entry.scope, entry.user)
+                part = self._partitions.get(pkey)
+                if part is None:
+                    part = self._partitions[pkey] = _Partition(entry.embedding.shape[0])
+                self._rows[entry.key] = (pkey, part.add(entry.key, entry.embedding))
+            while len(self._data) > self.max_entries:
+                self._remove(next(iter(self._data)))
+
+    def _remove(self, key: str) -> bool:
+        rec = self._data.pop(key, None)
+        located = self._rows.pop(key, None)
+        if located is not None:
+            pkey, row = located
+            part = self._partitions[pkey]
+            moved = part.remove(row)
+            if moved is not None:
+                self._rows[moved] = (pkey, row)
+            if part.n == 0:
+                del self._partitions[pkey]
+        return rec is not None
+
+    def delete(self, key: str) -> bool:
+        with self._lock:
+            return self._remove(key)
+
+    def _matching(self, tenant: str | None, fn: str | None) -> list[str]:
+        now = self._clock()
+        return [
+            k
+            for k, rec in self._data.items()
+            if (tenant is None or rec.entry.tenant == tenant)
+            and (fn is None or rec.entry.fn == fn)
+            and rec.expires_at > now
+        ]
+
+    def clear(self, tenant: str, fn: str | None = None) -> int:
+        with self._lock:
+            keys = self._matching(tenant, fn)
+            for k in keys:
+                self._remove(k)
+            return len(keys)
+
+    def count(self, tenant: str | None = None, fn: str | None = None) -> int | None:
+        with self._lock:
+            return len(self._matching(tenant, fn))
+
+    def entries(self, tenant: str | None = None) -> list[Entry]:
+        """Live entries (for stats and the CLI)."""
+        with self._lock:
+            return [self._data[k].entry for k in self._matching(tenant, None)]
+
+    # -- vectors -------------------------------------------------------------------------
+
+    def knn(self, query: VectorQuery) -> list[Neighbour]:
+        with self._lock:
+            if query.fn is not None and query.scope is not None and query.user is not None:
+                part = self._partitions.get((query.tenant, query.fn, query.scope, query.user))
+                parts = [part] if part is not None else []
+            else:
+                parts = [
+                    p
+                    for (t, f, s, u), p in self._partitions.items()
+                    if t == query.tenant
+                    and (query.fn is None or f == query.fn)
+                    and (query.scope is None or s == query.scope)
+                    and (query.user is None or u == query.user)
+                ]
+            scored: list[tuple[float, str]] = []
+            for part in parts:
+                sims = part.matrix[: part.n] @ query.vector
+                k = min(query.k, part.n)
+                top = np.argpartition(-sims, k - 1)[:k] if k < part.n else np.arange(part.n)
+                scored.extend((float(sims[i]), part.keys[i]) for i in top)
+            scored.sort(key=lambda s: -s[0])
+            now = self._clock()
+            out: list[Neighbour] = []
+            for sim, key in scored:
+                rec = self._data[key]
+                if rec.expires_at <= now:
+                    self._remove(key)
+                    continue
+                e = rec.entry
+                out.append(
+                    Neighbour(
+                        key,
+                        sim,
+                        e.tenant,
+                        e.user,
+                        e.fn,
+                        e.scope,
+                        e.text,
+                        e.created_at,
+                        e.value if query.with_values else None,
+                        e.check,
+                    )
+                )
+                if len(out) == query.k:
+                    break
+            return out
+
+    def ping(self) -> float:
+        return 0.0
+
+    def close(self) -> None:
+        """Nothing to release; entries stay until the process ends."""
+
+    # -- async twins (no I/O here, so they run inline) -------------------------------------
+
+    async def aget(self, key: str) -> Stored | None:
+        return self.get(key)
+
+    async def aset(self, entry: Entry, ttl_ms: int) -> None:
+        self.set(entry, ttl_ms)
+
+    async def adelete(self, key: str) -> bool:
+        return self.delete(key)
+
+    async def aclear(self, tenant: str, fn: str | None = None) -> int:
+        return self.clear(tenant, fn)
+
+    async def aknn(self, query: VectorQuery) -> list[Neighbour]:
+        return self.knn(query)

@@ -1,0 +1,416 @@
+"""Redis backend: `redis.Redis` for sync callers, `redis.asyncio.Redis` for async ones.
+
+Entry layout (a hash at `cache:<tenant>:<qhash>`): the seed's `text`, `tenant`, `user`,
+`created_at`, `embedding`, plus `fmt`/`codec`/`value`/`sig` (the envelope, see
+`_codec`), `check` (collision digest), `fn`/`fn_name`, `scope`, `tenant_h`/`user_h`
+(exact-match filter digests, see `_index`).
+
+- A write is one MULTI/EXEC: UNLINK + HSET + PEXPIRE, so no key ever exists without a
+  TTL and no stale field (an old embedding) survives an overwrite.
+- An exact read is one HMGET of the envelope fields: the embedding never crosses the wire.
+- No client-side retries: a retry would multiply the time a dead server costs the caller;
+  `Cache`'s circuit breaker decides when to try again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from redis.typing import EncodableT
+
+from .._codec import FORMAT_VERSION, Codec
+from .._errors import CodecError, SearchUnavailableError
+from .._keys import short_digest
+from .._loopbound import LoopBound
+from ._base import Entry, Neighbour, Stored, VectorQuery
+from ._index import IndexSpec, check_compatible
+
+_READ_FIELDS = ("fmt", "codec", "value", "sig", "check")
+_META_FIELDS = ("tenant", "user", "fn", "scope", "text", "created_at")
+_HEX32 = re.compile(rb"[0-9a-f]{32}")
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+TENANT_DIGEST = b"pmm_memo/tenant/v1"
+USER_DIGEST = b"pmm_memo/user/v1"
+
+
+def glob_escape(text: str) -> str:
+    """Escape SCAN MATCH specials so a tenant like `a*` matches only itself."""
+    return _GLOB_SPECIAL.sub(r"\\\1", text)
+
+
+def _b(text: str) -> bytes:
+    # surrogatepass: any Python str a caller passes must be storable.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _u(raw: Any) -> str:
+    if raw is None:
+        return ""
+    return raw.decode("utf-8", "surrogatepass") if isinstance(raw, bytes) else str(raw)
+
+
+def tenant_tag(tenant: str) -> str:
+    return short_digest(tenant, TENANT_DIGEST)
+
+
+def user_tag(user: str) -> str:
+    return short_digest(user, USER_DIGEST)
+
+
+class RedisBackend:
+    name = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        codec: Codec,
+        key_prefix: str = "cache:",
+        socket_timeout: float = 0.25,
+        connect_timeout: float = 0.25,
+        batch_size: int = 100,
+        index: IndexSpec | Callable[[], IndexSpec] | None = None,
+        vector_type: str = "FLOAT32",
+        require_search: bool = False,
+    ) -> None:
+        self.url = url
+        self.codec = codec
+        self.key_prefix = key_prefix
+        self.batch_size = batch_size
+        # The index dimension comes from the embedder, which is built only when a semantic
+        # feature is first used: exact caching never constructs an embedder.
+        self._index_source = index
+        self._index: IndexSpec | None = None
+        self.require_search = require_search
+        self._opts: dict[str, Any] = {
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": connect_timeout,
+            "health_check_interval": 0,
+        }
+        self.client: redis.Redis = redis.Redis.from_url(
+            url, retry=Retry(NoBackoff(), 0), **self._opts
+        )
+        self._aclients: LoopBound[redis.asyncio.Redis] = LoopBound(
+            lambda: redis.asyncio.Redis.from_url(
+                url, retry=AsyncRetry(NoBackoff(), 0), **self._opts
+            ),
+            lambda client: client.aclose(),
+        )
+        self._search: bool | None = None  # None: not probed yet
+        self._index_ready = False
+        self._vector_dtype = np.float16 if vector_type == "FLOAT16" else np.float32
+
+    @property
+    def index(self) -> IndexSpec | None:
+        if self._index is None and self._index_source is not None:
+            src = self._index_source
+            self._index = src if isinstance(src, IndexSpec) else src()
+        return self._index
+
+    # -- clients -------------------------------------------------------------------------
+
+    async def aclient(self) -> redis.asyncio.Redis:
+        """The asyncio client of the running loop (connections are bound to one loop)."""
+        return await self._aclients.get()
+
+    @property
+    def supports_vectors(self) -> bool:
+        return bool(self._search) and self._index_ready
+
+    # -- entries ---------------------------------------------------------------------------
+
+    def _mapping(self, entry: Entry) -> dict[EncodableT, EncodableT]:
+        enc = self.codec.encode(entry.value)  # CodecError: caller returns value unstored
+        m: dict[EncodableT, EncodableT] = {
+            "fmt": FORMAT_VERSION,
+            "codec": enc.codec,
+            "value": enc.payload,
+            "check": entry.check,
+            "tenant": _b(entry.tenant),
+            "tenant_h": tenant_tag(entry.tenant),
+            "user": _b(entry.user),
+            "user_h": user_tag(entry.user),
+            "fn": entry.fn,
+            "fn_name": _b(entry.fn_name),
+            "created_at": int(entry.created_at),
+        }
+        if enc.sig is not None:
+            m["sig"] = enc.sig
+        if entry.text is not None:
+            m["text"] = _b(entry.text)
+        if entry.scope is not None:
+            m["scope"] = entry.scope
+        if entry.embedding is not None:
+            m["embedding"] = entry.embedding.astype(self._vector_dtype).tobytes()
+        return m
+
+    def _stored(self, raw: list[Any]) -> Stored | None:
+        if all(x is None for x in raw):
+            return None
+        fmt, codec, payload, sig, check = raw
+        value = self.codec.decode(fmt, codec, payload, sig)
+        return Stored(value, _u(check) if check is not None else None)
+
+    def get(self, key: str) -> Stored | None:
+        return self._stored(self.client.hmget(key, _READ_FIELDS))
+
+    async def aget(self, key: str) -> Stored | None:
+        client = await self.aclient()
+        return self._stored(await client.hmget(key, _READ_FIELDS))
+
+    def set(self, entry: Entry, ttl_ms: int) -> None:
+        mapping = self._mapping(entry)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.unlink(entry.key)
+        pipe.hset(entry.key, mapping=mapping)
+        pipe.pexpire(entry.key, ttl_ms)
+        pipe.execute()
+
+    async def aset(self, entry: Entry, ttl_ms: int) -> None:
+        mapping = self._mapping(entry)
+        client = await self.aclient()
+        pipe = client.pipeline(transaction=True)
+        pipe.unlink(entry.key)
+        pipe.hset(entry.key, mapping=mapping)
+        pipe.pexpire(entry.key, ttl_ms)
+        await pipe.execute()
+
+    def delete(self, key: str) -> bool:
+        return bool(self.client.unlink(key))
+
+    async def adelete(self, key: str) -> bool:
+        client = await self.aclient()
+        return bool(await client.unlink(key))
+
+    # -- scanning a tenant -----------------------------------------------------------------
+
+    def _tenant_pattern(self, tenant: str) -> str:
+        return glob_escape(self.key_prefix + tenant + ":") + "*"
+
+    def _own(self, keys: Iterable[bytes], tenant: str) -> list[bytes]:
+        # `cache:a:*` also matches tenant `a:b`'s `cache:a:b:<hash>`; only keys whose rest
+        # is exactly one 32-hex hash belong to tenant `a`.
+        head = len(_b(self.key_prefix + tenant + ":"))
+        return [k for k in keys if len(k) == head + 32 and _HEX32.fullmatch(k, head)]
+
+    def _batches(self, tenant: str) -> Iterator[list[bytes]]:
+        batch: list[bytes] = []
+        for key in self.client.scan_iter(match=self._tenant_pattern(tenant), count=self.batch_size):
+            batch.append(key)
+            if len(batch) >= self.batch_size:
+                yield self._own(batch, tenant)
+                batch = []
+        if batch:
+            yield self._own(batch, tenant)
+
+    def _of_function(self, keys: list[bytes], fn: str | None) -> list[bytes]:
+        if fn is None or not keys:
+            return keys
+        pipe = self.client.pipeline(transaction=False)
+        for k in keys:
+            pipe.hget(k, "fn")
+        return [k for k, f in zip(keys, pipe.execute(), strict=True) if _u(f) == fn]
+
+    def clear(self, tenant: str, fn: str | None = None) -> int:
+        removed = 0
+        for batch in self._batches(tenant):
+            keys = self._of_function(batch, fn)
+            if keys:
+                removed += int(self.client.unlink(*keys))
+        return removed
+
+    async def aclear(self, tenant: str, fn: str | None = None) -> int:
+        # Clearing is rare and bulk: run the sync implementation off the event loop.
+        return await asyncio.to_thread(self.clear, tenant, fn)
+
+    def count(self, tenant: str | None = None, fn: str | None = None) -> int | None:
+        if tenant is None:
+            return None
+        return sum(len(self._of_function(b, fn)) for b in self._batches(tenant))
+
+    def tenants(self) -> dict[str, int]:
+        """Entries per tenant, by scanning the key prefix (for stats and the CLI)."""
+        counts: dict[str, int] = {}
+        head = len(_b(self.key_prefix))
+        for key in self.client.scan_iter(
+            match=glob_escape(self.key_prefix) + "*", count=max(self.batch_size, 1000)
+        ):
+            rest = key[head:]
+            if len(rest) > 33 and rest[-33:-32] == b":" and _HEX32.fullmatch(rest, len(rest) - 32):
+                tenant = _u(rest[:-33])
+                counts[tenant] = counts.get(tenant, 0) + 1
+        return counts
+
+    # -- search ----------------------------------------------------------------------------
+
+    def search_available(self) -> bool:
+        if self._search is None:
+            try:
+                _command(self.client, "FT._LIST")
+                self._search = True
+            except redis.ResponseError:
+                self._search = False
+        return self._search
+
+    def ensure_index(self) -> bool:
+        """Create or verify the index. False (exact-only) when the server cannot search."""
+        if self._index_ready:
+            return True
+        if self.index is None:
+            return False
+        if not self.search_available():
+            if self.require_search:
+                raise SearchUnavailableError(
+                    f"{self.url_masked()} has no search module (FT.* commands) and "
+                    f"CACHE_REQUIRE_SEARCH=true; use Redis 8 or Redis Stack"
+                )
+            return False
+        try:
+            info = _command(self.client, "FT.INFO", self.index.name)
+        except redis.ResponseError as exc:
+            if "unknown index" not in str(exc).lower() and "no such index" not in str(exc).lower():
+                raise
+            try:
+                _command(self.client, *self.index.create_args())
+            except redis.ResponseError as create_exc:
+                if "already exists" not in str(create_exc).lower():
+                    raise
+            info = _command(self.client, "FT.INFO", self.index.name)
+        check_compatible(self.index, info)
+        self._index_ready = True
+        return True
+
+    def index_info(self) -> dict[str, Any] | None:
+        from ._index import describe_existing
+
+        if self.index is None or not self.search_available():
+            return None
+        try:
+            return describe_existing(_command(self.client, "FT.INFO", self.index.name))
+        except redis.ResponseError:
+            return None
+
+    def _knn_args(self, q: VectorQuery) -> list[Any]:
+        assert self.index is not None
+        filters = [f"@tenant_h:{{{tenant_tag(q.tenant)}}}"]
+        if q.fn is not None:
+            filters.append(f"@fn:{{{q.fn}}}")
+        if q.scope is not None:
+            filters.append(f"@scope:{{{q.scope}}}")
+        if q.user is not None:
+            filters.append(f"@user_h:{{{user_tag(q.user)}}}")
+        ef = " EF_RUNTIME $ef" if self.index.algorithm == "HNSW" else ""
+        query = f"({' '.join(filters)})=>[KNN $k @embedding $vec{ef} AS __score]"
+        params: list[Any] = ["k", q.k, "vec", q.vector.astype(self._vector_dtype).tobytes()]
+        if ef:
+            params += ["ef", max(self.index.ef_runtime, q.k)]
+        fields = ["__score", *_META_FIELDS, *(_READ_FIELDS if q.with_values else ())]
+        return [
+            "FT.SEARCH",
+            self.index.name,
+            query,
+            "PARAMS",
+            len(params),
+            *params,
+            "SORTBY",
+            "__score",
+            "RETURN",
+            len(fields),
+            *fields,
+            "LIMIT",
+            0,
+            q.k,
+            "DIALECT",
+            2,
+        ]
+
+    def _neighbours(self, reply: Any, q: VectorQuery) -> list[Neighbour]:
+        out = []
+        for key, fields in _iter_docs(reply):
+            f = {(_u(k)): v for k, v in fields.items()}
+            n = Neighbour(
+                key=_u(key),
+                similarity=1.0 - float(_u(f.get("__score")) or "1"),
+                tenant=_u(f.get("tenant")),
+                user=_u(f.get("user")),
+                fn=_u(f.get("fn")) or None,
+                scope=_u(f.get("scope")) or None,
+                text=_u(f.get("text")) if f.get("text") is not None else None,
+                created_at=float(_u(f["created_at"])) if f.get("created_at") else None,
+            )
+            if q.with_values:
+                try:
+                    n.value = self.codec.decode(*(f.get(x) for x in _READ_FIELDS[:4]))
+                except CodecError:
+                    n.corrupt = True
+                n.check = _u(f.get("check")) or None
+            out.append(n)
+        return out
+
+    def knn(self, query: VectorQuery) -> list[Neighbour]:
+        if not self.ensure_index():
+            return []
+        return self._neighbours(_command(self.client, *self._knn_args(query)), query)
+
+    async def aknn(self, query: VectorQuery) -> list[Neighbour]:
+        if not self._index_ready:
+            # Index creation is a one-time, start-up cost: do it with the sync client.
+            ready = await asyncio.to_thread(self.ensure_index)
+            if not ready:
+                return []
+        client = await self.aclient()
+        return self._neighbours(await _acommand(client, *self._knn_args(query)), query)
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    def ping(self) -> float:
+        start = time.perf_counter()
+        self.client.ping()
+        return (time.perf_counter() - start) * 1000.0
+
+    def url_masked(self) -> str:
+        from .._config import mask_url
+
+        return mask_url(self.url)
+
+    def close(self) -> None:
+        self.client.close()
+
+    async def aclose(self) -> None:
+        await self._aclients.close()
+
+
+def _command(client: redis.Redis, *args: Any) -> Any:
+    """A raw command (redis-py leaves execute_command untyped)."""
+    return client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
+async def _acommand(client: redis.asyncio.Redis, *args: Any) -> Any:
+    return await client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
+def _iter_docs(reply: Any) -> Iterator[tuple[Any, dict[Any, Any]]]:
+    """(key, fields) of an FT.SEARCH reply, RESP2 list or redis-py >= 8 dict form."""
+    if isinstance(reply, dict):
+        docs: list[dict[Any, Any]] = reply.get(b"results") or reply.get("results") or []
+        for doc in docs:
+            key = doc.get(b"id") or doc.get("id")
+            fields = doc.get(b"extra_attributes") or doc.get("extra_attributes") or {}
+            yield key, fields
+        return
+    if not isinstance(reply, list | tuple):
+        return
+    items = reply[1:]
+    for i in range(0, len(items) - 1, 2):
+        flat = items[i + 1]
+        yield items[i], {flat[j]: flat[j + 1] for j in range(0, len(flat) - 1, 2)}

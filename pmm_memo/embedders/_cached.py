@@ -1,0 +1,100 @@
+"""Embeddings of identical texts, cached in the `pmm_embeddings` tenant.
+
+Only remote embedders are wrapped (an API call costs money and ~100 ms; the offline
+embedder is faster than a cache read). The key covers text + model + dimensions. A batch
+reads all its keys at once and asks the embedder only for the texts it lacks. Entries
+keep the seed's layout (`text` + `embedding`), so they can be searched like any other.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .._keys import MISSING, check_digest, qhash, short_digest
+from .._stats import Counters
+from ..backends._base import Entry
+from ._base import Embedder, check_texts
+
+if TYPE_CHECKING:
+    from .._cache import Cache
+
+EMBEDDINGS_TENANT = "pmm_embeddings"
+
+
+class CachedEmbedder:
+    """An Embedder that remembers vectors of texts it has seen."""
+
+    remote = False
+
+    def __init__(self, inner: Embedder, cache: Cache, tenant: str = EMBEDDINGS_TENANT) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.tenant = tenant
+        self.name = f"{inner.name}+cache"
+        self.dim = inner.dim
+        self.counters = Counters()
+        model = getattr(inner, "model", inner.name)
+        self._material_head = f"pmm_embed|{model}|{inner.dim}|".encode()
+        self._fn_name = f"embeddings:{model}:{inner.dim}"
+        self._fn = short_digest(self._fn_name)
+
+    def _keys(self, texts: list[str]) -> list[tuple[str, str]]:
+        out = []
+        for t in texts:
+            material = self._material_head + t.encode("utf-8", "surrogatepass")
+            out.append(
+                (f"{self.cache.key_prefix}{self.tenant}:{qhash(material)}", check_digest(material))
+            )
+        return out
+
+    def _entry(self, key: str, check: str, text: str, vector: np.ndarray) -> Entry:
+        return Entry(
+            key=key,
+            value=vector,
+            check=check,
+            tenant=self.tenant,
+            user="",
+            fn=self._fn,
+            fn_name=self._fn_name,
+            created_at=time.time(),
+            text=text[: self.cache.config.max_text_length],
+            scope=self._fn,
+            embedding=vector,
+        )
+
+    def _valid(self, value: object) -> bool:
+        return isinstance(value, np.ndarray) and value.shape == (self.dim,)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        items = check_texts(texts, self.name)
+        keys = self._keys(items)
+        found = [self.cache.read(k, c, self.counters) for k, c in keys]
+        missing = [i for i, v in enumerate(found) if not self._valid(v)]
+        self.counters.hits += len(items) - len(missing)
+        self.counters.misses += len(missing)
+        if missing:
+            fresh = self.inner.embed([items[i] for i in missing])
+            ttl = self.cache.config.default_ttl * 1000
+            for i, vec in zip(missing, fresh, strict=True):
+                found[i] = vec
+                self.cache.write(self._entry(*keys[i], items[i], vec), ttl, self.counters)
+        return np.vstack(found).astype(np.float32) if found else np.empty((0, self.dim), np.float32)
+
+    async def aembed(self, texts: Sequence[str]) -> np.ndarray:
+        items = check_texts(texts, self.name)
+        keys = self._keys(items)
+        found = [await self.cache.aread(k, c, self.counters) for k, c in keys]
+        missing = [i for i, v in enumerate(found) if v is MISSING or not self._valid(v)]
+        self.counters.hits += len(items) - len(missing)
+        self.counters.misses += len(missing)
+        if missing:
+            fresh = await self.inner.aembed([items[i] for i in missing])
+            ttl = self.cache.config.default_ttl * 1000
+            for i, vec in zip(missing, fresh, strict=True):
+                found[i] = vec
+                await self.cache.awrite(self._entry(*keys[i], items[i], vec), ttl, self.counters)
+        return np.vstack(found).astype(np.float32) if found else np.empty((0, self.dim), np.float32)

@@ -1,0 +1,114 @@
+"""Session servers (real Valkey with and without RediSearch, an OpenAI-shaped server) and
+the backend-parametrised `cache` fixture used by the backend-agnostic suites.
+
+A server that cannot start fails the run: these tests never skip for lack of Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pmm_memo import Cache, CacheConfig
+from pmm_memo.backends.memory import MemoryBackend
+from tests.support.servers import FakeOpenAI, ValkeyServer
+
+
+@pytest.fixture(scope="session")
+def server_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+def _start(server: ValkeyServer) -> ValkeyServer:
+    try:
+        return server.start()
+    except Exception as exc:  # fail, never skip: CI must not go green without Redis
+        pytest.fail(f"could not start a test Valkey server: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def search_server(server_logs: Path) -> Iterator[ValkeyServer]:
+    server = _start(ValkeyServer(search=True, log_dir=server_logs))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def plain_server(server_logs: Path) -> Iterator[ValkeyServer]:
+    server = _start(ValkeyServer(search=False, log_dir=server_logs))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(search_server: ValkeyServer) -> str:
+    """A clean database on the search-enabled server."""
+    client = search_server.client()
+    client.flushall()
+    client.close()
+    return search_server.url
+
+
+@pytest.fixture
+def plain_url(plain_server: ValkeyServer) -> str:
+    client = plain_server.client()
+    client.flushall()
+    client.close()
+    return plain_server.url
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def openai_server(fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> FakeOpenAI:
+    fake_openai.reset()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    return fake_openai
+
+
+def make_cache(kind: str, url: str | None = None, **settings: Any) -> Cache:
+    settings.setdefault("embedder", "offline")
+    settings.setdefault("embedding_dimensions", 64)
+    if kind == "memory":
+        return Cache(CacheConfig(**settings))
+    return Cache(CacheConfig(redis_url=url, **settings))
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def cache(backend_kind: str, request: pytest.FixtureRequest) -> Iterator[Cache]:
+    """A fresh cache on each backend (Redis: the search server, flushed)."""
+    url = request.getfixturevalue("redis_url") if backend_kind == "redis" else None
+    c = make_cache(backend_kind, url)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def memory_cache() -> Cache:
+    return Cache(CacheConfig(embedder="offline", embedding_dimensions=64), backend=MemoryBackend())
+
+
+def run(coro: Any) -> Any:
+    """asyncio.run, for tests (each call is a fresh loop, as in real scripts)."""
+    return asyncio.run(coro)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_offline_warning(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="pmm_memo")

