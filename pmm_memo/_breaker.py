@@ -23,6 +23,7 @@ class CircuitBreaker:
 
     @property
     def is_open(self) -> bool:
+        """Open or half-open (cheap: one attribute read)."""
         return self._open_until != 0.0
 
     def allow(self) -> bool:

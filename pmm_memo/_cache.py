@@ -70,6 +70,7 @@ class Cache:
         self._logged: set[str] = set()
         self.backend: Backend = backend if backend is not None else self._make_backend()
         self._connection_errors = _connection_errors(self.backend)
+        self.check_of = self.backend.check_of
 
     def _make_backend(self) -> Backend:
         cfg = self.config
@@ -214,9 +215,10 @@ class Cache:
 
     # -- exact reads and writes (sync) ----------------------------------------------------
 
-    def read(self, key: str, check: str, counters: Counters) -> Any:
+    def read(self, key: str, check: str | bytes, counters: Counters) -> Any:
         """The stored value, or MISSING (on a miss, a failure or a failed check)."""
-        if not self.breaker.allow():
+        breaker = self.breaker
+        if breaker.is_open and not breaker.allow():
             return MISSING
         try:
             stored = self.backend.get(key)
@@ -227,7 +229,8 @@ class Cache:
         except Exception as exc:
             self._failed("read", exc, counters)
             return MISSING
-        self._succeeded()
+        if breaker.is_open:
+            self._succeeded()
         if stored is None:
             return MISSING
         if stored.check != check:
@@ -287,7 +290,7 @@ class Cache:
 
     # -- async twins ------------------------------------------------------------------------
 
-    async def aread(self, key: str, check: str, counters: Counters) -> Any:
+    async def aread(self, key: str, check: str | bytes, counters: Counters) -> Any:
         if not self.breaker.allow():
             return MISSING
         try:

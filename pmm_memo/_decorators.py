@@ -25,7 +25,7 @@ import wrapt
 from . import _validate
 from ._codec import allow_types_from_annotation
 from ._context import Mode, current_mode
-from ._keys import MISSING, BoundCall, KeyMaker, check_digest, qhash, scope_digest, short_digest
+from ._keys import MISSING, BoundCall, KeyMaker, qhash, scope_digest, short_digest
 from ._runtime import default_cache
 from ._stats import CacheInfo, Counters
 from .backends._base import Entry, Neighbour, VectorQuery
@@ -90,6 +90,7 @@ class _Memo:
         self.fn = short_digest(self.keys.func_id)
         self.fn_name = self.keys.func_id
         self.counters = Counters()
+        self._prefix: tuple[Cache | None, str] = (None, "")
         self.is_async = inspect.iscoroutinefunction(func)
         allow_types_from_annotation(func)
 
@@ -106,12 +107,15 @@ class _Memo:
             call.with_instance(instance)
         return call
 
-    def key_of(self, cache: Cache, call: BoundCall) -> tuple[str, str]:
+    def key_of(self, cache: Cache, call: BoundCall) -> tuple[str, str | bytes]:
         material = call.material()
-        return (
-            f"{cache.key_prefix}{self.tenant}:{qhash(material, cache.hash_seed)}",
-            check_digest(material),
-        )
+        # `cache:<tenant>:` for the cache last used; one tuple, so a thread that sees the
+        # new cache also sees its prefix.
+        memo_cache, prefix = self._prefix
+        if cache is not memo_cache:
+            prefix = f"{cache.key_prefix}{self.tenant}:"
+            self._prefix = (cache, prefix)
+        return prefix + qhash(material, cache.hash_seed), cache.check_of(material)
 
     def require_bind(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], instance: Any
@@ -145,7 +149,7 @@ class _Memo:
         cache: Cache,
         call: BoundCall,
         key: str,
-        check: str,
+        check: str | bytes,
         value: Any,
         vector: np.ndarray | None,
     ) -> Entry:
@@ -217,9 +221,11 @@ class _Memo:
         mode = current_mode()
         if mode is Mode.DISABLED or not cache.enabled:
             return wrapped(*args, **kwargs)
-        call = self.bind(args, kwargs, instance)
+        call = self.keys.bind(args, kwargs, instance is not None)
         if call is None:
             return wrapped(*args, **kwargs)  # raises the function's own TypeError
+        if instance is not None:
+            call.with_instance(instance)
         key, check = self.key_of(cache, call)
         counters = self.counters
         vector = None

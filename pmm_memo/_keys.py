@@ -23,7 +23,7 @@ from typing import Any
 
 import xxhash
 
-from ._encoding import encode_argument
+from ._encoding import _EXACT, _encode, _Unencodable, encode_argument
 from ._errors import ConfigError
 
 # Bumping this re-keys every entry; golden tests pin the current value.
@@ -217,7 +217,7 @@ class KeyMaker:
         )
         text_pos = names.index(self.text_arg) if self.text_arg in names else None
         user_pos = names.index(self.user_arg) if self.user_arg in names else None
-        return _Plan(sig, included, header, text_pos, user_pos)
+        return _Plan(sig, included, names, header, text_pos, user_pos, self.custom_key is None)
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any], bound: bool) -> BoundCall | None:
         plan = self._plans[bound]
@@ -231,9 +231,15 @@ class KeyMaker:
 class _Plan:
     sig: _CompiledSignature
     included: tuple[int, ...]
+    names: tuple[str, ...]
     header: bytes
     text_pos: int | None
     user_pos: int | None
+    plain: bool  # no custom key function: material is header + arguments
+    header_sep: bytes = b""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "header_sep", self.header + b"|")
 
 
 class BoundCall:
@@ -255,8 +261,9 @@ class BoundCall:
         return self
 
     def _encode_segments(self) -> list[bytes]:
+        """One encoding per included argument (the scope needs them apart)."""
         if self._segments is None:
-            names = self._plan.sig.all_names
+            names = self._plan.names
             segments = []
             for i in self._plan.included:
                 out: list[bytes] = []
@@ -268,6 +275,8 @@ class BoundCall:
     def material(self) -> bytes:
         """The exact-key material (what the two digests are taken over)."""
         plan = self._plan
+        if self._self_obj is MISSING and plan.plain:
+            return plan.header_sep + self._arguments()
         head = plan.header
         if self._self_obj is not MISSING:
             out: list[bytes] = []
@@ -278,7 +287,34 @@ class BoundCall:
             out = []
             encode_argument("key()", self._maker.custom_key(*args, **kwargs), out)
             return head + b"|custom|" + b"".join(out)
-        return head + b"|" + b"".join(self._encode_segments())
+        return head + b"|" + self._arguments()
+
+    def _arguments(self) -> bytes:
+        """All included arguments in one pass: the hot path of every cache hit.
+
+        Produces exactly the concatenation of `_encode_segments()`; on an error it defers
+        to that slower path, which names the offending parameter.
+        """
+        if self._segments is not None:
+            return b"".join(self._segments)
+        out: list[bytes] = []
+        values = self.values
+        try:
+            for i in self._plan.included:
+                v = values[i]
+                if type(v) is str:  # inlined _enc_str: prompts are the common case
+                    data = v.encode("utf-8", "surrogatepass")
+                    out.append(b"s%d:" % len(data))
+                    out.append(data)
+                    continue
+                encoder = _EXACT.get(type(v))
+                if encoder is not None:
+                    encoder(v, out, None)
+                else:
+                    _encode(v, out, None)
+        except (_Unencodable, RecursionError):
+            return b"".join(self._encode_segments())  # raises, naming the parameter
+        return b"".join(out)
 
     def scope_material(self) -> bytes:
         """Material of every included argument except the text argument: calls that

@@ -19,7 +19,7 @@ class Entry:
 
     key: str
     value: Any
-    check: str
+    check: str | bytes  # Backend.check_of(key material)
     tenant: str
     user: str
     fn: str  # digest of the function identity
@@ -35,7 +35,7 @@ class Stored:
     """What an exact read returns: the value and the check digest it was stored with."""
 
     value: Any
-    check: str | None
+    check: str | bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,7 @@ class Neighbour:
     text: str | None
     created_at: float | None
     value: Any = None
-    check: str | None = None
+    check: str | bytes | None = None
     corrupt: bool = False  # the stored value failed to decode or verify
 
 
@@ -73,6 +73,10 @@ class Backend(Protocol):
 
     @property
     def supports_vectors(self) -> bool: ...
+
+    def check_of(self, material: bytes) -> str | bytes:
+        """What an entry stores to prove it belongs to the call with this key material."""
+        ...
 
     def get(self, key: str) -> Stored | None: ...
     def set(self, entry: Entry, ttl_ms: int) -> None: ...

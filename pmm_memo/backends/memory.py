@@ -61,6 +61,7 @@ class _Partition:
 class _Record:
     entry: Entry
     expires_at: float
+    stored: Stored  # built once at write time: a hit allocates nothing
 
 
 class MemoryBackend:
@@ -81,6 +82,12 @@ class MemoryBackend:
 
     # -- exact ---------------------------------------------------------------------------
 
+    @staticmethod
+    def check_of(material: bytes) -> bytes:
+        # In-process the full key material is kept and compared: exact, and cheaper
+        # than any digest.
+        return material
+
     def get(self, key: str) -> Stored | None:
         with self._lock:
             rec = self._data.get(key)
@@ -90,13 +97,15 @@ class MemoryBackend:
                 self._remove(key)
                 return None
             self._data.move_to_end(key)
-            return Stored(rec.entry.value, rec.entry.check)
+            return rec.stored
 
     def set(self, entry: Entry, ttl_ms: int) -> None:
         with self._lock:
             if entry.key in self._data:
                 self._remove(entry.key)
-            self._data[entry.key] = _Record(entry, self._clock() + ttl_ms / 1000.0)
+            self._data[entry.key] = _Record(
+                entry, self._clock() + ttl_ms / 1000.0, Stored(entry.value, entry.check)
+            )
             if entry.embedding is not None and entry.scope is not None:
                 pkey = (entry.tenant, entry.fn, entry.scope, entry.user)
                 part = self._partitions.get(pkey)

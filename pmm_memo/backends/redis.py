@@ -30,7 +30,7 @@ from redis.typing import EncodableT
 
 from .._codec import FORMAT_VERSION, Codec
 from .._errors import CodecError, SearchUnavailableError
-from .._keys import short_digest
+from .._keys import check_digest, short_digest
 from .._loopbound import LoopBound
 from ._base import Entry, Neighbour, Stored, VectorQuery
 from ._index import IndexSpec, check_compatible
@@ -129,13 +129,17 @@ class RedisBackend:
 
     # -- entries ---------------------------------------------------------------------------
 
+    @staticmethod
+    def check_of(material: bytes) -> str:
+        return check_digest(material)
+
     def _mapping(self, entry: Entry) -> dict[EncodableT, EncodableT]:
         enc = self.codec.encode(entry.value)  # CodecError: caller returns value unstored
         m: dict[EncodableT, EncodableT] = {
             "fmt": FORMAT_VERSION,
             "codec": enc.codec,
             "value": enc.payload,
-            "check": entry.check,
+            "check": entry.check if isinstance(entry.check, str) else entry.check.decode(),
             "tenant": _b(entry.tenant),
             "tenant_h": tenant_tag(entry.tenant),
             "user": _b(entry.user),

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._keys import MISSING, check_digest, qhash, short_digest
+from .._keys import MISSING, qhash, short_digest
 from .._stats import Counters
 from ..backends._base import Entry
 from ._base import Embedder, check_texts
@@ -42,16 +42,19 @@ class CachedEmbedder:
         self._fn_name = f"embeddings:{model}:{inner.dim}"
         self._fn = short_digest(self._fn_name)
 
-    def _keys(self, texts: list[str]) -> list[tuple[str, str]]:
+    def _keys(self, texts: list[str]) -> list[tuple[str, str | bytes]]:
         out = []
         for t in texts:
             material = self._material_head + t.encode("utf-8", "surrogatepass")
             out.append(
-                (f"{self.cache.key_prefix}{self.tenant}:{qhash(material)}", check_digest(material))
+                (
+                    f"{self.cache.key_prefix}{self.tenant}:{qhash(material)}",
+                    self.cache.check_of(material),
+                )
             )
         return out
 
-    def _entry(self, key: str, check: str, text: str, vector: np.ndarray) -> Entry:
+    def _entry(self, key: str, check: str | bytes, text: str, vector: np.ndarray) -> Entry:
         return Entry(
             key=key,
             value=vector,
