@@ -22,6 +22,7 @@ from ._errors import (
     SearchUnavailableError,
     UnencodableArgumentError,
 )
+from ._manager import CacheManager
 from ._runtime import configure, default_cache
 from ._stats import CacheInfo
 
@@ -31,6 +32,7 @@ __all__ = [
     "Cache",
     "CacheConfig",
     "CacheInfo",
+    "CacheManager",
     "CachedFunction",
     "CodecError",
     "ConfigError",

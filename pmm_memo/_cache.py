@@ -24,6 +24,7 @@ from ._codec import Codec
 from ._config import CacheConfig
 from ._errors import CodecError, IndexSchemaError, SearchUnavailableError
 from ._keys import MISSING, hash_seed
+from ._shared_stats import SharedStats
 from ._singleflight import AsyncSingleFlight, SingleFlight
 from ._stats import Counters
 from .backends._base import Backend, Entry, Neighbour, VectorQuery
@@ -71,6 +72,8 @@ class Cache:
         self.backend: Backend = backend if backend is not None else self._make_backend()
         self._connection_errors = _connection_errors(self.backend)
         self.check_of = self.backend.check_of
+        client = getattr(self.backend, "client", None)
+        self.stats = SharedStats(None if client is None else (lambda: client))
 
     def _make_backend(self) -> Backend:
         cfg = self.config
@@ -348,6 +351,7 @@ class Cache:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
+        self.stats.close()
         self.backend.close()
 
     async def aclose(self) -> None:

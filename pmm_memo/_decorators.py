@@ -115,6 +115,7 @@ class _Memo:
         if cache is not memo_cache:
             prefix = f"{cache.key_prefix}{self.tenant}:"
             self._prefix = (cache, prefix)
+            cache.stats.register(self.tenant, self.counters)
         return prefix + qhash(material, cache.hash_seed), cache.check_of(material)
 
     def require_bind(

@@ -99,6 +99,18 @@ class MemoryBackend:
             self._data.move_to_end(key)
             return rec.stored
 
+    def fetch(self, key: str) -> Entry | None:
+        with self._lock:
+            rec = self._data.get(key)
+            if rec is None or rec.expires_at <= self._clock():
+                return None
+            return rec.entry
+
+    def ttl_ms(self, key: str) -> int | None:
+        with self._lock:
+            rec = self._data.get(key)
+            return None if rec is None else max(0, int((rec.expires_at - self._clock()) * 1000))
+
     def set(self, entry: Entry, ttl_ms: int) -> None:
         with self._lock:
             if entry.key in self._data:

@@ -165,6 +165,34 @@ class RedisBackend:
         value = self.codec.decode(fmt, codec, payload, sig)
         return Stored(value, _u(check) if check is not None else None)
 
+    def fetch(self, key: str) -> Entry | None:
+        reply: dict[Any, Any] = self.client.hgetall(key)
+        raw: dict[str, bytes] = {_u(k): v for k, v in reply.items()}
+        if not raw:
+            return None
+        value = self.codec.decode(*(raw.get(f) for f in _READ_FIELDS[:4]))
+        emb = raw.get("embedding")
+        vector = None
+        if emb:
+            vector = np.frombuffer(emb, dtype=self._vector_dtype).astype(np.float32)
+        return Entry(
+            key=key,
+            value=value,
+            check=_u(raw.get("check")),
+            tenant=_u(raw.get("tenant")),
+            user=_u(raw.get("user")),
+            fn=_u(raw.get("fn")),
+            fn_name=_u(raw.get("fn_name")),
+            created_at=float(_u(raw.get("created_at")) or 0),
+            text=_u(raw["text"]) if "text" in raw else None,
+            scope=_u(raw.get("scope")) or None,
+            embedding=vector,
+        )
+
+    def ttl_ms(self, key: str) -> int | None:
+        ttl = int(self.client.pttl(key))
+        return None if ttl < 0 else ttl
+
     def get(self, key: str) -> Stored | None:
         return self._stored(self.client.hmget(key, _READ_FIELDS))
 

@@ -41,6 +41,7 @@ class CachedEmbedder:
         self._material_head = f"pmm_embed|{model}|{inner.dim}|".encode()
         self._fn_name = f"embeddings:{model}:{inner.dim}"
         self._fn = short_digest(self._fn_name)
+        cache.stats.register(tenant, self.counters)
 
     def _keys(self, texts: list[str]) -> list[tuple[str, str | bytes]]:
         out = []

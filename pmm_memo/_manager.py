@@ -1,0 +1,250 @@
+"""`CacheManager`: the seed project's cache API, on the same backends as the decorators.
+
+    manager = CacheManager(CacheConfig.from_env())
+    key = manager.put_cache("pmm_bot", "user123", "greeting", "Hello!", embedding=vec)
+    manager.get_cache("pmm_bot", key)["text"]          # "Hello!"
+    manager.knn_search("pmm_bot", vec, k=5, user="user123")
+    manager.health_check(); manager.get_cache_stats("pmm_bot")
+    manager.clear_tenant_cache("pmm_bot")             # -> number of entries removed
+
+Unlike the decorators, manager calls are explicit operations: a backend failure raises
+(the caller asked for that operation), except `health_check`, which reports it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import numpy as np
+
+from . import _validate
+from ._cache import Cache
+from ._config import CacheConfig
+from ._errors import ConfigError
+from ._keys import qhash, short_digest
+from .backends._base import Entry, VectorQuery
+from .embedders._base import check_vectors
+
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_MANAGER_FN = "pmm_memo.CacheManager.put_cache"
+
+
+class CacheManager:
+    """Seed-compatible operations over a `Cache` (one is built from `config` if not given)."""
+
+    def __init__(self, config: CacheConfig | None = None, *, cache: Cache | None = None) -> None:
+        self.cache = cache if cache is not None else Cache(config)
+        self.config = self.cache.config
+        self._fn = short_digest(_MANAGER_FN)
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def full_key(self, tenant: str, key: str) -> str:
+        """`cache:<tenant>:<qhash>`; `key` may be that full key, a 32-hex qhash, or any
+        string (hashed with XXH3-128)."""
+        _validate.tenant(tenant)
+        head = f"{self.config.key_prefix}{tenant}:"
+        if key.startswith(head) and _HEX32.fullmatch(key[len(head) :]):
+            return key
+        if _HEX32.fullmatch(key):
+            return head + key
+        return head + qhash(b"pmm_manager|" + key.encode("utf-8", "surrogatepass"))
+
+    # -- the seed's operations ---------------------------------------------------------------
+
+    def put_cache(
+        self,
+        tenant: str,
+        user: str | None,
+        key: str,
+        text: str,
+        embedding: Any = None,
+        ttl: float | None = None,
+    ) -> str:
+        """Store `text` (the cached content) under the tenant; returns the full key."""
+        if not isinstance(text, str):
+            raise ConfigError(f"text must be a str, got {type(text).__name__}")
+        full = self.full_key(tenant, key)
+        vector = None
+        if embedding is not None:
+            dim = self.cache.dimensions
+            vector = check_vectors(
+                np.asarray(embedding, dtype=np.float32).reshape(1, -1),
+                1,
+                dim,
+                "put_cache(embedding=...)",
+            )[0]
+        ttl_ms = _validate.ttl(ttl) or self.config.default_ttl * 1000
+        entry = Entry(
+            key=full,
+            value=text,
+            check=self.cache.check_of(full.encode()),
+            tenant=tenant,
+            user="" if user is None else str(user),
+            fn=self._fn,
+            fn_name=_MANAGER_FN,
+            created_at=time.time(),
+            text=text[: self.config.max_text_length],
+            scope=self._fn,
+            embedding=vector,
+        )
+        if vector is not None:
+            self._ensure_index()
+        self.cache.backend.set(entry, ttl_ms)
+        return full
+
+    def get_cache(self, tenant: str, key: str) -> dict[str, Any] | None:
+        """The entry as a dict (text, value, user, created_at, embedding, ttl_ms), or None."""
+        full = self.full_key(tenant, key)
+        entry = self.cache.backend.fetch(full)
+        if entry is None or entry.tenant != tenant:
+            return None
+        ttl_of = getattr(self.cache.backend, "ttl_ms", None)
+        return {
+            "key": full,
+            "tenant": entry.tenant,
+            "user": entry.user,
+            "text": entry.text,
+            "value": entry.value,
+            "created_at": entry.created_at,
+            "function": entry.fn_name,
+            "embedding": entry.embedding,
+            "ttl_ms": ttl_of(full) if ttl_of else None,
+        }
+
+    def knn_search(
+        self, tenant: str, query_vector: Any, k: int = 10, user: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Nearest entries of the tenant (only `user`'s when given), best first, each with
+        its `similarity` (cosine, 1.0 = same direction)."""
+        _validate.tenant(tenant)
+        _validate.positive_int("k", k)
+        vector = check_vectors(
+            np.asarray(query_vector, dtype=np.float32).reshape(1, -1),
+            1,
+            self.cache.dimensions,
+            "knn_search(query_vector=...)",
+        )[0]
+        self._ensure_index()
+        query = VectorQuery(
+            tenant=tenant, vector=vector, k=k, user=None if user is None else str(user)
+        )
+        out = []
+        for n in self.cache.backend.knn(query):
+            if n.tenant != tenant or (query.user is not None and n.user != query.user):
+                continue  # never trust a filter alone
+            out.append(
+                {
+                    "key": n.key,
+                    "text": n.text,
+                    "user": n.user,
+                    "similarity": n.similarity,
+                    "created_at": n.created_at,
+                    "value": None if n.corrupt else n.value,
+                }
+            )
+        return out
+
+    def search_text(
+        self, tenant: str, text: str, k: int = 10, user: str | None = None
+    ) -> list[dict[str, Any]]:
+        """`knn_search` for a text, embedded with the configured embedder."""
+        vector = self.cache.embedder.embed([text])[0]
+        return self.knn_search(tenant, vector, k=k, user=user)
+
+    def clear_tenant_cache(self, tenant: str) -> int:
+        """Remove every entry of `tenant` (and only of it); returns how many."""
+        _validate.tenant(tenant)
+        return self.cache.backend.clear(tenant)
+
+    def health_check(self) -> dict[str, Any]:
+        """Never raises: reports what works (`redis_connected`, `search_available`, ...)."""
+        backend = self.cache.backend
+        report: dict[str, Any] = {
+            "backend": backend.name,
+            "url": self.config.masked_redis_url,
+            "redis_connected": False,
+            "search_available": False,
+            "index_exists": False,
+            "index_docs": None,
+            "latency_ms": None,
+            "embedder": self.config.embedder,
+            "breaker_open": self.cache.breaker.is_open,
+            "healthy": False,
+        }
+        try:
+            report["latency_ms"] = round(backend.ping(), 3)
+            report["redis_connected"] = backend.name == "redis"
+            report["healthy"] = True
+        except Exception as exc:
+            report["error"] = f"{type(exc).__name__}: {exc}"
+            return report
+        if backend.name == "memory":
+            report["search_available"] = True  # numpy KNN, always
+            report["index_exists"] = True
+            report["index_docs"] = backend.count()
+        else:
+            try:
+                report["search_available"] = bool(backend.search_available())  # type: ignore[attr-defined]
+                info = backend.index_info()  # type: ignore[attr-defined]
+                if info is not None:
+                    report["index_exists"] = True
+                    report["index_docs"] = info["num_docs"]
+            except Exception as exc:
+                report["error"] = f"{type(exc).__name__}: {exc}"
+        try:
+            report["embedder"] = self.cache.embedder.name
+        except Exception as exc:
+            report["embedder_error"] = f"{type(exc).__name__}: {exc}"
+        return report
+
+    def get_cache_stats(self, tenant: str | None = None) -> dict[str, Any]:
+        """Entries per tenant and hit/miss/semantic/error counters (across processes on
+        Redis), plus memory used."""
+        backend = self.cache.backend
+        if tenant is not None:
+            _validate.tenant(tenant)
+        if backend.name == "redis":
+            entries = backend.tenants()  # type: ignore[attr-defined]
+            counters = self.cache.stats.shared(tenant) or {}
+            memory = int(backend.client.info("memory").get("used_memory", 0))  # type: ignore[attr-defined]
+        else:
+            entries = {}
+            for e in backend.entries():  # type: ignore[attr-defined]
+                entries[e.tenant] = entries.get(e.tenant, 0) + 1
+            counters = self.cache.stats.local(tenant)
+            memory = None
+        tenants = sorted(set(entries) | set(counters)) if tenant is None else [tenant]
+        rows = {}
+        for t in tenants:
+            row: dict[str, Any] = {"entries": entries.get(t, 0)}
+            row.update(
+                counters.get(
+                    t,
+                    {
+                        f: 0
+                        for f in (
+                            "hits",
+                            "misses",
+                            "semantic_hits",
+                            "errors",
+                            "corrupt",
+                            "uncacheable",
+                        )
+                    },
+                )
+            )
+            rows[t] = row
+        return {"backend": backend.name, "tenants": rows, "memory_used_bytes": memory}
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _ensure_index(self) -> None:
+        ensure = getattr(self.cache.backend, "ensure_index", None)
+        if ensure is not None:
+            ensure()
+
+    def close(self) -> None:
+        self.cache.close()

@@ -1,0 +1,93 @@
+"""The embedded backend: TTL, LRU bound, vector partitions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pmm_memo.backends._base import Entry, VectorQuery
+from pmm_memo.backends.memory import MemoryBackend
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def entry(
+    key: str,
+    value: object = "v",
+    *,
+    tenant: str = "t",
+    user: str = "",
+    scope: str | None = None,
+    vec: list[float] | None = None,
+) -> Entry:
+    emb = None if vec is None else np.asarray(vec, np.float32) / np.linalg.norm(vec)
+    return Entry(
+        key=key,
+        value=value,
+        check=b"m",
+        tenant=tenant,
+        user=user,
+        fn="f",
+        fn_name="f",
+        created_at=0.0,
+        scope=scope,
+        embedding=emb,
+    )
+
+
+def test_ttl_expiry() -> None:
+    clock = Clock()
+    b = MemoryBackend(clock=clock)
+    b.set(entry("a"), ttl_ms=1000)
+    assert b.get("a") is not None
+    clock.now = 0.999
+    assert b.get("a") is not None
+    clock.now = 1.0
+    assert b.get("a") is None
+    assert b.count("t") == 0
+
+
+def test_lru_eviction_keeps_recently_used() -> None:
+    b = MemoryBackend(max_entries=3)
+    for k in "abc":
+        b.set(entry(k), 10_000)
+    assert b.get("a") is not None  # a is now most recent
+    b.set(entry("d"), 10_000)
+    assert b.get("b") is None
+    assert all(b.get(k) is not None for k in "acd")
+
+
+def test_knn_partitions_and_expiry() -> None:
+    clock = Clock()
+    b = MemoryBackend(clock=clock)
+    b.set(entry("a", "A", scope="s", vec=[1, 0, 0]), 1000)
+    b.set(entry("b", "B", scope="s", vec=[0.9, 0.1, 0]), 5000)
+    b.set(entry("c", "C", scope="other", vec=[1, 0, 0]), 5000)
+    b.set(entry("d", "D", scope="s", user="u2", vec=[1, 0, 0]), 5000)
+    q = VectorQuery(
+        tenant="t", vector=np.asarray([1, 0, 0], np.float32), k=5, fn="f", scope="s", user=""
+    )
+    assert [n.key for n in b.knn(q)] == ["a", "b"]
+    clock.now = 2.0
+    assert [n.key for n in b.knn(q)] == ["b"]  # a expired
+    b.delete("b")
+    assert b.knn(q) == []
+    anyone = VectorQuery(tenant="t", vector=q.vector, k=5)
+    assert sorted(n.key for n in b.knn(anyone)) == ["c", "d"]
+
+
+def test_overwrite_replaces_vector_row() -> None:
+    b = MemoryBackend()
+    b.set(entry("a", "old", scope="s", vec=[1, 0]), 5000)
+    b.set(entry("a", "new", scope="s", vec=[0, 1]), 5000)
+    q = VectorQuery(
+        tenant="t", vector=np.asarray([0, 1], np.float32), k=3, fn="f", scope="s", user=""
+    )
+    hits = b.knn(q)
+    assert [(n.key, n.value) for n in hits] == [("a", "new")]
+    assert abs(hits[0].similarity - 1.0) < 1e-6

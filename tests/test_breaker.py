@@ -1,0 +1,71 @@
+"""The circuit breaker and single-flight, with a fake clock and real threads."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from pmm_memo._breaker import CircuitBreaker
+from pmm_memo._singleflight import SingleFlight
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_breaker_opens_and_allows_one_probe() -> None:
+    clock = Clock()
+    b = CircuitBreaker(5.0, clock)
+    assert b.allow() and not b.is_open
+    assert b.record_failure() is True  # a new outage
+    assert b.record_failure() is False
+    assert not b.allow()
+    clock.now += 5.1
+    assert b.allow()  # the probe
+    assert not b.allow()  # only one probe at a time
+    assert b.record_failure() is False  # probe failed: open again
+    assert not b.allow()
+    clock.now += 5.1
+    assert b.allow()
+    assert b.record_success() is True  # recovered
+    assert b.allow() and b.allow() and not b.is_open
+    assert b.record_success() is False
+
+
+def test_single_flight_propagates_errors_to_all() -> None:
+    flight = SingleFlight()
+    started = threading.Event()
+    release = threading.Event()
+    calls = []
+
+    def work() -> int:
+        calls.append(1)
+        started.set()
+        release.wait(5)
+        raise KeyError("boom")
+
+    errors: list[BaseException] = []
+
+    def caller() -> None:
+        try:
+            flight.do("k", work)
+        except KeyError as exc:
+            errors.append(exc)
+
+    leader = threading.Thread(target=caller)
+    leader.start()
+    started.wait(5)
+    followers = [threading.Thread(target=caller) for _ in range(5)]
+    for t in followers:
+        t.start()
+    release.set()
+    for t in [leader, *followers]:
+        t.join(5)
+    assert len(calls) <= 6 and len(errors) == 6
+    with pytest.raises(KeyError):
+        flight.do("k", work)  # nothing remembered afterwards
