@@ -152,6 +152,14 @@ _FIELDS: dict[str, _Field] = {
     "openai_embedding_model": _Field(
         "CACHE_OPENAI_EMBEDDING_MODEL", _parse_str, "OpenAI embedding model."
     ),
+    "openai_timeout": _Field(
+        "CACHE_OPENAI_TIMEOUT",
+        _parse_float,
+        "Seconds an embedding request may take before the call falls back to the function.",
+    ),
+    "openai_max_retries": _Field(
+        "CACHE_OPENAI_MAX_RETRIES", _parse_int, "Retries of a failed embedding request."
+    ),
 }
 
 _VALID_EMBEDDERS = ("auto", "openai", "offline", "local")
@@ -187,6 +195,8 @@ class CacheConfig:
     knn_k: int = 4
     require_search: bool = False
     openai_embedding_model: str = "text-embedding-3-small"
+    openai_timeout: float = 10.0
+    openai_max_retries: int = 2
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -283,7 +293,9 @@ def _validate(cfg: CacheConfig) -> None:
             raise _fail(name, "must be > 0", getattr(cfg, name))
     if cfg.embedding_dimensions > 32768:
         raise _fail("embedding_dimensions", "must be <= 32768", cfg.embedding_dimensions)
-    for name in ("socket_timeout", "connect_timeout", "breaker_interval"):
+    if cfg.openai_max_retries < 0:
+        raise _fail("openai_max_retries", "must be >= 0", cfg.openai_max_retries)
+    for name in ("socket_timeout", "connect_timeout", "breaker_interval", "openai_timeout"):
         value = getattr(cfg, name)
         if not math.isfinite(value) or value <= 0:
             raise _fail(name, "must be a finite number of seconds > 0", value)

@@ -38,6 +38,10 @@ class CacheManager:
         self.cache = cache if cache is not None else Cache(config)
         self.config = self.cache.config
         self._fn = short_digest(_MANAGER_FN)
+        if self.config.require_search and self.config.enable_embeddings:
+            # Start-up is where a missing search module or a conflicting index should
+            # stop a deployment that depends on them.
+            self._ensure_index()
 
     # -- keys ------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ Entry layout (a hash at `cache:<tenant>:<qhash>`): the seed's `text`, `tenant`, 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -29,11 +30,13 @@ from redis.retry import Retry
 from redis.typing import EncodableT
 
 from .._codec import FORMAT_VERSION, Codec
-from .._errors import CodecError, SearchUnavailableError
+from .._errors import CodecError, IndexSchemaError, SearchUnavailableError
 from .._keys import check_digest, short_digest
 from .._loopbound import LoopBound
 from ._base import Entry, Neighbour, Stored, VectorQuery
 from ._index import IndexSpec, check_compatible
+
+logger = logging.getLogger("pmm_memo")
 
 _READ_FIELDS = ("fmt", "codec", "value", "sig", "check")
 _META_FIELDS = ("tenant", "user", "fn", "scope", "text", "created_at")
@@ -108,6 +111,9 @@ class RedisBackend:
         )
         self._search: bool | None = None  # None: not probed yet
         self._index_ready = False
+        self._index_error: IndexSchemaError | SearchUnavailableError | None = None
+        self._warned_no_search = False
+        self._warned_schema = False
         self._vector_dtype = np.float16 if vector_type == "FLOAT16" else np.float32
 
     @property
@@ -133,7 +139,7 @@ class RedisBackend:
     def check_of(material: bytes) -> str:
         return check_digest(material)
 
-    def _mapping(self, entry: Entry) -> dict[EncodableT, EncodableT]:
+    def _mapping(self, entry: Entry, vectors: bool) -> dict[EncodableT, EncodableT]:
         enc = self.codec.encode(entry.value)  # CodecError: caller returns value unstored
         m: dict[EncodableT, EncodableT] = {
             "fmt": FORMAT_VERSION,
@@ -154,7 +160,7 @@ class RedisBackend:
             m["text"] = _b(entry.text)
         if entry.scope is not None:
             m["scope"] = entry.scope
-        if entry.embedding is not None:
+        if entry.embedding is not None and vectors:
             m["embedding"] = entry.embedding.astype(self._vector_dtype).tobytes()
         return m
 
@@ -201,7 +207,7 @@ class RedisBackend:
         return self._stored(await client.hmget(key, _READ_FIELDS))
 
     def set(self, entry: Entry, ttl_ms: int) -> None:
-        mapping = self._mapping(entry)
+        mapping = self._mapping(entry, entry.embedding is not None and self._vectors_writable())
         pipe = self.client.pipeline(transaction=True)
         pipe.unlink(entry.key)
         pipe.hset(entry.key, mapping=mapping)
@@ -209,7 +215,10 @@ class RedisBackend:
         pipe.execute()
 
     async def aset(self, entry: Entry, ttl_ms: int) -> None:
-        mapping = self._mapping(entry)
+        vectors = entry.embedding is not None and (
+            self._index_ready or await asyncio.to_thread(self._vectors_writable)
+        )
+        mapping = self._mapping(entry, vectors)
         client = await self.aclient()
         pipe = client.pipeline(transaction=True)
         pipe.unlink(entry.key)
@@ -295,16 +304,32 @@ class RedisBackend:
         return self._search
 
     def ensure_index(self) -> bool:
-        """Create or verify the index. False (exact-only) when the server cannot search."""
+        """Create or verify the index. False (exact-only) when the server cannot search.
+
+        Raises IndexSchemaError when an index of that name has another schema, and
+        SearchUnavailableError without a search module if CACHE_REQUIRE_SEARCH is true.
+        The outcome is remembered: this costs round trips once, not per call.
+        """
         if self._index_ready:
             return True
+        if self._index_error is not None:
+            raise self._index_error
         if self.index is None:
             return False
         if not self.search_available():
             if self.require_search:
-                raise SearchUnavailableError(
+                self._index_error = SearchUnavailableError(
                     f"{self.url_masked()} has no search module (FT.* commands) and "
                     f"CACHE_REQUIRE_SEARCH=true; use Redis 8 or Redis Stack"
+                )
+                raise self._index_error
+            if not self._warned_no_search:
+                self._warned_no_search = True
+                logger.warning(
+                    "%s has no search module (FT.* commands): exact caching works, "
+                    "semantic lookups are exact-only (use Redis 8 or Redis Stack; "
+                    "CACHE_REQUIRE_SEARCH=true makes this an error)",
+                    self.url_masked(),
                 )
             return False
         try:
@@ -318,8 +343,27 @@ class RedisBackend:
                 if "already exists" not in str(create_exc).lower():
                     raise
             info = _command(self.client, "FT.INFO", self.index.name)
-        check_compatible(self.index, info)
+        try:
+            check_compatible(self.index, info)
+        except IndexSchemaError as exc:
+            self._index_error = exc
+            raise
         self._index_ready = True
+        return True
+
+    def _vectors_writable(self) -> bool:
+        """May embeddings be written? Not into an index that would ignore them."""
+        if self._index_ready:
+            return True
+        try:
+            self.ensure_index()
+        except IndexSchemaError as exc:
+            if not self._warned_schema:
+                self._warned_schema = True
+                logger.error("%s; entries are stored without embeddings until fixed", exc)
+            return False
+        except SearchUnavailableError:
+            return True  # stored for later; exact caching is unaffected
         return True
 
     def index_info(self) -> dict[str, Any] | None:

@@ -30,7 +30,11 @@ def make_embedder(config: CacheConfig) -> Embedder:
         from .openai import OpenAIEmbedder
 
         return OpenAIEmbedder(
-            config.openai_embedding_model, config.embedding_dimensions, batch_size=config.batch_size
+            config.openai_embedding_model,
+            config.embedding_dimensions,
+            batch_size=config.batch_size,
+            timeout=config.openai_timeout,
+            max_retries=config.openai_max_retries,
         )
     if choice == "local":
         from .local import LocalEmbedder

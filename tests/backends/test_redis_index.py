@@ -1,0 +1,192 @@
+"""The RediSearch index on real Valkey + RediSearch: schema, variants, conflicts, and the
+plain-Valkey fallback."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from pmm_memo import (
+    CacheConfig,
+    CacheManager,
+    IndexSchemaError,
+    SearchUnavailableError,
+    cached,
+    semantic_lookup,
+)
+from pmm_memo.backends._index import describe_existing
+from tests.conftest import make_cache
+from tests.support.servers import ValkeyServer
+
+Q = "How do I reset my password?"
+NEAR = "how do i reset my password"
+
+
+def _ask(cache: Any, calls: list[str]) -> Any:
+    @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
+    def ask(prompt: str) -> str:
+        calls.append(prompt)
+        return prompt
+
+    return ask
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "vector_type"),
+    [
+        ("HNSW", "FLOAT32"),
+        ("FLAT", "FLOAT32"),
+        ("HNSW", "FLOAT16"),
+        ("FLAT", "FLOAT16"),
+    ],
+)
+def test_index_schema_and_variants(
+    redis_url: str, search_server: ValkeyServer, algorithm: str, vector_type: str
+) -> None:
+    cache = make_cache("redis", redis_url, vector_algorithm=algorithm, vector_type=vector_type)
+    calls: list[str] = []
+    ask = _ask(cache, calls)
+    assert ask(Q) == ask(NEAR) == Q
+    assert len(calls) == 1 and ask.cache_info().semantic_hits == 1
+    client = search_server.client()
+    info = describe_existing(client.execute_command("FT.INFO", "idx:cache"))
+    assert info["prefixes"] == ["cache:"]
+    fields = info["fields"]
+    assert fields["embedding"]["algorithm"] == algorithm
+    assert fields["embedding"]["data_type"] == vector_type
+    assert fields["embedding"]["dim"] == 64  # follows the embedder
+    assert fields["embedding"]["metric"] == "COSINE"
+    assert [fields[f]["type"] for f in ("text", "tenant", "user", "created_at")] == [
+        "TEXT",
+        "TAG",
+        "TAG",
+        "NUMERIC",
+    ]
+    for tag in ("tenant_h", "user_h", "fn", "scope"):
+        assert fields[tag]["type"] == "TAG" and fields[tag]["casesensitive"]
+    stored = client.hget(ask.cache_key(Q), "embedding")
+    assert stored is not None and len(stored) == 64 * (2 if vector_type == "FLOAT16" else 4)
+    assert info["num_docs"] >= 1
+
+
+def test_semantic_hit_is_one_search_round_trip(redis_url: str, search_server: ValkeyServer) -> None:
+    cache = make_cache("redis", redis_url)
+    ask = _ask(cache, [])
+    ask(Q)
+    stopper = search_server.client()
+    stopper.ping()
+    seen: list[str] = []
+    ready = threading.Event()
+
+    def watch() -> None:
+        with search_server.client().monitor() as m:
+            ready.set()
+            for event in m.listen():
+                seen.append(event["command"])
+                if "STOP-MONITOR" in event["command"]:
+                    return
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    ready.wait(5)
+    time.sleep(0.1)
+    assert ask(NEAR) == Q
+    stopper.echo("STOP-MONITOR")
+    t.join(5)
+    ours = [c.split()[0] for c in seen if "STOP-MONITOR" not in c]
+    assert ours == ["HMGET", "FT.SEARCH"], ours  # exact miss, then one KNN with the value
+
+
+def test_conflicting_index_is_reported_never_silently_ignored(
+    redis_url: str, search_server: ValkeyServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = search_server.client()
+    client.execute_command(
+        "FT.CREATE",
+        "idx:cache",
+        "ON",
+        "HASH",
+        "PREFIX",
+        "1",
+        "cache:",
+        "SCHEMA",
+        "text",
+        "TEXT",
+        "embedding",
+        "VECTOR",
+        "FLAT",
+        "6",
+        "TYPE",
+        "FLOAT32",
+        "DIM",
+        "1536",
+        "DISTANCE_METRIC",
+        "COSINE",
+    )
+    cache = make_cache("redis", redis_url)
+    with pytest.raises(IndexSchemaError, match=r"DIM 1536 \(want 64\).*FT.DROPINDEX"):
+        CacheManager(cache=cache).knn_search("t", [1.0] * 64)
+    calls: list[str] = []
+    ask = _ask(make_cache("redis", redis_url), calls)
+    assert ask(Q) == Q and ask(NEAR) == NEAR and ask(Q) == Q  # exact caching still works
+    assert len(calls) == 2 and ask.cache_info().hits == 1
+    assert client.hget(ask.cache_key(Q), "embedding") is None  # no vector the index ignores
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors and all("another schema" in r.message for r in errors)
+    assert len(errors) <= 2  # once for the write path, once for the search path
+
+
+def test_plain_valkey_degrades_to_exact_with_one_warning(
+    plain_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = make_cache("redis", plain_url)
+    calls: list[str] = []
+    ask = _ask(cache, calls)
+    assert [ask(Q), ask(NEAR), ask(Q), ask(NEAR)] == [Q, NEAR, Q, NEAR]
+    assert len(calls) == 2
+    warnings = [r.message for r in caplog.records if "no search module" in r.message]
+    assert len(warnings) == 1
+    assert CacheManager(cache=cache).health_check()["search_available"] is False
+
+
+def test_require_search_is_an_error(plain_url: str) -> None:
+    with pytest.raises(SearchUnavailableError, match="CACHE_REQUIRE_SEARCH"):
+        CacheManager(
+            CacheConfig(
+                redis_url=plain_url,
+                embedder="offline",
+                embedding_dimensions=64,
+                require_search=True,
+            )
+        )
+    cache = make_cache("redis", plain_url, require_search=True)
+    calls: list[str] = []
+    ask = _ask(cache, calls)
+    assert ask(Q) == Q and ask(NEAR) == NEAR  # the decorator still fails open
+
+
+def test_index_is_created_once_and_reused(redis_url: str) -> None:
+    first = make_cache("redis", redis_url)
+    _ask(first, [])(Q)
+    second = make_cache("redis", redis_url)
+    calls: list[str] = []
+    assert _ask(second, calls)(NEAR) == Q  # a new process finds the same index and entry
+    assert calls == []
+
+
+def test_embed_key_written_atomically_with_ttl(redis_url: str, search_server: ValkeyServer) -> None:
+    cache = make_cache("redis", redis_url)
+
+    @cached(tenant="t", ttl=30, embed_key=True, cache=cache)
+    def complete(prompt: str) -> str:
+        return "x"
+
+    complete(Q)
+    client = search_server.client()
+    key = complete.cache_key(Q)
+    assert client.hget(key, "embedding") is not None
+    assert 0 < client.ttl(key) <= 30

@@ -1,0 +1,67 @@
+"""The offline embedder: deterministic, normalised, lexical near-duplicates score high."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pmm_memo import EmbeddingError
+from pmm_memo.embedders import OfflineEmbedder, check_vectors
+
+
+def sim(a: str, b: str) -> float:
+    v = OfflineEmbedder(1536).embed([a, b])
+    return float(v[0] @ v[1])
+
+
+def test_near_duplicates_high_unrelated_low() -> None:
+    base = "How do I reset my password?"
+    assert sim(base, "how do i reset my password") == pytest.approx(1.0, abs=1e-6)
+    assert sim(base, "My password: how do I reset it?") > 0.95  # word order
+    assert sim(base, "How do I reset my pasword?") > 0.75  # a typo
+    assert sim(base, "How I reset password?") > 0.9  # dropped words
+    assert sim(base, "What is the capital of France?") < 0.2
+
+
+def test_deterministic_across_processes() -> None:
+    code = (
+        "from pmm_memo.embedders import OfflineEmbedder; "
+        "print(OfflineEmbedder(32).embed(['hello world'])[0].round(6).tolist())"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outs) == 1
+
+
+def test_shapes_and_edge_cases() -> None:
+    e = OfflineEmbedder(16, batch_size=2)
+    out = e.embed(["", "   ", "!!!", "a", "é"])
+    assert out.shape == (5, 16)
+    assert np.allclose(np.linalg.norm(out, axis=1), 1, atol=1e-5)
+    assert e.embed([]).shape == (0, 16)
+    with pytest.raises(EmbeddingError, match="sequence of texts"):
+        e.embed("not a list")  # type: ignore[arg-type]
+    with pytest.raises(EmbeddingError, match="text 1 is int"):
+        e.embed(["a", 1])  # type: ignore[list-item]
+
+
+def test_check_vectors_rejects_bad_output() -> None:
+    with pytest.raises(EmbeddingError, match="expected \\(2, 4\\)"):
+        check_vectors(np.ones((2, 3)), 2, 4, "x")
+    with pytest.raises(EmbeddingError, match="NaN"):
+        check_vectors([[np.inf, 0, 0, 1]], 1, 4, "x")
+    with pytest.raises(EmbeddingError, match="all-zero"):
+        check_vectors(np.zeros((1, 4)), 1, 4, "x")
+    with pytest.raises(EmbeddingError, match="not numbers"):
+        check_vectors([["a", "b"]], 1, 2, "x")

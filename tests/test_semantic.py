@@ -1,0 +1,204 @@
+"""@semantic_lookup and embed_key on every backend: hits, thresholds, and isolation."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from pmm_memo import Cache, ConfigError, cached, semantic_lookup
+from tests.conftest import run
+
+Q = "How do I reset my password?"
+NEAR = "how do i reset my password"  # case + punctuation: offline similarity 1.0
+REORDERED = "My password: how do I reset it?"
+FAR = "What is the capital of France?"
+
+
+def make_ask(cache: Cache, calls: list[Any], threshold: float = 0.9, tenant: str = "t") -> Any:
+    @semantic_lookup(threshold=threshold, tenant=tenant, cache=cache)
+    def ask(prompt: str, model: str = "m", user_id: str | None = None) -> str:
+        calls.append((prompt, model, user_id))
+        return f"{model}/{user_id}: {prompt}"
+
+    return ask
+
+
+def test_near_duplicate_hits_and_far_misses(cache: Cache) -> None:
+    calls: list[Any] = []
+    ask = make_ask(cache, calls)
+    first = ask(Q)
+    assert ask(NEAR) == first
+    assert ask(REORDERED) == first
+    assert ask(FAR) != first
+    info = ask.cache_info()
+    assert (info.semantic_hits, info.misses, info.hits) == (2, 2, 0)
+    assert len(calls) == 2
+    assert sum(n for _, n in info.similarity_histogram) == 3  # every lookup recorded
+    assert ask(NEAR) == first and ask.cache_info().hits == 0  # still semantic, not exact
+
+
+def test_threshold_is_respected(cache: Cache) -> None:
+    calls: list[Any] = []
+    strict = make_ask(cache, calls, threshold=1.0)
+    strict(Q)
+    strict("How do I reset my pasword?")  # a typo: similar, but not 1.0
+    assert len(calls) == 2
+
+
+def test_exact_hit_comes_first(cache: Cache) -> None:
+    calls: list[Any] = []
+    ask = make_ask(cache, calls)
+    ask(Q)
+    ask(Q)
+    assert ask.cache_info().hits == 1 and ask.cache_info().semantic_hits == 0
+
+
+def test_scope_isolation(cache: Cache) -> None:
+    calls: list[Any] = []
+    ask = make_ask(cache, calls)
+    ask(Q, model="gpt-4o")
+    assert ask(NEAR, model="gpt-4o-mini").startswith("gpt-4o-mini")  # other model: miss
+    assert ask(NEAR, model="gpt-4o").startswith("gpt-4o/")  # same scope: semantic hit
+    assert len(calls) == 2
+
+
+def test_function_isolation(cache: Cache) -> None:
+    calls: list[Any] = []
+
+    @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
+    def summarize(prompt: str) -> str:
+        calls.append("summarize")
+        return "summary"
+
+    @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
+    def translate(prompt: str) -> str:
+        calls.append("translate")
+        return "translation"
+
+    assert summarize(Q) == "summary"
+    assert translate(NEAR) == "translation"
+    assert calls == ["summarize", "translate"]
+
+
+ODD = [
+    "a-b.c",
+    "x}|@tenant:{*",
+    "Alice",
+    "alice",
+    "a,b",
+    "a b",
+    "ünïcødé 🚀",
+    "",
+    "a\\b",
+    "-1",
+    "*",
+    "(@user:{x})",
+    "a|b",
+    "tenant",
+]
+
+
+@pytest.mark.parametrize("tenant", [t for t in ODD if t])
+def test_odd_tenants_are_isolated(cache: Cache, tenant: str) -> None:
+    calls: list[Any] = []
+    ask_a = make_ask(cache, calls, tenant=tenant)
+    ask_a(Q)
+    for other in ODD:
+        if other in ("", tenant):
+            continue
+        ask_b = make_ask(cache, calls, tenant=other)
+        assert ask_b(NEAR) == "m/None: " + NEAR, (tenant, other)
+        ask_b.cache_clear()
+    assert ask_a(NEAR) == "m/None: " + Q  # its own tenant still hits
+
+
+@pytest.mark.parametrize("user", ODD)
+def test_odd_users_are_isolated(cache: Cache, user: str) -> None:
+    calls: list[Any] = []
+    ask = make_ask(cache, calls)
+    ask(Q, user_id=user)
+    for other in ODD:
+        if other == user:
+            continue
+        assert ask(NEAR, user_id=other) == f"m/{other}: {NEAR}", (user, other)
+    assert ask(NEAR, user_id=user) == f"m/{user}: {Q}"
+    assert ask(NEAR, user_id=None) == f"m/None: {NEAR}"  # no user is not any user
+
+
+def test_async_semantic(cache: Cache) -> None:
+    calls: list[Any] = []
+
+    @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
+    async def ask(prompt: str, user_id: str | None = None) -> str:
+        calls.append(prompt)
+        await asyncio.sleep(0)
+        return prompt.upper()
+
+    async def main() -> list[str]:
+        out = [
+            await ask(Q, user_id="u"),
+            await ask(NEAR, user_id="u"),
+            await ask(NEAR, user_id="v"),
+        ]
+        await cache.aclose()
+        return out
+
+    assert run(main()) == [Q.upper(), Q.upper(), NEAR.upper()]
+    assert len(calls) == 2
+
+
+def test_embed_key_entries_answer_semantic_lookups(cache: Cache) -> None:
+    """A @cached(embed_key=True) entry stores its vector; a search finds it."""
+    from pmm_memo import CacheManager
+
+    @cached(tenant="t", embed_key=True, cache=cache)
+    def complete(prompt: str) -> str:
+        return "stored answer"
+
+    complete(Q)
+    vector = cache.embedder.embed([NEAR])[0]
+    hits = CacheManager(cache=cache).knn_search("t", vector, k=3)
+    assert hits and hits[0]["text"] == Q and hits[0]["similarity"] > 0.99
+    assert hits[0]["value"] == "stored answer"
+
+
+def test_long_text_is_cut_for_storage_and_embedding(
+    backend_kind: str, request: pytest.FixtureRequest
+) -> None:
+    from tests.conftest import make_cache
+
+    url = request.getfixturevalue("redis_url") if backend_kind == "redis" else None
+    cache = make_cache(backend_kind, url, max_text_length=50)
+    calls: list[Any] = []
+    ask = make_ask(cache, calls)
+    long_q = Q + " " + "filler words " * 500
+    ask(long_q)
+    ask(long_q.upper())  # same first 50 characters once folded: semantic hit
+    assert len(calls) == 1
+    from pmm_memo import CacheManager
+
+    got = CacheManager(cache=cache).get_cache("t", ask.cache_key(long_q))
+    assert got is not None and len(got["text"]) == 50
+
+
+@pytest.mark.parametrize("bad", [0, -0.1, 1.01, float("nan"), "0.9", True, None])
+def test_threshold_validated(bad: Any) -> None:
+    with pytest.raises(ConfigError, match="threshold"):
+        semantic_lookup(threshold=bad)
+
+
+def test_embeddings_disabled_means_exact_only(
+    backend_kind: str, request: pytest.FixtureRequest
+) -> None:
+    from tests.conftest import make_cache
+
+    url = request.getfixturevalue("redis_url") if backend_kind == "redis" else None
+    cache = make_cache(backend_kind, url, enable_embeddings=False)
+    calls: list[Any] = []
+    ask = make_ask(cache, calls)
+    ask(Q)
+    ask(NEAR)
+    ask(Q)
+    assert len(calls) == 2 and ask.cache_info().hits == 1
