@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,13 @@ import cachetools
 import redis
 import redis.asyncio
 
-from benchmarks._util import aper_call_samples, per_call_samples, redis_server, row
+from benchmarks._util import (
+    aper_call_samples,
+    per_call_samples,
+    ratio_of_rounds,
+    redis_server,
+    row,
+)
 from pmm_memo import Cache, CacheConfig, cached
 
 ARGS = ("What is the capital of France?", "gpt-4o-mini", 0.0)
@@ -64,12 +69,6 @@ def bench_memory(calls: int) -> None:
     print(row("cachetools.cached(LRUCache)", results["ct"]))
 
 
-def _ratio_rounds(ours: list[list[float]], raw: list[list[float]]) -> float:
-    return statistics.median(
-        statistics.median(a) / statistics.median(b) for a, b in zip(ours, raw, strict=True)
-    )
-
-
 def bench_redis_sync(url: str, calls: int, payload: str) -> None:
     cache = Cache(CacheConfig(redis_url=url, embedder="offline"))
 
@@ -104,7 +103,7 @@ def bench_redis_sync(url: str, calls: int, payload: str) -> None:
     print(f"\nRedis, exact hit, {len(payload)}-byte result ({timed} calls each, all hits, sync)")
     print(row("pmm_memo @cached (redis, sync)", flat_o))
     print(row("raw redis-py HMGET of the same entry", flat_b))
-    print(f"  median per-round ratio pmm/raw: {_ratio_rounds(ours, base):.2f}x")
+    print(f"  median per-round ratio pmm/raw: {ratio_of_rounds(ours, base):.2f}x")
     raw.close()
     cache.close()
 
@@ -146,7 +145,7 @@ async def _bench_redis_async(url: str, calls: int, payload: str) -> None:
     print(f"\nRedis, exact hit, {len(payload)}-byte result ({timed} calls each, all hits, async)")
     print(row("pmm_memo @cached (redis, asyncio)", [x for s in ours for x in s]))
     print(row("raw redis.asyncio HMGET of the same entry", [x for s in base for x in s]))
-    print(f"  median per-round ratio pmm/raw: {_ratio_rounds(ours, base):.2f}x")
+    print(f"  median per-round ratio pmm/raw: {ratio_of_rounds(ours, base):.2f}x")
     await raw.aclose()
     await cache.aclose()
     cache.close()

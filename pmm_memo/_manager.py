@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -158,10 +159,15 @@ class CacheManager:
         vector = self.cache.embedder.embed([text])[0]
         return self.knn_search(tenant, vector, k=k, user=user)
 
-    def clear_tenant_cache(self, tenant: str) -> int:
+    def clear_tenant_cache(self, tenant: str, progress: Callable[[int], None] | None = None) -> int:
         """Remove every entry of `tenant` (and only of it); returns how many."""
         _validate.tenant(tenant)
-        return self.cache.backend.clear(tenant)
+        return self.cache.backend.clear(tenant, progress=progress)
+
+    def count_entries(self, tenant: str) -> int:
+        """How many live entries the tenant has (a SCAN on Redis)."""
+        _validate.tenant(tenant)
+        return self.cache.backend.count(tenant) or 0
 
     def health_check(self) -> dict[str, Any]:
         """Never raises: reports what works (`redis_connected`, `search_available`, ...)."""

@@ -127,6 +127,11 @@ class MemoryBackend:
             while len(self._data) > self.max_entries:
                 self._remove(next(iter(self._data)))
 
+    def set_many(self, entries: list[Entry], ttl_ms: int) -> int:
+        for entry in entries:
+            self.set(entry, ttl_ms)
+        return len(entries)
+
     def _remove(self, key: str) -> bool:
         rec = self._data.pop(key, None)
         located = self._rows.pop(key, None)
@@ -154,12 +159,16 @@ class MemoryBackend:
             and rec.expires_at > now
         ]
 
-    def clear(self, tenant: str, fn: str | None = None) -> int:
+    def clear(
+        self, tenant: str, fn: str | None = None, progress: Callable[[int], None] | None = None
+    ) -> int:
         with self._lock:
             keys = self._matching(tenant, fn)
             for k in keys:
                 self._remove(k)
-            return len(keys)
+        if progress is not None:
+            progress(len(keys))
+        return len(keys)
 
     def count(self, tenant: str | None = None, fn: str | None = None) -> int | None:
         with self._lock:

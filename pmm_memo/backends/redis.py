@@ -43,6 +43,7 @@ _META_FIELDS = ("tenant", "user", "fn", "scope", "text", "created_at")
 _HEX32 = re.compile(rb"[0-9a-f]{32}")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 TENANT_DIGEST = b"pmm_memo/tenant/v1"
+BULK_TIMEOUT = 120.0  # seconds a bulk-write batch may take
 USER_DIGEST = b"pmm_memo/user/v1"
 
 
@@ -109,6 +110,7 @@ class RedisBackend:
             ),
             lambda client: client.aclose(),
         )
+        self._bulk_client: redis.Redis | None = None
         self._search: bool | None = None  # None: not probed yet
         self._index_ready = False
         self._index_error: IndexSchemaError | SearchUnavailableError | None = None
@@ -214,6 +216,38 @@ class RedisBackend:
         pipe.pexpire(entry.key, ttl_ms)
         pipe.execute()
 
+    def set_many(self, entries: list[Entry], ttl_ms: int) -> int:
+        """Bulk write: one MULTI/EXEC per CACHE_BATCH_SIZE entries (each key with its TTL).
+
+        Entries the codec cannot store are skipped; returns how many were written.
+        """
+        written = 0
+        vectors = any(e.embedding is not None for e in entries) and self._vectors_writable()
+        if self._bulk_client is None:
+            # RediSearch indexes inside HSET: a batch of HNSW inserts can take seconds,
+            # far beyond the hot path's socket timeout.
+            self._bulk_client = redis.Redis.from_url(
+                self.url,
+                retry=Retry(NoBackoff(), 0),
+                **{**self._opts, "socket_timeout": BULK_TIMEOUT},
+            )
+        for start in range(0, len(entries), self.batch_size):
+            pipe = self._bulk_client.pipeline(transaction=True)
+            count = 0
+            for entry in entries[start : start + self.batch_size]:
+                try:
+                    mapping = self._mapping(entry, vectors)
+                except CodecError:
+                    continue
+                pipe.unlink(entry.key)
+                pipe.hset(entry.key, mapping=mapping)
+                pipe.pexpire(entry.key, ttl_ms)
+                count += 1
+            if count:
+                pipe.execute()
+                written += count
+        return written
+
     async def aset(self, entry: Entry, ttl_ms: int) -> None:
         vectors = entry.embedding is not None and (
             self._index_ready or await asyncio.to_thread(self._vectors_writable)
@@ -262,12 +296,18 @@ class RedisBackend:
             pipe.hget(k, "fn")
         return [k for k, f in zip(keys, pipe.execute(), strict=True) if _u(f) == fn]
 
-    def clear(self, tenant: str, fn: str | None = None) -> int:
+    def clear(
+        self, tenant: str, fn: str | None = None, progress: Callable[[int], None] | None = None
+    ) -> int:
+        """UNLINK the tenant's entries (of one function, if given) in SCAN batches of
+        CACHE_BATCH_SIZE; `progress` receives the running count after each batch."""
         removed = 0
         for batch in self._batches(tenant):
             keys = self._of_function(batch, fn)
             if keys:
                 removed += int(self.client.unlink(*keys))
+                if progress is not None:
+                    progress(removed)
         return removed
 
     async def aclear(self, tenant: str, fn: str | None = None) -> int:
@@ -461,6 +501,8 @@ class RedisBackend:
 
     def close(self) -> None:
         self.client.close()
+        if self._bulk_client is not None:
+            self._bulk_client.close()
 
     async def aclose(self) -> None:
         await self._aclients.close()

@@ -73,8 +73,13 @@ class OfflineEmbedder(BaseEmbedder):
         flat = np.asarray(rows, dtype=np.int64) * dim + np.asarray(cols, dtype=np.int64)
         out = np.bincount(
             flat, weights=np.asarray(vals, dtype=np.float64), minlength=len(texts) * dim
-        )
-        return out.reshape(len(texts), dim).astype(np.float32)
+        ).reshape(len(texts), dim)
+        # Features can cancel (two hashed into one bucket with opposite signs): give such
+        # a text one bucket of its own instead of an all-zero vector.
+        for r in np.flatnonzero(~out.any(axis=1)).tolist():
+            bucket = self._hash(texts[r].encode("utf-8", "surrogatepass"), _SEED + 1) % dim
+            out[r, bucket] = 1.0
+        return out.astype(np.float32)
 
     async def _aembed_batch(self, texts: list[str]) -> object:
         # Microseconds per text: a thread hop would cost more than it saves.

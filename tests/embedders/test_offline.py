@@ -56,6 +56,14 @@ def test_shapes_and_edge_cases() -> None:
         e.embed(["a", 1])  # type: ignore[list-item]
 
 
+def test_cancelling_features_never_give_a_zero_vector(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pmm_memo.embedders.offline as offline
+
+    monkeypatch.setattr(offline, "_STOP_WEIGHT", 0.0)  # stop-word-only texts: no features
+    out = OfflineEmbedder(8).embed(["the of and", "a"])
+    assert np.allclose(np.linalg.norm(out, axis=1), 1)
+
+
 def test_check_vectors_rejects_bad_output() -> None:
     with pytest.raises(EmbeddingError, match="expected \\(2, 4\\)"):
         check_vectors(np.ones((2, 3)), 2, 4, "x")

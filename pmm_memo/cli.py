@@ -1,0 +1,286 @@
+"""`pmm-memo` / `python -m pmm_memo`: look inside a cache, clear it, search it, time it.
+
+Configuration comes from the CACHE_* environment variables (or `--redis-url`).
+Exit codes: 0 success; 1 the operation failed or found the cache unhealthy (or a
+clear was not confirmed); 2 bad usage (argparse) or a bad configuration value.
+Every command takes `--json` for scripts; tables are for people.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ._config import CacheConfig
+from ._errors import ConfigError, PmmMemoError
+from ._manager import CacheManager
+from ._progress import Progress
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _table(rows: list[list[Any]], header: list[str]) -> str:
+    cells = [[str(c) for c in r] for r in [header, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _emit(args: argparse.Namespace, payload: Any, text: str) -> None:
+    if args.json:
+        print(json.dumps(payload, indent=2, default=str))
+    else:
+        print(text)
+
+
+def cmd_health(args: argparse.Namespace, manager: CacheManager) -> int:
+    report = manager.health_check()
+    ok = bool(report["healthy"]) and (report["backend"] == "memory" or report["redis_connected"])
+    _emit(args, report, _table([[k, v] for k, v in report.items()], ["check", "value"]))
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def cmd_stats(args: argparse.Namespace, manager: CacheManager) -> int:
+    stats = manager.get_cache_stats(args.tenant)
+    fields = ["entries", "hits", "misses", "semantic_hits", "errors", "corrupt", "uncacheable"]
+    rows = [[t, *(r.get(f, 0) for f in fields)] for t, r in sorted(stats["tenants"].items())]
+    text = _table(rows, ["tenant", *fields]) if rows else "(no entries)"
+    if stats["memory_used_bytes"] is not None:
+        text += f"\nserver memory used: {stats['memory_used_bytes'] / 1e6:.1f} MB"
+    _emit(args, stats, f"backend: {stats['backend']}\n{text}")
+    return EXIT_OK
+
+
+def cmd_clear(args: argparse.Namespace, manager: CacheManager) -> int:
+    count = manager.count_entries(args.tenant)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(
+                f"refusing to clear {count} entries of tenant {args.tenant!r} without "
+                f"--yes (no terminal to ask)",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
+        answer = input(f"Remove {count} entries of tenant {args.tenant!r}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing removed", file=sys.stderr)
+            return EXIT_FAILED
+    bar = Progress(count, f"clearing {args.tenant}")
+    removed = manager.clear_tenant_cache(args.tenant, progress=bar.update)
+    bar.finish()
+    _emit(
+        args,
+        {"tenant": args.tenant, "removed": removed},
+        f"removed {removed} entries of tenant {args.tenant!r}",
+    )
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace, manager: CacheManager) -> int:
+    hits = manager.search_text(args.tenant, args.text, k=args.k, user=args.user)
+    rows = [[f"{h['similarity']:.4f}", h["user"], (h["text"] or "")[:60], h["key"]] for h in hits]
+    _emit(
+        args,
+        hits,
+        _table(rows, ["similarity", "user", "text", "key"])
+        if rows
+        else "(no entries with embeddings in this tenant)",
+    )
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace, manager: CacheManager) -> int:
+    """A live check that exact and semantic caching work on the configured backend."""
+    from ._decorators import cached, semantic_lookup
+
+    cache = manager.cache
+    tenant = "pmm_memo_demo"
+
+    @cached(tenant=tenant, ttl=60, cache=cache)
+    def slow_square(x: int) -> int:
+        time.sleep(0.2)
+        return x * x
+
+    @semantic_lookup(threshold=0.9, tenant=tenant, ttl=60, cache=cache)
+    def slow_answer(prompt: str) -> str:
+        time.sleep(0.2)
+        return f"an answer to {prompt!r}"
+
+    steps = []
+    plan: list[tuple[str, Callable[[Any], Any], Any]] = [
+        ("exact: first call", slow_square, 12),
+        ("exact: second call", slow_square, 12),
+        ("semantic: first call", slow_answer, "How do I reset my password?"),
+        ("semantic: reworded", slow_answer, "how do i reset my password"),
+    ]
+    for label, fn, arg in plan:
+        start = time.perf_counter()
+        result = fn(arg)
+        steps.append(
+            {"step": label, "ms": round((time.perf_counter() - start) * 1000, 3), "result": result}
+        )
+    slow_square.cache_clear()
+    slow_answer.cache_clear()
+    fast = steps[1]["ms"] < 100 and steps[3]["ms"] < 100
+    _emit(
+        args,
+        {"backend": cache.backend.name, "steps": steps, "caching_works": fast},
+        f"backend: {cache.describe_backend()}\n"
+        + _table(
+            [[s["step"], f"{s['ms']:.3f}", s["result"]] for s in steps], ["step", "ms", "result"]
+        )
+        + f"\ncaching works: {fast}",
+    )
+    return EXIT_OK if fast else EXIT_FAILED
+
+
+def cmd_bench(args: argparse.Namespace, manager: CacheManager) -> int:
+    """Exact-hit latency on the configured backend beside its raw baseline."""
+    from ._decorators import cached
+    from ._timing import per_call_samples, percentile
+
+    cache = manager.cache
+
+    payload = "x" * int(args.payload_bytes)
+
+    @cached(tenant="pmm_memo_bench", ttl=300, cache=cache)
+    def target(prompt: str, model: str = "m", temperature: float = 0.0) -> str:
+        return payload
+
+    target("bench", "m", 0.0)
+    if cache.backend.name == "redis":
+        client = cache.backend.client  # type: ignore[attr-defined]
+        key = target.cache_key("bench", "m", 0.0)
+
+        def baseline() -> Any:
+            return client.hmget(key, ("fmt", "codec", "value", "sig", "check"))
+
+        base_name = "raw HMGET of the same entry"
+    else:
+        import functools
+
+        @functools.lru_cache(maxsize=16)
+        def lru() -> str:
+            return "x"
+
+        def baseline() -> Any:
+            return lru()
+
+        base_name = "functools.lru_cache"
+    rounds = 10
+    ours: list[float] = []
+    base: list[float] = []
+    bar = Progress(rounds, "bench")
+    per_round = max(10, args.calls // rounds)
+    for r in range(rounds):
+        ours += per_call_samples(lambda: target("bench", "m", 0.0), per_round, 10)
+        base += per_call_samples(baseline, per_round, 10)
+        bar.update(r + 1)
+    bar.finish()
+    target.cache_clear()
+    result = {
+        "backend": cache.backend.name,
+        "pmm_memo_median_us": statistics.median(ours) * 1e6,
+        "pmm_memo_p99_us": percentile(ours, 0.99) * 1e6,
+        "baseline": base_name,
+        "baseline_median_us": statistics.median(base) * 1e6,
+        "baseline_p99_us": percentile(base, 0.99) * 1e6,
+    }
+    _emit(
+        args,
+        result,
+        _table(
+            [
+                [
+                    "pmm_memo exact hit",
+                    f"{result['pmm_memo_median_us']:.2f}",
+                    f"{result['pmm_memo_p99_us']:.2f}",
+                ],
+                [
+                    base_name,
+                    f"{result['baseline_median_us']:.2f}",
+                    f"{result['baseline_p99_us']:.2f}",
+                ],
+            ],
+            ["", "median us", "p99 us"],
+        ),
+    )
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pmm-memo", description="Inspect and manage a pmm_memo cache."
+    )
+    parser.add_argument("--redis-url", help="overrides CACHE_REDIS_URL")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        return p
+
+    add("health", "connection, search module, index, latency (exit 1 if unhealthy)")
+    add("stats", "entries and counters per tenant").add_argument("--tenant")
+    p = add("clear", "remove every entry of a tenant")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p = add("search", "nearest stored entries to a text")
+    p.add_argument("text")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("-k", type=int, default=5)
+    p.add_argument("--user")
+    add("demo", "check that exact and semantic caching work on this backend")
+    p = add("bench", "exact-hit latency beside a raw baseline")
+    p.add_argument("--calls", type=int, default=20000)
+    p.add_argument("--payload-bytes", type=int, default=1000)
+    return parser
+
+
+COMMANDS = {
+    "health": cmd_health,
+    "stats": cmd_stats,
+    "clear": cmd_clear,
+    "search": cmd_search,
+    "demo": cmd_demo,
+    "bench": cmd_bench,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = CacheConfig.from_env()
+        if args.redis_url:
+            config = config.replace(redis_url=args.redis_url)
+    except ConfigError as exc:
+        print(f"pmm-memo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    manager = CacheManager(config)
+    try:
+        return COMMANDS[args.command](args, manager)
+    except ConfigError as exc:
+        print(f"pmm-memo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (PmmMemoError, OSError) as exc:
+        print(f"pmm-memo: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:
+        import redis
+
+        if isinstance(exc, redis.RedisError):
+            print(f"pmm-memo: cannot reach {config.masked_redis_url}: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        raise
+    finally:
+        manager.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

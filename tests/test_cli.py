@@ -1,0 +1,82 @@
+"""The CLI as users and scripts run it: subprocesses against the test server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+from pmm_memo import CacheManager
+from tests.conftest import make_cache
+
+
+def cli(*args: str, url: str | None = None, stdin: str | None = None,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "CACHE_EMBEDDER": "offline", "CACHE_EMBEDDING_DIMENSIONS": "64",
+                **(env or {})}
+    full_env.pop("CACHE_REDIS_URL", None)
+    if url:
+        full_env["CACHE_REDIS_URL"] = url
+    return subprocess.run([sys.executable, "-m", "pmm_memo", *args], capture_output=True,
+                          text=True, input=stdin, env=full_env, timeout=120)
+
+
+def as_json(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_health_json_and_exit_codes(redis_url: str, plain_url: str) -> None:
+    report = as_json(cli("health", "--json", url=redis_url))
+    assert report["redis_connected"] and report["search_available"]
+    plain = as_json(cli("health", "--json", url=plain_url))
+    assert plain["search_available"] is False
+    dead = cli("health", "--json", url="redis://:s3cret@127.0.0.1:1/0")
+    assert dead.returncode == 1
+    assert json.loads(dead.stdout)["redis_connected"] is False
+    assert "s3cret" not in dead.stdout + dead.stderr
+    table = cli("health", url=redis_url)
+    assert table.returncode == 0 and "redis_connected" in table.stdout
+
+
+def test_bad_configuration_is_exit_2() -> None:
+    result = cli("health", env={"CACHE_DEFAULT_TTL": "soon"})
+    assert result.returncode == 2 and "CACHE_DEFAULT_TTL" in result.stderr
+    assert cli("nonsense").returncode == 2
+
+
+def test_stats_search_and_clear(redis_url: str) -> None:
+    manager = CacheManager(cache=make_cache("redis", redis_url))
+    vec = manager.cache.embedder.embed(["How do I reset my password?"])[0]
+    manager.put_cache("pmm_bot", "alice", "q1", "How do I reset my password?", embedding=vec)
+    for i in range(30):
+        manager.put_cache("pmm_bot", None, f"k{i}", f"text {i}")
+    manager.put_cache("pmm_db", None, "x", "keep me")
+
+    stats = as_json(cli("stats", "--json", url=redis_url))
+    assert stats["tenants"]["pmm_bot"]["entries"] == 31
+    assert stats["tenants"]["pmm_db"]["entries"] == 1
+    assert "pmm_bot" in cli("stats", "--tenant", "pmm_bot", url=redis_url).stdout
+
+    hits = as_json(cli("search", "how do i reset my password", "--tenant", "pmm_bot",
+                       "-k", "3", "--json", url=redis_url))
+    assert hits[0]["text"] == "How do I reset my password?" and hits[0]["similarity"] > 0.99
+    assert as_json(cli("search", "x", "--tenant", "pmm_bot", "--user", "bob", "--json",
+                       url=redis_url)) == []
+
+    refused = cli("clear", "--tenant", "pmm_bot", url=redis_url)  # no terminal, no --yes
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    assert manager.count_entries("pmm_bot") == 31
+    cleared = as_json(cli("clear", "--tenant", "pmm_bot", "--yes", "--json", url=redis_url))
+    assert cleared == {"tenant": "pmm_bot", "removed": 31}
+    assert manager.count_entries("pmm_db") == 1
+
+
+def test_demo_and_bench_on_both_backends(redis_url: str) -> None:
+    for url in (None, redis_url):
+        demo = as_json(cli("demo", "--json", url=url))
+        assert demo["caching_works"] is True
+        bench = as_json(cli("bench", "--calls", "200", "--json", url=url))
+        assert bench["pmm_memo_median_us"] > 0 and bench["baseline_median_us"] > 0
