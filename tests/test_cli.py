@@ -12,15 +12,26 @@ from pmm_memo import CacheManager
 from tests.conftest import make_cache
 
 
-def cli(*args: str, url: str | None = None, stdin: str | None = None,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "CACHE_EMBEDDER": "offline", "CACHE_EMBEDDING_DIMENSIONS": "64",
-                **(env or {})}
+def cli(
+    *args: str, url: str | None = None, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {
+        **os.environ,
+        "CACHE_EMBEDDER": "offline",
+        "CACHE_EMBEDDING_DIMENSIONS": "64",
+        **(env or {}),
+    }
     full_env.pop("CACHE_REDIS_URL", None)
     if url:
         full_env["CACHE_REDIS_URL"] = url
-    return subprocess.run([sys.executable, "-m", "pmm_memo", *args], capture_output=True,
-                          text=True, input=stdin, env=full_env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pmm_memo", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env=full_env,
+        timeout=120,
+    )
 
 
 def as_json(result: subprocess.CompletedProcess[str]) -> Any:
@@ -60,11 +71,23 @@ def test_stats_search_and_clear(redis_url: str) -> None:
     assert stats["tenants"]["pmm_db"]["entries"] == 1
     assert "pmm_bot" in cli("stats", "--tenant", "pmm_bot", url=redis_url).stdout
 
-    hits = as_json(cli("search", "how do i reset my password", "--tenant", "pmm_bot",
-                       "-k", "3", "--json", url=redis_url))
+    hits = as_json(
+        cli(
+            "search",
+            "how do i reset my password",
+            "--tenant",
+            "pmm_bot",
+            "-k",
+            "3",
+            "--json",
+            url=redis_url,
+        )
+    )
     assert hits[0]["text"] == "How do I reset my password?" and hits[0]["similarity"] > 0.99
-    assert as_json(cli("search", "x", "--tenant", "pmm_bot", "--user", "bob", "--json",
-                       url=redis_url)) == []
+    assert (
+        as_json(cli("search", "x", "--tenant", "pmm_bot", "--user", "bob", "--json", url=redis_url))
+        == []
+    )
 
     refused = cli("clear", "--tenant", "pmm_bot", url=redis_url)  # no terminal, no --yes
     assert refused.returncode == 1 and "--yes" in refused.stderr

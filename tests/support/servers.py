@@ -171,10 +171,22 @@ class FakeOpenAI:
                     return
                 if self.path.endswith("/embeddings"):
                     self._send(200, fake._embeddings(body))
+                elif self.path.endswith("/chat/completions") and body.get("stream"):
+                    self._send_stream(fake._chat_chunks(body))
                 elif self.path.endswith("/chat/completions"):
                     self._send(200, fake._chat(body))
                 else:
                     self._send(404, {"error": {"message": "no such path"}})
+
+            def _send_stream(self, chunks: list[dict[str, Any]]) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    for chunk in chunks:
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        self.wfile.flush()
+                    self.wfile.write(b"data: [DONE]\n\n")
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
@@ -235,6 +247,25 @@ class FakeOpenAI:
             "model": body["model"],
             "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)},
         }
+
+    def _chat_chunks(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        last = body["messages"][-1]["content"]
+        base = {
+            "id": f"chatcmpl-{len(self.calls)}",
+            "object": "chat.completion.chunk",
+            "created": 1700000000,
+            "model": body["model"],
+        }
+        pieces = [{"role": "assistant", "content": "echo: "}, {"content": last}, {}]
+        return [
+            {
+                **base,
+                "choices": [
+                    {"index": 0, "delta": delta, "finish_reason": "stop" if not delta else None}
+                ],
+            }
+            for delta in pieces
+        ]
 
     def _chat(self, body: dict[str, Any]) -> dict[str, Any]:
         last = body["messages"][-1]["content"]

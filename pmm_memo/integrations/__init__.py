@@ -1,0 +1,1 @@
+"""Integrations that add caching to third-party clients without editing call sites."""
