@@ -78,7 +78,7 @@ def bench_redis_sync(url: str, calls: int, payload: str) -> None:
 
     pmm(*ARGS)
     key = pmm.cache_key(*ARGS)
-    raw = redis.Redis.from_url(url)
+    raw = redis.Redis.from_url(url, protocol=2)  # the protocol pmm_memo's client uses
     raw.hmget(key, READ_FIELDS)
     before = pmm.cache_info()
     rounds = 20
@@ -117,7 +117,7 @@ async def _bench_redis_async(url: str, calls: int, payload: str) -> None:
 
     await pmm(*ARGS)
     key = pmm.cache_key(*ARGS)
-    raw = redis.asyncio.Redis.from_url(url)
+    raw = redis.asyncio.Redis.from_url(url, protocol=2)
     await raw.hmget(key, READ_FIELDS)
     before = pmm.cache_info()
     rounds = 20

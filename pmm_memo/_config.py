@@ -143,7 +143,11 @@ _FIELDS: dict[str, _Field] = {
     "hnsw_ef_runtime": _Field(
         "CACHE_HNSW_EF_RUNTIME", _parse_int, "HNSW EF_RUNTIME used by every KNN query."
     ),
-    "knn_k": _Field("CACHE_KNN_K", _parse_int, "Neighbours fetched per semantic lookup."),
+    "knn_k": _Field(
+        "CACHE_KNN_K",
+        _parse_int,
+        "Neighbours fetched per semantic lookup (more only helps if the nearest is rejected).",
+    ),
     "require_search": _Field(
         "CACHE_REQUIRE_SEARCH",
         _parse_bool,
@@ -192,7 +196,7 @@ class CacheConfig:
     hnsw_m: int = 16
     hnsw_ef_construction: int = 200
     hnsw_ef_runtime: int = 200
-    knn_k: int = 4
+    knn_k: int = 1
     require_search: bool = False
     openai_embedding_model: str = "text-embedding-3-small"
     openai_timeout: float = 10.0

@@ -181,6 +181,7 @@ class _Memo:
             fn=self.fn,
             scope=scope_digest(call.scope_material()),
             user=self.user_of(call),
+            with_text=False,
         )
 
     def accept(self, query: VectorQuery, neighbours: list[Neighbour]) -> Any:

@@ -50,6 +50,7 @@ class VectorQuery:
     scope: str | None = None
     user: str | None = None  # None: any user; "" : entries stored without a user
     with_values: bool = True
+    with_text: bool = True  # text/created_at: for people (manager, CLI), not for hits
 
 
 @dataclass(slots=True)

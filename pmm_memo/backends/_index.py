@@ -80,24 +80,57 @@ def _as_dict(v: Any) -> dict[str, Any]:
     return {}
 
 
+# Words that stand alone in a RESP2 FT.INFO attribute (RESP3 puts them under "flags").
+_FLAG_WORDS = frozenset(
+    {
+        "CASESENSITIVE",
+        "SORTABLE",
+        "UNF",
+        "NOSTEM",
+        "NOINDEX",
+        "WITHSUFFIXTRIE",
+        "INDEXEMPTY",
+        "INDEXMISSING",
+    }
+)
+
+
+def _attribute(raw: Any) -> dict[str, Any]:
+    """One FT.INFO attribute as {lower-case key: value}, with "flags" as a list."""
+    attr: dict[str, Any]
+    if isinstance(raw, dict):
+        attr = {str(_s(k)).lower(): v for k, v in raw.items()}
+        attr["flags"] = [str(_s(f)).upper() for f in attr.get("flags", [])]
+        return attr
+    attr = {"flags": []}
+    items = list(raw) if isinstance(raw, list | tuple) else []
+    i = 0
+    while i < len(items):
+        word = str(_s(items[i]))
+        if word.upper() in _FLAG_WORDS:
+            attr["flags"].append(word.upper())
+            i += 1
+        else:
+            attr[word.lower()] = items[i + 1] if i + 1 < len(items) else None
+            i += 2
+    return attr
+
+
 def describe_existing(info: Any) -> dict[str, Any]:
-    """The parts of an FT.INFO reply we compare, normalised."""
+    """The parts of an FT.INFO reply we compare, normalised (RESP2 or RESP3 shapes)."""
     top = _as_dict(info)
     definition = _as_dict(top.get("index_definition", {}))
     fields: dict[str, dict[str, Any]] = {}
     for raw in top.get("attributes", []):
-        attr = {k.lower(): x for k, x in _as_dict(raw).items()}
-        if not attr and isinstance(raw, list):
-            continue
+        attr = _attribute(raw)
         name = str(_s(attr.get("attribute", attr.get("identifier"))))
-        flags = attr.get("flags", [])
         fields[name] = {
             "type": str(_s(attr.get("type", ""))).upper(),
             "algorithm": str(_s(attr.get("algorithm", ""))).upper(),
             "data_type": str(_s(attr.get("data_type", ""))).upper(),
-            "dim": int(_s(attr["dim"])) if "dim" in attr else None,
+            "dim": int(_s(attr["dim"])) if attr.get("dim") is not None else None,
             "metric": str(_s(attr.get("distance_metric", ""))).upper(),
-            "casesensitive": "CASESENSITIVE" in [str(_s(f)).upper() for f in flags],
+            "casesensitive": "CASESENSITIVE" in attr["flags"],
         }
     prefixes = [str(_s(p)) for p in definition.get("prefixes", [])]
     return {"prefixes": prefixes, "fields": fields, "num_docs": int(_s(top.get("num_docs", 0)))}
