@@ -55,7 +55,7 @@ class Cache:
         cfg = self.config
         self.enabled = cfg.enabled
         self.key_prefix = cfg.key_prefix
-        self.hash_seed = hash_seed(None)
+        self.hash_seed = hash_seed(cfg.hash_secret)
         self.codec = Codec(
             allow_pickle=cfg.codec == "pickle",
             signing_key=cfg.signing_key,
@@ -347,6 +347,57 @@ class Cache:
             return []
         self._succeeded()
         return result
+
+    # -- cross-process locks (single-flight); every failure means "no lock" ---------------
+
+    @property
+    def supports_locks(self) -> bool:
+        return self.backend.name == "redis"
+
+    def try_lock(self, name: str, token: str) -> bool:
+        """True when this caller should compute (it holds the lock, or Redis failed)."""
+        if not self.breaker.allow():
+            return True
+        try:
+            return bool(self.backend.try_lock(name, token, int(self.config.lock_ttl * 1000)))  # type: ignore[attr-defined]
+        except Exception as exc:
+            self._failed("lock", exc, self.counters)
+            return True
+
+    def unlock(self, name: str, token: str) -> None:
+        try:
+            self.backend.unlock(name, token)  # type: ignore[attr-defined]
+        except Exception as exc:
+            self._failed("unlock", exc, self.counters)
+
+    def lock_held(self, name: str) -> bool:
+        try:
+            return bool(self.backend.lock_held(name))  # type: ignore[attr-defined]
+        except Exception as exc:
+            self._failed("lock", exc, self.counters)
+            return False
+
+    async def atry_lock(self, name: str, token: str) -> bool:
+        if not self.breaker.allow():
+            return True
+        try:
+            return bool(await self.backend.atry_lock(name, token, int(self.config.lock_ttl * 1000)))  # type: ignore[attr-defined]
+        except Exception as exc:
+            self._failed("lock", exc, self.counters)
+            return True
+
+    async def aunlock(self, name: str, token: str) -> None:
+        try:
+            await self.backend.aunlock(name, token)  # type: ignore[attr-defined]
+        except Exception as exc:
+            self._failed("unlock", exc, self.counters)
+
+    async def alock_held(self, name: str) -> bool:
+        try:
+            return bool(await self.backend.alock_held(name))  # type: ignore[attr-defined]
+        except Exception as exc:
+            self._failed("lock", exc, self.counters)
+            return False
 
     # -- lifecycle ---------------------------------------------------------------------------
 

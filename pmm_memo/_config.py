@@ -125,10 +125,26 @@ _FIELDS: dict[str, _Field] = {
         _parse_optional_str,
         "HMAC-SHA256 key for pickled entries; an entry without a valid signature is a miss.",
     ),
+    "hash_secret": _Field(
+        "CACHE_HASH_SECRET",
+        _parse_optional_str,
+        "Secret seed for the key hash: keys cannot be predicted or collided offline "
+        "(changing it re-keys every entry).",
+    ),
     "max_value_bytes": _Field(
         "CACHE_MAX_VALUE_BYTES",
         _parse_int,
         "Encoded results larger than this are returned but not stored.",
+    ),
+    "lock_ttl": _Field(
+        "CACHE_LOCK_TTL",
+        _parse_float,
+        "Seconds a cross-process single-flight lock lives (bounds a crashed owner's hold).",
+    ),
+    "lock_wait": _Field(
+        "CACHE_LOCK_WAIT",
+        _parse_float,
+        "Seconds a process waits for another's result before computing it itself.",
     ),
     "vector_algorithm": _Field(
         "CACHE_VECTOR_ALGORITHM", _parse_str, "`HNSW` or `FLAT` for the index's vector field."
@@ -190,7 +206,10 @@ class CacheConfig:
     memory_max_entries: int = 10000
     codec: str = "safe"
     signing_key: str | None = None
+    hash_secret: str | None = None
     max_value_bytes: int = 8 * 1024 * 1024
+    lock_ttl: float = 60.0
+    lock_wait: float = 60.0
     vector_algorithm: str = "HNSW"
     vector_type: str = "FLOAT32"
     hnsw_m: int = 16
@@ -299,7 +318,14 @@ def _validate(cfg: CacheConfig) -> None:
         raise _fail("embedding_dimensions", "must be <= 32768", cfg.embedding_dimensions)
     if cfg.openai_max_retries < 0:
         raise _fail("openai_max_retries", "must be >= 0", cfg.openai_max_retries)
-    for name in ("socket_timeout", "connect_timeout", "breaker_interval", "openai_timeout"):
+    for name in (
+        "socket_timeout",
+        "connect_timeout",
+        "breaker_interval",
+        "openai_timeout",
+        "lock_ttl",
+        "lock_wait",
+    ):
         value = getattr(cfg, name)
         if not math.isfinite(value) or value <= 0:
             raise _fail(name, "must be a finite number of seconds > 0", value)

@@ -25,6 +25,7 @@ import wrapt
 from . import _validate
 from ._codec import allow_types_from_annotation
 from ._context import Mode, current_mode
+from ._distributed import arun_locked, run_locked
 from ._keys import MISSING, BoundCall, KeyMaker, qhash, scope_digest, short_digest
 from ._runtime import default_cache
 from ._stats import CacheInfo, Counters
@@ -33,6 +34,7 @@ from .backends._base import Entry, Neighbour, VectorQuery
 if TYPE_CHECKING:
     from ._cache import Cache
 
+LLM_TENANTS = frozenset({"pmm_llm"})
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -69,12 +71,15 @@ class _Memo:
         user_arg: str | None,
         unless: Callable[[Any], bool] | None,
         cache: Cache | None,
+        lock: bool | None = None,
     ) -> None:
         self.func = func
         self.tenant = _validate.tenant(tenant)
         self.ttl_ms = _validate.ttl(ttl)
         self.threshold = threshold
         self.semantic = threshold is not None
+        # Cross-process single-flight: worth a lock round trip where a miss is expensive.
+        self.lock = lock if lock is not None else (self.semantic or tenant in LLM_TENANTS)
         self.embed_key = embed_key or self.semantic
         self.k = k
         self.unless = _validate.optional_callable("unless", unless)
@@ -260,6 +265,8 @@ class _Memo:
             )
             return result
 
+        if self.lock and cache.supports_locks:
+            return cache.flight.do(key, lambda: run_locked(cache, key, check, counters, compute))
         return cache.flight.do(key, compute)
 
     # -- async path ------------------------------------------------------------------------
@@ -310,6 +317,10 @@ class _Memo:
             )
             return result
 
+        if self.lock and cache.supports_locks:
+            return await cache.aflight.do(
+                key, lambda: arun_locked(cache, key, check, counters, compute)
+            )
         return await cache.aflight.do(key, compute)
 
     # -- attributes ------------------------------------------------------------------------
@@ -433,6 +444,7 @@ def cached(
     user_arg: str | None = ...,
     unless: Callable[[Any], bool] | None = ...,
     cache: Cache | None = ...,
+    lock: bool | None = ...,
 ) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
 
 
@@ -450,6 +462,7 @@ def cached(
     user_arg: str | None = None,
     unless: Callable[[Any], bool] | None = None,
     cache: Cache | None = None,
+    lock: bool | None = None,
 ) -> Any:
     """Memoize a function by its arguments in `cache:<tenant>:<qhash>`.
 
@@ -469,6 +482,7 @@ def cached(
         "user_arg": user_arg,
         "unless": unless,
         "cache": cache,
+        "lock": lock,
     }
     if func is not None:
         return _wrap(func, options)
@@ -488,6 +502,7 @@ def semantic_lookup(
     user_arg: str | None = None,
     unless: Callable[[Any], bool] | None = None,
     cache: Cache | None = None,
+    lock: bool | None = None,
 ) -> Callable[[Callable[P, R]], CachedFunction[P, R]]:
     """Like `cached`, and on an exact miss return the stored result of a near-duplicate
     call: same function, tenant, user and other arguments, with a `text_arg` whose
@@ -506,5 +521,6 @@ def semantic_lookup(
         "user_arg": user_arg,
         "unless": unless,
         "cache": cache,
+        "lock": lock,
     }
     return lambda f: _wrap(f, options)

@@ -55,7 +55,9 @@ class CacheManager:
             return key
         if _HEX32.fullmatch(key):
             return head + key
-        return head + qhash(b"pmm_manager|" + key.encode("utf-8", "surrogatepass"))
+        return head + qhash(
+            b"pmm_manager|" + key.encode("utf-8", "surrogatepass"), self.cache.hash_seed
+        )
 
     # -- the seed's operations ---------------------------------------------------------------
 

@@ -25,6 +25,7 @@ class CacheInfo(NamedTuple):
     corrupt: int = 0
     uncacheable: int = 0
     similarity_histogram: tuple[tuple[str, int], ...] = ()
+    waited_hits: int = 0
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Counters:
     errors: int = 0
     corrupt: int = 0
     uncacheable: int = 0
+    waited_hits: int = 0  # results received from another process's computation
     similarity: list[int] = field(default_factory=lambda: [0] * (len(SIMILARITY_BUCKETS) + 1))
 
     def record_similarity(self, similarity: float) -> None:
@@ -58,6 +60,7 @@ class Counters:
             self.corrupt,
             self.uncacheable,
             self.histogram(),
+            self.waited_hits,
         )
 
     def reset(self) -> None:

@@ -337,3 +337,20 @@ def test_keys_stable_across_hash_seeds() -> None:
         )
         outputs.add(out.stdout.strip())
     assert len(outputs) == 1
+
+
+def test_hash_secret_changes_every_key_but_keeps_them_stable() -> None:
+    from pmm_memo import Cache, CacheConfig, cached
+
+    def make(secret: str | None) -> str:
+        cache = Cache(CacheConfig(embedder="offline", hash_secret=secret))
+
+        @cached(tenant="t", cache=cache)
+        def f(x: int) -> int:
+            return x
+
+        return f.cache_key(1)
+
+    assert make(None) == make(None)
+    assert make("s3cret-value") == make("s3cret-value")
+    assert len({make(None), make("s3cret-value"), make("another")}) == 3

@@ -45,6 +45,10 @@ _HEX32 = re.compile(rb"[0-9a-f]{32}")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 TENANT_DIGEST = b"pmm_memo/tenant/v1"
 BULK_TIMEOUT = 120.0  # seconds a bulk-write batch may take
+_UNLOCK_SCRIPT = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
+    "else return 0 end"
+)
 USER_DIGEST = b"pmm_memo/user/v1"
 
 
@@ -270,6 +274,30 @@ class RedisBackend:
     async def adelete(self, key: str) -> bool:
         client = await self.aclient()
         return bool(await client.unlink(key))
+
+    # -- locks (see _distributed) -----------------------------------------------------------
+
+    def try_lock(self, name: str, token: str, ttl_ms: int) -> bool:
+        return bool(self.client.set(name, token, nx=True, px=ttl_ms))
+
+    def unlock(self, name: str, token: str) -> None:
+        # Compare-and-delete in one step: never delete a lock another owner now holds.
+        _command(self.client, "EVAL", _UNLOCK_SCRIPT, 1, name, token)
+
+    def lock_held(self, name: str) -> bool:
+        return bool(self.client.exists(name))
+
+    async def atry_lock(self, name: str, token: str, ttl_ms: int) -> bool:
+        client = await self.aclient()
+        return bool(await client.set(name, token, nx=True, px=ttl_ms))
+
+    async def aunlock(self, name: str, token: str) -> None:
+        client = await self.aclient()
+        await _acommand(client, "EVAL", _UNLOCK_SCRIPT, 1, name, token)
+
+    async def alock_held(self, name: str) -> bool:
+        client = await self.aclient()
+        return bool(await client.exists(name))
 
     # -- scanning a tenant -----------------------------------------------------------------
 

@@ -49,7 +49,7 @@ class CachedEmbedder:
             material = self._material_head + t.encode("utf-8", "surrogatepass")
             out.append(
                 (
-                    f"{self.cache.key_prefix}{self.tenant}:{qhash(material)}",
+                    f"{self.cache.key_prefix}{self.tenant}:{qhash(material, self.cache.hash_seed)}",
                     self.cache.check_of(material),
                 )
             )
