@@ -18,8 +18,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from . import _validate
 from ._cache import Cache
 from ._config import CacheConfig
@@ -77,12 +75,7 @@ class CacheManager:
         vector = None
         if embedding is not None:
             dim = self.cache.dimensions
-            vector = check_vectors(
-                np.asarray(embedding, dtype=np.float32).reshape(1, -1),
-                1,
-                dim,
-                "put_cache(embedding=...)",
-            )[0]
+            vector = check_vectors([embedding], 1, dim, "put_cache(embedding=...)")[0]
         ttl_ms = _validate.ttl(ttl) or self.config.default_ttl * 1000
         entry = Entry(
             key=full,
@@ -129,10 +122,7 @@ class CacheManager:
         _validate.tenant(tenant)
         _validate.positive_int("k", k)
         vector = check_vectors(
-            np.asarray(query_vector, dtype=np.float32).reshape(1, -1),
-            1,
-            self.cache.dimensions,
-            "knn_search(query_vector=...)",
+            [query_vector], 1, self.cache.dimensions, "knn_search(query_vector=...)"
         )[0]
         self._ensure_index()
         query = VectorQuery(

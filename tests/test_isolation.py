@@ -1,0 +1,84 @@
+"""Property: no result ever comes from another tenant, user, function or scope.
+
+Random tenants and users (glob, tag and query specials included), prompts drawn from
+groups of near-duplicates (so semantic hits happen constantly), two functions, two
+scopes. Every result names who computed it; it must be the caller's own identity.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pmm_memo import Cache, CacheConfig, semantic_lookup
+from tests.support.servers import ValkeyServer
+
+NAMES = ["a", "A", "a*", "a:b", "[a]", "x}|@t:{*", "a,b", "a b", "ü", "-1", "a|b", "(x)"]
+PROMPTS = [
+    "How do I reset my password?",
+    "how do i reset my password",
+    "HOW DO I RESET MY PASSWORD",
+    "What is the capital of France?",
+    "what is the capital of france",
+    "Write a song about love",
+    "write a song about love!",
+]
+
+ops = st.lists(
+    st.tuples(
+        st.sampled_from(NAMES),
+        st.sampled_from([*NAMES, ""]),
+        st.sampled_from(PROMPTS),
+        st.sampled_from(["m1", "m2"]),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+def check(cache: Cache, operations: list[tuple[str, str, str, str, bool]]) -> None:
+    funcs: dict[tuple[str, bool], Any] = {}
+    for tenant, user, prompt, model, second in operations:
+        fn = funcs.get((tenant, second))
+        if fn is None:
+            fn = funcs[(tenant, second)] = _make(cache, tenant, "second" if second else "first")
+        out = fn(prompt, model=model, user_id=user)
+        assert out[:4] == ("second" if second else "first", tenant, user, model), (
+            f"{(tenant, user, model)} got {out}"
+        )
+
+
+def _make(cache: Cache, tenant: str, name: str) -> Any:
+    @semantic_lookup(threshold=0.8, tenant=tenant, cache=cache)
+    def first(prompt: str, model: str = "m1", user_id: str = "") -> tuple[str, ...]:
+        return ("first", tenant, user_id, model, prompt)
+
+    @semantic_lookup(threshold=0.8, tenant=tenant, cache=cache)
+    def second(prompt: str, model: str = "m1", user_id: str = "") -> tuple[str, ...]:
+        return ("second", tenant, user_id, model, prompt)
+
+    return first if name == "first" else second
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops)
+def test_isolation_memory(operations: list[tuple[str, str, str, str, bool]]) -> None:
+    check(Cache(CacheConfig(embedder="offline", embedding_dimensions=64)), operations)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops)
+def test_isolation_redis(
+    search_server: ValkeyServer, operations: list[tuple[str, str, str, str, bool]]
+) -> None:
+    search_server.client().flushall()
+    cache = Cache(
+        CacheConfig(redis_url=search_server.url, embedder="offline", embedding_dimensions=64)
+    )
+    check(cache, operations)
+    cache.close()
