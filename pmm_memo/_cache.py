@@ -241,18 +241,20 @@ class Cache:
             return MISSING
         return stored.value
 
-    def write(self, entry: Entry, ttl_ms: int, counters: Counters) -> None:
+    def write(self, entry: Entry, ttl_ms: int, counters: Counters) -> bool:
+        """Store an entry; True when the backend acknowledged it (never raises)."""
         if not self.breaker.allow():
-            return
+            return False
         try:
             self.backend.set(entry, ttl_ms)
         except CodecError as exc:
             self._uncacheable(entry, exc, counters)
-            return
+            return False
         except Exception as exc:
             self._failed("write", exc, counters)
-            return
+            return False
         self._succeeded()
+        return True
 
     def _uncacheable(self, entry: Entry, exc: CodecError, counters: Counters) -> None:
         counters.uncacheable += 1
@@ -313,18 +315,19 @@ class Cache:
             return MISSING
         return stored.value
 
-    async def awrite(self, entry: Entry, ttl_ms: int, counters: Counters) -> None:
+    async def awrite(self, entry: Entry, ttl_ms: int, counters: Counters) -> bool:
         if not self.breaker.allow():
-            return
+            return False
         try:
             await self.backend.aset(entry, ttl_ms)
         except CodecError as exc:
             self._uncacheable(entry, exc, counters)
-            return
+            return False
         except Exception as exc:
             self._failed("write", exc, counters)
-            return
+            return False
         self._succeeded()
+        return True
 
     async def adelete(self, key: str) -> bool:
         if not self.breaker.allow():
