@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -27,7 +27,7 @@ from ._keys import MISSING, hash_seed
 from ._shared_stats import SharedStats
 from ._singleflight import AsyncSingleFlight, SingleFlight
 from ._stats import Counters
-from .backends._base import Backend, Entry, Neighbour, VectorQuery
+from .backends._base import Backend, Entry, Neighbour, Stored, VectorQuery
 from .backends._index import IndexSpec
 
 if TYPE_CHECKING:
@@ -225,14 +225,15 @@ class Cache:
             return MISSING
         try:
             stored = self.backend.get(key)
-        except CodecError as exc:
-            self._succeeded()
-            self._corrupt(key, exc, counters)
-            return MISSING
         except Exception as exc:
-            self._failed("read", exc, counters)
-            return MISSING
-        if breaker.is_open:
+            return self._read_failed(key, exc, counters)
+        return self._verified(key, check, stored, counters)
+
+    def _verified(
+        self, key: str, check: str | bytes, stored: Stored | None, counters: Counters
+    ) -> Any:
+        """What a successful read means: a value only if it proves it is this call's."""
+        if self.breaker.is_open:
             self._succeeded()
         if stored is None:
             return MISSING
@@ -241,20 +242,31 @@ class Cache:
             return MISSING
         return stored.value
 
+    def _read_failed(self, key: str, exc: Exception, counters: Counters) -> Any:
+        if isinstance(exc, CodecError):  # the server answered; the entry is bad
+            self._succeeded()
+            self._corrupt(key, exc, counters)
+        else:
+            self._failed("read", exc, counters)
+        return MISSING
+
     def write(self, entry: Entry, ttl_ms: int, counters: Counters) -> bool:
         """Store an entry; True when the backend acknowledged it (never raises)."""
         if not self.breaker.allow():
             return False
         try:
             self.backend.set(entry, ttl_ms)
-        except CodecError as exc:
-            self._uncacheable(entry, exc, counters)
-            return False
         except Exception as exc:
-            self._failed("write", exc, counters)
-            return False
+            return self._write_failed(entry, exc, counters)
         self._succeeded()
         return True
+
+    def _write_failed(self, entry: Entry, exc: Exception, counters: Counters) -> bool:
+        if isinstance(exc, CodecError):
+            self._uncacheable(entry, exc, counters)
+        else:
+            self._failed("write", exc, counters)
+        return False
 
     def _uncacheable(self, entry: Entry, exc: CodecError, counters: Counters) -> None:
         counters.uncacheable += 1
@@ -296,58 +308,44 @@ class Cache:
     # -- async twins ------------------------------------------------------------------------
 
     async def aread(self, key: str, check: str | bytes, counters: Counters) -> Any:
-        if not self.breaker.allow():
+        if self.breaker.is_open and not self.breaker.allow():
             return MISSING
         try:
             stored = await self.backend.aget(key)
-        except CodecError as exc:
-            self._succeeded()
-            self._corrupt(key, exc, counters)
-            return MISSING
         except Exception as exc:
-            self._failed("read", exc, counters)
-            return MISSING
-        self._succeeded()
-        if stored is None:
-            return MISSING
-        if stored.check != check:
-            self._corrupt(key, "check digest mismatch (hash collision or foreign entry)", counters)
-            return MISSING
-        return stored.value
+            return self._read_failed(key, exc, counters)
+        return self._verified(key, check, stored, counters)
 
     async def awrite(self, entry: Entry, ttl_ms: int, counters: Counters) -> bool:
         if not self.breaker.allow():
             return False
         try:
             await self.backend.aset(entry, ttl_ms)
-        except CodecError as exc:
-            self._uncacheable(entry, exc, counters)
-            return False
         except Exception as exc:
-            self._failed("write", exc, counters)
-            return False
+            return self._write_failed(entry, exc, counters)
         self._succeeded()
         return True
 
     async def adelete(self, key: str) -> bool:
-        if not self.breaker.allow():
-            return False
-        try:
-            result = await self.backend.adelete(key)
-        except Exception as exc:
-            self._failed("delete", exc, self.counters)
-            return False
-        self._succeeded()
-        return result
+        return await self._aguarded("delete", lambda: self.backend.adelete(key), False)
 
     async def aknn(self, query: VectorQuery, counters: Counters) -> list[Neighbour]:
+        return await self._aguarded("search", lambda: self.backend.aknn(query), [], counters)
+
+    async def _aguarded(
+        self,
+        op: str,
+        fn: Callable[[], Awaitable[T]],
+        default: T,
+        counters: Counters | None = None,
+    ) -> T:
         if not self.breaker.allow():
-            return []
+            return default
         try:
-            result = await self.backend.aknn(query)
+            result = await fn()
         except Exception as exc:
-            self._failed("search", exc, counters)
-            return []
+            self._failed(op, exc, counters or self.counters)
+            return default
         self._succeeded()
         return result
 
@@ -357,50 +355,39 @@ class Cache:
     def supports_locks(self) -> bool:
         return self.backend.name == "redis"
 
+    @property
+    def _locks(self) -> Any:
+        return self.backend  # only RedisBackend has lock methods (see supports_locks)
+
+    # Lock failures mean "no lock": acquiring returns True (compute), holding False.
+
     def try_lock(self, name: str, token: str) -> bool:
         """True when this caller should compute (it holds the lock, or Redis failed)."""
-        if not self.breaker.allow():
-            return True
-        try:
-            return bool(self.backend.try_lock(name, token, int(self.config.lock_ttl * 1000)))  # type: ignore[attr-defined]
-        except Exception as exc:
-            self._failed("lock", exc, self.counters)
-            return True
+        ttl_ms = int(self.config.lock_ttl * 1000)
+        return self._guarded("lock", lambda: bool(self._locks.try_lock(name, token, ttl_ms)), True)
 
     def unlock(self, name: str, token: str) -> None:
-        try:
-            self.backend.unlock(name, token)  # type: ignore[attr-defined]
-        except Exception as exc:
-            self._failed("unlock", exc, self.counters)
+        self._guarded("unlock", lambda: self._locks.unlock(name, token), None)
 
     def lock_held(self, name: str) -> bool:
-        try:
-            return bool(self.backend.lock_held(name))  # type: ignore[attr-defined]
-        except Exception as exc:
-            self._failed("lock", exc, self.counters)
-            return False
+        return self._guarded("lock", lambda: bool(self._locks.lock_held(name)), False)
 
     async def atry_lock(self, name: str, token: str) -> bool:
-        if not self.breaker.allow():
-            return True
-        try:
-            return bool(await self.backend.atry_lock(name, token, int(self.config.lock_ttl * 1000)))  # type: ignore[attr-defined]
-        except Exception as exc:
-            self._failed("lock", exc, self.counters)
-            return True
+        ttl_ms = int(self.config.lock_ttl * 1000)
+
+        async def acquire() -> bool:
+            return bool(await self._locks.atry_lock(name, token, ttl_ms))
+
+        return await self._aguarded("lock", acquire, True)
 
     async def aunlock(self, name: str, token: str) -> None:
-        try:
-            await self.backend.aunlock(name, token)  # type: ignore[attr-defined]
-        except Exception as exc:
-            self._failed("unlock", exc, self.counters)
+        await self._aguarded("unlock", lambda: self._locks.aunlock(name, token), None)
 
     async def alock_held(self, name: str) -> bool:
-        try:
-            return bool(await self.backend.alock_held(name))  # type: ignore[attr-defined]
-        except Exception as exc:
-            self._failed("lock", exc, self.counters)
-            return False
+        async def held() -> bool:
+            return bool(await self._locks.alock_held(name))
+
+        return await self._aguarded("lock", held, False)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

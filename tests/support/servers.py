@@ -12,7 +12,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,30 @@ class ValkeyServer:
             self.proc.kill()
             self.proc.wait(10)
             self.proc = None
+
+    def capture_commands(self, action: Callable[[], object]) -> list[str]:
+        """The commands other clients send while `action` runs (via MONITOR)."""
+        stopper = self.client()
+        stopper.ping()  # connect first, so its own handshake is not captured
+        seen: list[str] = []
+        ready = threading.Event()
+
+        def watch() -> None:
+            with self.client().monitor() as m:
+                ready.set()
+                for event in m.listen():
+                    if "STOP-MONITOR" in event["command"]:
+                        return
+                    seen.append(event["command"])
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        ready.wait(5)
+        time.sleep(0.1)
+        action()
+        stopper.echo("STOP-MONITOR")
+        watcher.join(5)
+        return seen
 
     def freeze(self) -> None:
         assert self.proc is not None
