@@ -42,7 +42,7 @@ def worker(
 
 
 def test_four_processes_fifty_threads_one_call(redis_url: str, search_server: ValkeyServer) -> None:
-    t0 = time.time() + 3.0  # every process has imported and connected by then
+    t0 = time.time() + 4.0  # every process has imported and connected by then
     procs = [worker(redis_url, 50, t0, 0.5) for _ in range(4)]
     outputs = []
     for p in procs:
@@ -53,7 +53,9 @@ def test_four_processes_fifty_threads_one_call(redis_url: str, search_server: Va
     assert len(results) == 200
     assert set(results) == {"answer #1 to cold key"}
     assert int(search_server.client().get("stampede:calls")) == 1
-    assert sum(o["info"]["waited_hits"] for o in outputs) == 3  # the other processes
+    # The other processes got the owner's result by waiting for it (or, if one started
+    # late on a slow machine, by a plain hit): either way, never by calling.
+    assert sum(o["info"]["waited_hits"] + o["info"]["hits"] for o in outputs) >= 3
 
 
 def test_dead_owner_holds_others_back_only_until_the_lock_expires(
