@@ -80,7 +80,11 @@ class Cache:
         if cfg.redis_url is None:
             from .backends.memory import MemoryBackend
 
-            return MemoryBackend(max_entries=cfg.memory_max_entries)
+            return MemoryBackend(
+                max_entries=cfg.memory_max_entries,
+                max_bytes=cfg.memory_max_bytes,
+                max_value_bytes=cfg.max_value_bytes,
+            )
         from .backends.redis import RedisBackend
 
         return RedisBackend(

@@ -115,6 +115,11 @@ _FIELDS: dict[str, _Field] = {
         _parse_int,
         "Entries the embedded backend keeps before evicting the least recently used.",
     ),
+    "memory_max_bytes": _Field(
+        "CACHE_MEMORY_MAX_BYTES",
+        _parse_int,
+        "Approximate bytes of results the embedded backend keeps before evicting (LRU).",
+    ),
     "codec": _Field(
         "CACHE_CODEC",
         _parse_str,
@@ -204,6 +209,7 @@ class CacheConfig:
     connect_timeout: float = 0.25
     breaker_interval: float = 5.0
     memory_max_entries: int = 10000
+    memory_max_bytes: int = 256 * 1024 * 1024
     codec: str = "safe"
     signing_key: str | None = None
     hash_secret: str | None = None
@@ -308,6 +314,7 @@ def _validate(cfg: CacheConfig) -> None:
         "max_text_length",
         "batch_size",
         "memory_max_entries",
+        "memory_max_bytes",
         "max_value_bytes",
         "hnsw_m",
         "hnsw_ef_construction",

@@ -144,8 +144,10 @@ def test_call_time_input(
         assert calls == []  # a bad argument never reaches the function or the cache
 
 
-def test_huge_value_is_returned_not_stored(redis_url: str) -> None:
-    cache = make_cache("redis", redis_url, max_value_bytes=1000)
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_huge_value_is_returned_not_stored(kind: str, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("redis_url") if kind == "redis" else None
+    cache = make_cache(kind, url, max_value_bytes=1000)
 
     @cached(tenant="t", cache=cache)
     def big(n: int) -> str:

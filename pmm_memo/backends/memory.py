@@ -11,6 +11,7 @@ search is one matrix-vector product, the same work as a bare numpy top-1.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -19,9 +20,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._errors import CodecError
 from ._base import Entry, Neighbour, Stored, VectorQuery
 
 _PartitionKey = tuple[str, str, str, str]  # tenant, fn, scope, user
+
+
+def approx_size(value: object, _depth: int = 0) -> int:
+    """Roughly how many bytes a result holds (containers walked a few levels deep)."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes) + 112
+    size = sys.getsizeof(value, 64)
+    if _depth >= 4:
+        return size
+    if isinstance(value, dict):
+        return size + sum(
+            approx_size(k, _depth + 1) + approx_size(v, _depth + 1) for k, v in value.items()
+        )
+    if isinstance(value, list | tuple | set | frozenset):
+        return size + sum(approx_size(v, _depth + 1) for v in value)
+    if hasattr(value, "__dict__"):
+        return size + approx_size(vars(value), _depth + 1)
+    return size
 
 
 class _Partition:
@@ -62,6 +82,7 @@ class _Record:
     entry: Entry
     expires_at: float
     stored: Stored  # built once at write time: a hit allocates nothing
+    nbytes: int
 
 
 class MemoryBackend:
@@ -72,8 +93,13 @@ class MemoryBackend:
         self,
         max_entries: int = 10000,
         clock: Callable[[], float] = time.monotonic,
+        max_bytes: int = 256 * 1024 * 1024,
+        max_value_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.max_value_bytes = max_value_bytes
+        self.nbytes = 0
         self._clock = clock
         self._lock = threading.RLock()
         self._data: OrderedDict[str, _Record] = OrderedDict()
@@ -112,19 +138,29 @@ class MemoryBackend:
             return None if rec is None else max(0, int((rec.expires_at - self._clock()) * 1000))
 
     def set(self, entry: Entry, ttl_ms: int) -> None:
+        size = approx_size(entry.value) + len(entry.key) + 200
+        if entry.embedding is not None:
+            size += entry.embedding.nbytes
+        if size > self.max_value_bytes:
+            raise CodecError(
+                f"result is about {size} bytes, over CACHE_MAX_VALUE_BYTES={self.max_value_bytes}"
+            )
         with self._lock:
             if entry.key in self._data:
                 self._remove(entry.key)
             self._data[entry.key] = _Record(
-                entry, self._clock() + ttl_ms / 1000.0, Stored(entry.value, entry.check)
+                entry, self._clock() + ttl_ms / 1000.0, Stored(entry.value, entry.check), size
             )
+            self.nbytes += size
             if entry.embedding is not None and entry.scope is not None:
                 pkey = (entry.tenant, entry.fn, entry.scope, entry.user)
                 part = self._partitions.get(pkey)
                 if part is None:
                     part = self._partitions[pkey] = _Partition(entry.embedding.shape[0])
                 self._rows[entry.key] = (pkey, part.add(entry.key, entry.embedding))
-            while len(self._data) > self.max_entries:
+            while len(self._data) > self.max_entries or (
+                self.nbytes > self.max_bytes and len(self._data) > 1
+            ):
                 self._remove(next(iter(self._data)))
 
     def set_many(self, entries: list[Entry], ttl_ms: int) -> int:
@@ -134,6 +170,8 @@ class MemoryBackend:
 
     def _remove(self, key: str) -> bool:
         rec = self._data.pop(key, None)
+        if rec is not None:
+            self.nbytes -= rec.nbytes
         located = self._rows.pop(key, None)
         if located is not None:
             pkey, row = located

@@ -91,3 +91,23 @@ def test_overwrite_replaces_vector_row() -> None:
     hits = b.knn(q)
     assert [(n.key, n.value) for n in hits] == [("a", "new")]
     assert abs(hits[0].similarity - 1.0) < 1e-6
+
+
+def test_byte_bound_evicts_least_recently_used() -> None:
+    b = MemoryBackend(max_bytes=25_000, max_value_bytes=20_000)
+    for k in "abc":
+        b.set(entry(k, "x" * 9000), 10_000)
+    assert b.get("a") is None  # evicted: three ~9.3 KB entries exceed 25 KB
+    assert b.get("b") is not None and b.get("c") is not None
+    assert b.nbytes <= 25_000
+
+
+def test_value_over_limit_is_refused() -> None:
+    import pytest
+
+    from pmm_memo import CodecError
+
+    b = MemoryBackend(max_value_bytes=1000)
+    with pytest.raises(CodecError, match="CACHE_MAX_VALUE_BYTES"):
+        b.set(entry("big", np.zeros(1000)), 10_000)
+    assert b.get("big") is None
