@@ -34,7 +34,7 @@ from benchmarks._util import (
 from pmm_memo import Cache, CacheConfig, cached
 
 ARGS = ("What is the capital of France?", "gpt-4o-mini", 0.0)
-READ_FIELDS = ("fmt", "codec", "value", "sig", "check")
+READ_FIELDS = ("fmt", "codec", "value", "sig", "sum", "check")  # what a hit reads
 
 
 def bench_memory(calls: int) -> None:

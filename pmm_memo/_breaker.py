@@ -33,9 +33,14 @@ class CircuitBreaker:
         with self._lock:
             if self._open_until == 0.0:
                 return True
-            if self._probing or self._clock() < self._open_until:
+            now = self._clock()
+            if now < self._open_until:
                 return False
-            self._probing = True  # half-open: this caller is the single probe
+            if self._probing and now < self._open_until + self.interval:
+                return False  # a probe is out; give it one interval to report back
+            # Half-open: this caller is the probe. A probe that never reports (a caller
+            # that died, a path that forgot) only delays the next one by an interval.
+            self._probing = True
             return True
 
     def record_success(self) -> bool:

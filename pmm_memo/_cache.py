@@ -176,14 +176,6 @@ class Cache:
         counters.errors += 1
         if counters is not self.counters:
             self.counters.errors += 1
-        if isinstance(exc, _CONFIG_ERRORS):
-            self.log_once(
-                f"config:{type(exc).__name__}",
-                logging.ERROR,
-                "%s; semantic lookups are exact-only until fixed",
-                exc,
-            )
-            return
         if isinstance(exc, self._connection_errors):
             if self.breaker.record_failure():
                 logger.warning(
@@ -195,6 +187,18 @@ class Cache:
                     exc,
                     self.breaker.interval,
                 )
+            return
+        # Anything else means the server answered (with an error): it is reachable.
+        # Saying so matters when this call was the breaker's probe, or the breaker would
+        # never close again.
+        self._succeeded()
+        if isinstance(exc, _CONFIG_ERRORS):
+            self.log_once(
+                f"config:{type(exc).__name__}",
+                logging.ERROR,
+                "%s; semantic lookups are exact-only until fixed",
+                exc,
+            )
             return
         self.log_once(
             f"error:{op}:{type(exc).__name__}",

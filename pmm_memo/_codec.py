@@ -37,6 +37,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+import xxhash
 
 from ._errors import CodecError
 
@@ -238,13 +239,22 @@ def _hashable(v: Any) -> Any:
     return v
 
 
+def checksum(codec: bytes, payload: bytes) -> bytes:
+    """Integrity digest of an entry's envelope (XXH3-64 over format, codec, payload)."""
+    digest: str = xxhash.xxh3_64_hexdigest(
+        b"".join((FORMAT_VERSION, b"\x00", codec, b"\x00", payload))
+    )
+    return digest.encode()
+
+
 @dataclasses.dataclass(frozen=True)
 class Encoded:
-    """A result ready to be stored: codec name, payload and optional signature."""
+    """A result ready to be stored: codec name, payload, checksum, optional signature."""
 
     codec: bytes
     payload: bytes
     sig: bytes | None
+    checksum: bytes
 
 
 class Codec:
@@ -298,16 +308,26 @@ class Codec:
                 f"result is {len(payload)} bytes encoded, over CACHE_MAX_VALUE_BYTES="
                 f"{self.max_bytes}"
             )
-        return Encoded(codec, payload, self._sign(codec, payload))
+        return Encoded(codec, payload, self._sign(codec, payload), checksum(codec, payload))
 
     def decode(
-        self, fmt: bytes | None, codec: bytes | None, payload: bytes | None, sig: bytes | None
+        self,
+        fmt: bytes | None,
+        codec: bytes | None,
+        payload: bytes | None,
+        sig: bytes | None,
+        check_sum: bytes | None,
     ) -> Any:
         """Raises CodecError for anything it does not trust or understand."""
         if fmt != FORMAT_VERSION:
             raise CodecError(f"unknown entry format {fmt!r}")
         if codec is None or payload is None:
             raise CodecError("entry lacks its codec or payload")
+        # A truncated payload or a swapped codec field can still parse -- as a different
+        # value. The checksum makes any such damage a miss (the HMAC, when configured,
+        # is what stops deliberate tampering).
+        if check_sum is None or not hmac.compare_digest(check_sum, checksum(codec, payload)):
+            raise CodecError("entry checksum is missing or does not match its payload")
         if self._key is not None:
             expected = self._sign(codec, payload)
             if sig is None or expected is None or not hmac.compare_digest(sig, expected):

@@ -144,6 +144,7 @@ def cmd_bench(args: argparse.Namespace, manager: CacheManager) -> int:
     """Exact-hit latency on the configured backend beside its raw baseline."""
     from ._decorators import cached
     from ._timing import per_call_samples, percentile
+    from .backends.redis import _READ_FIELDS
 
     cache = manager.cache
 
@@ -159,7 +160,7 @@ def cmd_bench(args: argparse.Namespace, manager: CacheManager) -> int:
         key = target.cache_key("bench", "m", 0.0)
 
         def baseline() -> Any:
-            return client.hmget(key, ("fmt", "codec", "value", "sig", "check"))
+            return client.hmget(key, _READ_FIELDS)
 
         base_name = "raw HMGET of the same entry"
     else:

@@ -37,6 +37,19 @@ def test_breaker_opens_and_allows_one_probe() -> None:
     assert b.record_success() is False
 
 
+def test_a_probe_that_never_reports_does_not_wedge_the_breaker() -> None:
+    clock = Clock()
+    b = CircuitBreaker(5.0, clock)
+    b.record_failure()
+    clock.now += 5.1
+    assert b.allow()  # the probe goes out and is never heard from again
+    assert not b.allow()
+    clock.now += 5.1
+    assert b.allow()  # one interval later another caller may probe
+    b.record_success()
+    assert b.allow() and not b.is_open
+
+
 def test_single_flight_propagates_errors_to_all() -> None:
     flight = SingleFlight()
     started = threading.Event()

@@ -122,6 +122,14 @@ def test_chaos_never_breaks_callers(rig: Any) -> None:
     assert wrong == [], wrong[:3]
     assert calls > 100
     assert exact.cache_info().errors + semantic.cache_info().errors > 0  # faults were seen
+    # Recovery: after the last fault the cache is used again (the breaker closed; an
+    # earlier bug left it open forever when its probe met a non-connection error).
+    hits_before = exact.cache_info().hits
+    for n in range(5):
+        assert exact("alpha beta", n) == truth("alpha beta", n)
+        assert exact("alpha beta", n) == truth("alpha beta", n)
+    assert not cache.breaker.is_open
+    assert exact.cache_info().hits - hits_before >= 5
     client = server.client()
     keys = list(client.scan_iter(match="cache:*"))
     assert keys, "the cache worked between faults"

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from pmm_memo import CodecError, allow_type
-from pmm_memo._codec import FORMAT_VERSION, Codec, allow_types_from_annotation
+from pmm_memo._codec import FORMAT_VERSION, Codec, allow_types_from_annotation, checksum
 
 
 @allow_type
@@ -39,7 +39,19 @@ class Unregistered:
 
 def roundtrip(codec: Codec, value: Any) -> Any:
     enc = codec.encode(value)
-    return codec.decode(FORMAT_VERSION, enc.codec, enc.payload, enc.sig)
+    return codec.decode(FORMAT_VERSION, enc.codec, enc.payload, enc.sig, enc.checksum)
+
+
+def dec(
+    codec: Codec,
+    name: bytes | None,
+    payload: bytes,
+    sig: bytes | None = None,
+    fmt: bytes | None = FORMAT_VERSION,
+) -> Any:
+    """Decode a hand-made entry (with a correct checksum, so the parser itself is tested)."""
+    good = checksum(name, payload) if name is not None else None
+    return codec.decode(fmt, name, payload, sig, good)
 
 
 VALUES = [
@@ -113,7 +125,7 @@ def test_unknown_classes_are_not_resolved() -> None:
     codec = Codec()
     payload = json.dumps({"$dc": "os:system", "f": {"command": "true"}}).encode()
     with pytest.raises(CodecError, match="not known"):
-        codec.decode(FORMAT_VERSION, b"json", payload, None)
+        dec(codec, b"json", payload)
 
 
 @dataclasses.dataclass
@@ -124,13 +136,13 @@ class OnlyAnnotated:
 def test_annotation_allows_return_types() -> None:
     payload = json.dumps({"$dc": f"{__name__}:OnlyAnnotated", "f": {"v": 3}}).encode()
     with pytest.raises(CodecError, match="not known"):
-        Codec().decode(FORMAT_VERSION, b"json", payload, None)
+        dec(Codec(), b"json", payload)
 
     def f() -> list[OnlyAnnotated]:
         return []
 
     allow_types_from_annotation(f)
-    assert Codec().decode(FORMAT_VERSION, b"json", payload, None) == OnlyAnnotated(3)
+    assert dec(Codec(), b"json", payload) == OnlyAnnotated(3)
 
 
 def test_unstorable_values_raise_codec_error() -> None:
@@ -161,7 +173,7 @@ def test_bad_entries_raise_codec_error(
     fmt: bytes | None, codec: bytes | None, payload: bytes
 ) -> None:
     with pytest.raises(CodecError):
-        Codec().decode(fmt, codec, payload, None)
+        dec(Codec(), codec, payload, fmt=fmt)
 
 
 class _Bomb:
@@ -181,10 +193,10 @@ def test_pickle_never_loaded_without_valid_signature(tmp_path: Path) -> None:
     for codec in (safe, signed, other_key):
         for sig in (None, b"0" * 64, b"garbage"):
             with pytest.raises(CodecError):
-                codec.decode(FORMAT_VERSION, b"pickle", bomb, sig)
+                dec(codec, b"pickle", bomb, sig)  # even with a valid checksum
     forged = other_key.encode(_Unjsonable(1))  # signed with another key
     with pytest.raises(CodecError, match="signature"):
-        signed.decode(FORMAT_VERSION, forged.codec, forged.payload, forged.sig)
+        signed.decode(FORMAT_VERSION, forged.codec, forged.payload, forged.sig, forged.checksum)
     assert not marker.exists()
 
 
@@ -197,11 +209,23 @@ def test_signed_pickle_round_trip_and_signed_safe_entries() -> None:
     codec = Codec(allow_pickle=True, signing_key="s" * 32)
     enc = codec.encode(_Unjsonable(5))
     assert enc.codec == b"pickle" and enc.sig is not None
-    assert codec.decode(FORMAT_VERSION, enc.codec, enc.payload, enc.sig).v == 5
+    assert roundtrip(codec, _Unjsonable(5)).v == 5
     text = codec.encode("hello")
     assert text.codec == b"str" and text.sig is not None  # every entry is signed
     with pytest.raises(CodecError, match="signature"):
-        codec.decode(FORMAT_VERSION, text.codec, b"tampered", text.sig)
+        dec(codec, text.codec, b"tampered", text.sig)  # checksum fine, signature not
+
+
+def test_checksum_catches_payloads_that_would_still_parse() -> None:
+    codec = Codec()
+    enc = codec.encode("a long answer")
+    with pytest.raises(CodecError, match="checksum"):  # truncated text is still text
+        codec.decode(FORMAT_VERSION, enc.codec, enc.payload[:6], None, enc.checksum)
+    js = codec.encode({"x": 1})
+    with pytest.raises(CodecError, match="checksum"):  # json read as str would be a str
+        codec.decode(FORMAT_VERSION, b"str", js.payload, None, js.checksum)
+    with pytest.raises(CodecError, match="checksum"):
+        codec.decode(FORMAT_VERSION, js.codec, js.payload, None, None)
 
 
 def test_pickle_requires_key() -> None:

@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -237,7 +238,12 @@ class MemoryBackend:
             for part in parts:
                 sims = part.matrix[: part.n] @ query.vector
                 k = min(query.k, part.n)
-                top = np.argpartition(-sims, k - 1)[:k] if k < part.n else np.arange(part.n)
+                if k == 1:  # the common case: no partial sort, no negated copy
+                    top: Any = (int(np.argmax(sims)),)
+                elif k < part.n:
+                    top = np.argpartition(sims, part.n - k)[part.n - k :]
+                else:
+                    top = range(part.n)
                 scored.extend((float(sims[i]), part.keys[i]) for i in top)
             scored.sort(key=lambda s: -s[0])
             now = self._clock()

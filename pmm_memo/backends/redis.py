@@ -38,7 +38,8 @@ from ._index import IndexSpec, check_compatible
 
 logger = logging.getLogger("pmm_memo")
 
-_READ_FIELDS = ("fmt", "codec", "value", "sig", "check")
+_READ_FIELDS = ("fmt", "codec", "value", "sig", "sum", "check")  # envelope + check digest
+_ENVELOPE = 5  # the first five are what Codec.decode takes
 _FILTER_FIELDS = ("tenant", "user", "fn", "scope")  # re-checked on every hit
 _TEXT_FIELDS = ("text", "created_at")
 _HEX32 = re.compile(rb"[0-9a-f]{32}")
@@ -155,6 +156,7 @@ class RedisBackend:
             "fmt": FORMAT_VERSION,
             "codec": enc.codec,
             "value": enc.payload,
+            "sum": enc.checksum,
             "check": entry.check if isinstance(entry.check, str) else entry.check.decode(),
             "tenant": _b(entry.tenant),
             "tenant_h": tenant_tag(entry.tenant),
@@ -177,8 +179,8 @@ class RedisBackend:
     def _stored(self, raw: list[Any]) -> Stored | None:
         if all(x is None for x in raw):
             return None
-        fmt, codec, payload, sig, check = raw
-        value = self.codec.decode(fmt, codec, payload, sig)
+        *envelope, check = raw
+        value = self.codec.decode(*envelope)
         return Stored(value, _u(check) if check is not None else None)
 
     def fetch(self, key: str) -> Entry | None:
@@ -186,7 +188,7 @@ class RedisBackend:
         raw: dict[str, bytes] = {_u(k): v for k, v in reply.items()}
         if not raw:
             return None
-        value = self.codec.decode(*(raw.get(f) for f in _READ_FIELDS[:4]))
+        value = self.codec.decode(*(raw.get(f) for f in _READ_FIELDS[:_ENVELOPE]))
         emb = raw.get("embedding")
         vector = None
         if emb:
@@ -503,7 +505,7 @@ class RedisBackend:
             )
             if q.with_values:
                 try:
-                    n.value = self.codec.decode(*(f.get(x) for x in _READ_FIELDS[:4]))
+                    n.value = self.codec.decode(*(f.get(x) for x in _READ_FIELDS[:_ENVELOPE]))
                 except CodecError:
                     n.corrupt = True
                 n.check = _u(f.get("check")) or None
@@ -513,7 +515,19 @@ class RedisBackend:
     def knn(self, query: VectorQuery) -> list[Neighbour]:
         if not self.ensure_index():
             return []
-        return self._neighbours(_command(self.client, *self._knn_args(query)), query)
+        try:
+            reply = _command(self.client, *self._knn_args(query))
+        except redis.ResponseError as exc:
+            self._forget_index_if_gone(exc)
+            raise
+        return self._neighbours(reply, query)
+
+    def _forget_index_if_gone(self, exc: redis.ResponseError) -> None:
+        # A restarted server without persistence (or an FT.DROPINDEX) loses the index:
+        # forget it, so the next lookup re-creates it instead of failing forever.
+        text = str(exc).lower()
+        if "no such index" in text or "unknown index" in text:
+            self._index_ready = False
 
     async def aknn(self, query: VectorQuery) -> list[Neighbour]:
         if not self._index_ready:
@@ -522,7 +536,12 @@ class RedisBackend:
             if not ready:
                 return []
         client = await self.aclient()
-        return self._neighbours(await _acommand(client, *self._knn_args(query)), query)
+        try:
+            reply = await _acommand(client, *self._knn_args(query))
+        except redis.ResponseError as exc:
+            self._forget_index_if_gone(exc)
+            raise
+        return self._neighbours(reply, query)
 
     # -- housekeeping ----------------------------------------------------------------------
 

@@ -42,12 +42,13 @@ def check_vectors(raw: object, n: int, dim: int, name: str) -> np.ndarray:
             f"embedder {name!r} returned shape {arr.shape}, expected ({n}, {dim}): "
             f"dimension {dim} is configured (CACHE_EMBEDDING_DIMENSIONS or the model's own)"
         )
-    if not np.isfinite(arr).all():
+    # One pass: a row's norm is finite only if every value in it is (NaN and inf spread).
+    norms = np.sqrt(np.einsum("ij,ij->i", arr, arr, dtype=np.float64))[:, None]
+    if not np.isfinite(norms).all():
         raise EmbeddingError(
             f"embedder {name!r} returned NaN or infinite values "
             f"(expected {dim} finite floats per text)"
         )
-    norms = np.linalg.norm(arr, axis=1, keepdims=True)
     if (norms == 0).any():
         raise EmbeddingError(f"embedder {name!r} returned an all-zero vector")
     out: np.ndarray = (arr / norms).astype(np.float32, copy=False)

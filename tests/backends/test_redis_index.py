@@ -4,6 +4,8 @@ plain-Valkey fallback."""
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -171,3 +173,20 @@ def test_embed_key_written_atomically_with_ttl(redis_url: str, search_server: Va
     key = complete.cache_key(Q)
     assert client.hget(key, "embedding") is not None
     assert 0 < client.ttl(key) <= 30
+
+
+def test_index_lost_by_a_restart_is_recreated(tmp_path: Path) -> None:
+    server = ValkeyServer(search=True, log_dir=tmp_path).start()
+    try:
+        cache = make_cache("redis", server.url, breaker_interval=0.1)
+        calls: list[str] = []
+        ask = _ask(cache, calls)
+        assert ask(Q) == Q and ask(NEAR) == Q  # index created, semantic hit
+        server.kill()
+        server.start()  # no persistence: entries and index are gone
+        time.sleep(0.2)
+        assert ask(Q) == Q  # recomputed (the failed search is counted, not raised)
+        assert ask(NEAR) == Q  # the index was re-created: semantic hits again
+        assert calls == [Q, Q]
+    finally:
+        server.stop()

@@ -53,8 +53,16 @@ def free_port() -> int:
 class ValkeyServer:
     """A valkey-server process on 127.0.0.1 that tests can stop, freeze and restart."""
 
-    def __init__(self, *, search: bool, port: int | None = None, log_dir: Path) -> None:
+    def __init__(
+        self,
+        *,
+        search: bool,
+        port: int | None = None,
+        log_dir: Path,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.search = search
+        self.extra_args = extra_args
         self.port = port or free_port()
         self.log_path = log_dir / f"valkey-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -79,11 +87,14 @@ class ValkeyServer:
         ]
         if self.search:
             cmd += ["--loadmodule", str(redisearch_module())]
+        cmd += list(self.extra_args)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the process owns it
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + timeout
-        client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        client = redis.Redis(
+            port=self.port, socket_timeout=1, socket_connect_timeout=1, password=self.password
+        )
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(
@@ -102,8 +113,13 @@ class ValkeyServer:
         client.close()
         return self
 
+    @property
+    def password(self) -> str | None:
+        args = list(self.extra_args)
+        return args[args.index("--requirepass") + 1] if "--requirepass" in args else None
+
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=5)
+        return redis.Redis(port=self.port, socket_timeout=5, password=self.password)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

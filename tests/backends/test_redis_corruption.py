@@ -1,0 +1,69 @@
+"""Damaged entries on a real server: each is a miss that is counted and overwritten."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import redis
+
+from pmm_memo import cached, semantic_lookup
+from tests.conftest import make_cache
+from tests.support.servers import ValkeyServer
+
+Damage = Callable[[redis.Redis, str], None]
+
+CASES: list[tuple[str, Damage]] = [
+    ("truncated value", lambda c, k: c.hset(k, "value", (c.hget(k, "value") or b"")[:5])),
+    ("unknown format version", lambda c, k: c.hset(k, "fmt", "99")),
+    ("unknown codec", lambda c, k: c.hset(k, "codec", "msgpack")),
+    ("missing codec field", lambda c, k: c.hdel(k, "codec")),
+    ("missing value field", lambda c, k: c.hdel(k, "value")),
+    ("missing check field", lambda c, k: c.hdel(k, "check")),
+    ("foreign check", lambda c, k: c.hset(k, "check", "ffffffffffffffff")),
+    ("value read as another codec", lambda c, k: c.hset(k, "codec", "str")),
+    ("missing checksum", lambda c, k: c.hdel(k, "sum")),
+    ("checksum of another entry", lambda c, k: c.hset(k, "sum", "0123456789abcdef")),
+    ("garbage json", lambda c, k: c.hset(k, "value", b"\xff\x00{not json")),
+]
+
+
+@pytest.mark.parametrize(("case", "damage"), CASES, ids=[c[0] for c in CASES])
+def test_damaged_entry_is_a_counted_miss_then_repaired(
+    redis_url: str, search_server: ValkeyServer, case: str, damage: Damage
+) -> None:
+    cache = make_cache("redis", redis_url)
+    calls: list[int] = []
+
+    @cached(tenant="t", cache=cache)
+    def f(x: int) -> dict[str, list[int]]:
+        calls.append(x)
+        return {"x": [x, x]}
+
+    assert f(3) == {"x": [3, 3]}
+    client = search_server.client()
+    damage(client, f.cache_key(3))
+    assert f(3) == {"x": [3, 3]}
+    info = f.cache_info()
+    assert len(calls) == 2 and info.hits == 0
+    assert info.corrupt == 1
+    assert f(3) == {"x": [3, 3]} and f.cache_info().hits == 1  # overwritten: a hit now
+
+
+def test_wrong_length_embedding_is_never_a_semantic_hit(
+    redis_url: str, search_server: ValkeyServer
+) -> None:
+    cache = make_cache("redis", redis_url)
+    calls: list[str] = []
+
+    @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
+    def ask(prompt: str) -> str:
+        calls.append(prompt)
+        return prompt
+
+    ask("How do I reset my password?")
+    client = search_server.client()
+    client.hset(ask.cache_key("How do I reset my password?"), "embedding", b"\x00" * 12)
+    assert ask("how do i reset my password") == "how do i reset my password"
+    assert ask("How do I reset my password?") == "How do I reset my password?"  # exact
+    assert calls == ["How do I reset my password?", "how do i reset my password"]
