@@ -235,6 +235,8 @@ class Cache:
             stored = self.backend.get(key)
         except Exception as exc:
             return self._read_failed(key, exc, counters)
+        if stored is not None and stored.check == check and not breaker.is_open:
+            return stored.value  # the hit path: one comparison, no further calls
         return self._verified(key, check, stored, counters)
 
     def _verified(

@@ -8,8 +8,9 @@ Entry layout (a hash at `cache:<tenant>:<qhash>`): the seed's `text`, `tenant`, 
 - A write is one MULTI/EXEC: UNLINK + HSET + PEXPIRE, so no key ever exists without a
   TTL and no stale field (an old embedding) survives an overwrite.
 - An exact read is one HMGET of the envelope fields: the embedding never crosses the wire.
-- No client-side retries: a retry would multiply the time a dead server costs the caller;
-  `Cache`'s circuit breaker decides when to try again.
+- Retries: one, immediate, on ConnectionError only (a stale pooled socket after a
+  restart); never on timeouts, which would multiply what a frozen server costs the
+  caller. Otherwise `Cache`'s circuit breaker decides when to try again.
 """
 
 from __future__ import annotations
@@ -110,13 +111,9 @@ class RedisBackend:
             "socket_connect_timeout": connect_timeout,
             "health_check_interval": 0,
         }
-        self.client: redis.Redis = redis.Redis.from_url(
-            url, retry=Retry(NoBackoff(), 0), **self._opts
-        )
+        self.client: redis.Redis = redis.Redis.from_url(url, retry=_sync_retry(), **self._opts)
         self._aclients: LoopBound[redis.asyncio.Redis] = LoopBound(
-            lambda: redis.asyncio.Redis.from_url(
-                url, retry=AsyncRetry(NoBackoff(), 0), **self._opts
-            ),
+            lambda: redis.asyncio.Redis.from_url(url, retry=_async_retry(), **self._opts),
             lambda client: client.aclose(),
         )
         self._bulk_client: redis.Redis | None = None
@@ -238,7 +235,7 @@ class RedisBackend:
             # far beyond the hot path's socket timeout.
             self._bulk_client = redis.Redis.from_url(
                 self.url,
-                retry=Retry(NoBackoff(), 0),
+                retry=_sync_retry(),
                 **{**self._opts, "socket_timeout": BULK_TIMEOUT},
             )
         for start in range(0, len(entries), self.batch_size):
@@ -562,6 +559,18 @@ class RedisBackend:
 
     async def aclose(self) -> None:
         await self._aclients.close()
+
+
+def _sync_retry() -> Retry:
+    """One immediate retry on ConnectionError only: it re-dials a pooled socket that went
+    stale (a restarted server closed it) instead of opening the breaker for an interval;
+    a refused connection fails again at once. Never on TimeoutError: a frozen server must
+    cost one timeout, not two."""
+    return Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
+
+
+def _async_retry() -> AsyncRetry:
+    return AsyncRetry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
 
 
 def _command(client: redis.Redis, *args: Any) -> Any:
