@@ -134,9 +134,7 @@ class Cache:
             return None
 
     def _embed_failed(self, exc: BaseException, counters: Counters) -> None:
-        counters.errors += 1
-        if counters is not self.counters:
-            self.counters.errors += 1
+        self._count(counters, "errors")
         self.log_once(
             f"embed:{type(exc).__name__}",
             logging.WARNING,
@@ -173,9 +171,7 @@ class Cache:
         logger.log(level, message, *args)
 
     def _failed(self, op: str, exc: BaseException, counters: Counters) -> None:
-        counters.errors += 1
-        if counters is not self.counters:
-            self.counters.errors += 1
+        self._count(counters, "errors")
         if isinstance(exc, self._connection_errors):
             if self.breaker.record_failure():
                 logger.warning(
@@ -209,6 +205,12 @@ class Cache:
             exc,
         )
 
+    def _count(self, counters: Counters, field: str) -> None:
+        """Count on the function's counters and, once, on the cache-wide ones."""
+        setattr(counters, field, getattr(counters, field) + 1)
+        if counters is not self.counters:
+            setattr(self.counters, field, getattr(self.counters, field) + 1)
+
     def _succeeded(self) -> None:
         if self.breaker.record_success():
             self._logged.clear()
@@ -219,9 +221,7 @@ class Cache:
         return f"redis at {masked}" if masked else "memory"
 
     def _corrupt(self, key: str, exc: BaseException | str, counters: Counters) -> None:
-        counters.corrupt += 1
-        if counters is not self.counters:
-            self.counters.corrupt += 1
+        self._count(counters, "corrupt")
         logger.debug("ignoring unreadable entry %s: %s", key, exc)
 
     # -- exact reads and writes (sync) ----------------------------------------------------
@@ -279,9 +279,7 @@ class Cache:
         return False
 
     def _uncacheable(self, entry: Entry, exc: CodecError, counters: Counters) -> None:
-        counters.uncacheable += 1
-        if counters is not self.counters:
-            self.counters.uncacheable += 1
+        self._count(counters, "uncacheable")
         self.log_once(
             f"uncacheable:{entry.fn_name}",
             logging.WARNING,

@@ -45,21 +45,23 @@ def plain_server(server_logs: Path) -> Iterator[ValkeyServer]:
     server.stop()
 
 
+def _emptied(server: ValkeyServer) -> str:
+    client = server.client()
+    client.flushall()
+    client.close()
+    return server.url
+
+
 @pytest.fixture
 def redis_url(search_server: ValkeyServer) -> str:
     """A clean database on the search-enabled server."""
-    client = search_server.client()
-    client.flushall()
-    client.close()
-    return search_server.url
+    return _emptied(search_server)
 
 
 @pytest.fixture
 def plain_url(plain_server: ValkeyServer) -> str:
-    client = plain_server.client()
-    client.flushall()
-    client.close()
-    return plain_server.url
+    """A clean database on the server without the search module."""
+    return _emptied(plain_server)
 
 
 @pytest.fixture(scope="session")
