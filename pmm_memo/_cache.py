@@ -17,8 +17,6 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
-
 from ._breaker import CircuitBreaker
 from ._codec import Codec
 from ._config import CacheConfig
@@ -31,6 +29,8 @@ from .backends._base import Backend, Entry, Neighbour, Stored, VectorQuery
 from .backends._index import IndexSpec
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .embedders import Embedder
 
 logger = logging.getLogger("pmm_memo")

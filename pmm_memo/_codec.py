@@ -36,7 +36,6 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 import xxhash
 
 from ._errors import CodecError
@@ -113,11 +112,12 @@ def _to_tree(v: Any) -> Any:
         return {"$b": _b64(v)}
     if t is set or t is frozenset:
         return {"$s" if t is set else "$fs": [_to_tree(x) for x in v]}
-    if isinstance(v, np.ndarray):
+    np = sys.modules.get("numpy")  # an array can only exist if numpy was imported
+    if np is not None and isinstance(v, np.ndarray):
         if v.dtype.hasobject:
             raise CodecError("numpy arrays of dtype=object cannot be stored safely")
         return {"$nd": [v.dtype.str, list(v.shape), _b64(v.tobytes(order="C"))]}
-    if isinstance(v, np.generic):
+    if np is not None and isinstance(v, np.generic):
         return {"$ng": [v.dtype.str, _b64(np.asarray(v).tobytes())]}
     if isinstance(v, enum.Enum):
         allow_type(t)  # this process made one, so it may read one back
@@ -187,12 +187,16 @@ def _from_tagged(v: dict[str, Any]) -> Any:
     if tag == "$fs":
         return frozenset(_hashable(_from_tree(x)) for x in body)
     if tag == "$nd":
+        import numpy as np
+
         dtype, shape, data = body
         dt = np.dtype(str(dtype))
         if dt.hasobject:
             raise CodecError("object arrays are never read")
         return np.frombuffer(_unb64(data), dtype=dt).reshape([int(n) for n in shape]).copy()
     if tag == "$ng":
+        import numpy as np
+
         dtype, data = body
         dt = np.dtype(str(dtype))
         if dt.hasobject:

@@ -19,7 +19,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
-import numpy as np
 import wrapt
 
 from . import _validate
@@ -32,6 +31,8 @@ from ._stats import CacheInfo, Counters
 from .backends._base import Entry, Neighbour, VectorQuery
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ._cache import Cache
 
 LLM_TENANTS = frozenset({"pmm_llm"})

@@ -24,7 +24,13 @@ from ._config import CacheConfig
 from ._errors import ConfigError
 from ._keys import qhash, short_digest
 from .backends._base import Entry, VectorQuery
-from .embedders._base import check_vectors
+
+
+def _check_vectors(raw: object, n: int, dim: int, name: str) -> Any:
+    from .embedders._base import check_vectors  # numpy only when vectors are used
+
+    return check_vectors(raw, n, dim, name)
+
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _MANAGER_FN = "pmm_memo.CacheManager.put_cache"
@@ -75,7 +81,7 @@ class CacheManager:
         vector = None
         if embedding is not None:
             dim = self.cache.dimensions
-            vector = check_vectors([embedding], 1, dim, "put_cache(embedding=...)")[0]
+            vector = _check_vectors([embedding], 1, dim, "put_cache(embedding=...)")[0]
         ttl_ms = _validate.ttl(ttl) or self.config.default_ttl * 1000
         entry = Entry(
             key=full,
@@ -121,7 +127,7 @@ class CacheManager:
         its `similarity` (cosine, 1.0 = same direction)."""
         _validate.tenant(tenant)
         _validate.positive_int("k", k)
-        vector = check_vectors(
+        vector = _check_vectors(
             [query_vector], 1, self.cache.dimensions, "knn_search(query_vector=...)"
         )[0]
         self._ensure_index()

@@ -53,6 +53,7 @@ def test_errors_form_one_tree() -> None:
 
 
 def test_import_does_not_load_optional_clients() -> None:
+    """`import pmm_memo` stays light: clients and numpy load when first needed."""
     code = (
         "import sys, pmm_memo; "
         "print(sorted(m for m in ('redis', 'openai', 'torch') if m in sys.modules))"
