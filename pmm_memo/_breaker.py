@@ -20,11 +20,9 @@ class CircuitBreaker:
         self._lock = threading.Lock()
         self._open_until = 0.0  # 0 -> closed
         self._probing = False
-
-    @property
-    def is_open(self) -> bool:
-        """Open or half-open (cheap: one attribute read)."""
-        return self._open_until != 0.0
+        # Open or half-open. A plain attribute, not a property: the hit path reads it on
+        # every call. Written only under the lock, together with _open_until.
+        self.is_open = False
 
     def allow(self) -> bool:
         """May the backend be tried now? Cheap when closed (one attribute read)."""
@@ -51,6 +49,7 @@ class CircuitBreaker:
             was_open = self._open_until != 0.0
             self._open_until = 0.0
             self._probing = False
+            self.is_open = False
             return was_open
 
     def record_failure(self) -> bool:
@@ -59,4 +58,5 @@ class CircuitBreaker:
             was_closed = self._open_until == 0.0
             self._open_until = self._clock() + self.interval
             self._probing = False
+            self.is_open = True
             return was_closed

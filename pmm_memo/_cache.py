@@ -72,6 +72,8 @@ class Cache:
         self.backend: Backend = backend if backend is not None else self._make_backend()
         self._connection_errors = _connection_errors(self.backend)
         self.check_of = self.backend.check_of
+        # The embedded backend proves an entry with the key material itself.
+        self.check_is_material = self.backend.name == "memory"
         client = getattr(self.backend, "client", None)
         self.stats = SharedStats(None if client is None else (lambda: client))
 

@@ -20,12 +20,13 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
 import wrapt
+from xxhash import xxh3_128_hexdigest
 
 from . import _validate
 from ._codec import allow_types_from_annotation
 from ._context import Mode, current_mode
 from ._distributed import arun_locked, run_locked
-from ._keys import MISSING, BoundCall, KeyMaker, qhash, scope_digest, short_digest
+from ._keys import MISSING, BoundCall, KeyMaker, encode_included, scope_digest, short_digest
 from ._runtime import default_cache
 from ._stats import CacheInfo, Counters
 from .backends._base import Entry, Neighbour, VectorQuery
@@ -36,6 +37,13 @@ if TYPE_CHECKING:
     from ._cache import Cache
 
 LLM_TENANTS = frozenset({"pmm_llm"})
+
+
+def _keyed_instance(instance: Any) -> bool:
+    """Does `self`/`cls` take part in keys (it defines __cache_key__)?"""
+    return getattr(type(instance), "__cache_key__", None) is not None
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -113,8 +121,36 @@ class _Memo:
             call.with_instance(instance)
         return call
 
+    def keyed(
+        self, cache: Cache, args: tuple[Any, ...], kwargs: dict[str, Any], instance: Any
+    ) -> tuple[str, str | bytes, Any, list[Any]] | None:
+        """(key, check, plan, bound values) of a call, or None if the arguments do not fit.
+
+        The hit path: no BoundCall is built unless the key needs one (a custom key
+        function, or an instance that defines __cache_key__); see `call_of` for misses.
+        """
+        plan = self.keys.plan(instance is not None)
+        values = plan.sig.bind(args, kwargs)
+        if values is None:
+            return None
+        material = None
+        if plan.plain and (instance is None or not _keyed_instance(instance)):
+            encoded = encode_included(values, plan.included)
+            if encoded is not None:
+                material = plan.header_sep + encoded
+        if material is None:  # the general path (it also names unencodable arguments)
+            material = self.call_of(plan, values, instance).material()
+        key, check = self.key_from(cache, material)
+        return key, check, plan, values
+
+    def call_of(self, plan: Any, values: list[Any], instance: Any) -> BoundCall:
+        call = BoundCall(self.keys, plan, values)
+        return call if instance is None else call.with_instance(instance)
+
     def key_of(self, cache: Cache, call: BoundCall) -> tuple[str, str | bytes]:
-        material = call.material()
+        return self.key_from(cache, call.material())
+
+    def key_from(self, cache: Cache, material: bytes) -> tuple[str, str | bytes]:
         # `cache:<tenant>:` for the cache last used; one tuple, so a thread that sees the
         # new cache also sees its prefix.
         memo_cache, prefix = self._prefix
@@ -122,7 +158,8 @@ class _Memo:
             prefix = f"{cache.key_prefix}{self.tenant}:"
             self._prefix = (cache, prefix)
             cache.stats.register(self.tenant, self.counters)
-        return prefix + qhash(material, cache.hash_seed), cache.check_of(material)
+        key = prefix + xxh3_128_hexdigest(material, seed=cache.hash_seed)  # = qhash()
+        return key, (material if cache.check_is_material else cache.check_of(material))
 
     def require_bind(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], instance: Any
@@ -229,12 +266,10 @@ class _Memo:
         mode = current_mode()
         if mode is Mode.DISABLED or not cache.enabled:
             return wrapped(*args, **kwargs)
-        call = self.keys.bind(args, kwargs, instance is not None)
-        if call is None:
+        keyed = self.keyed(cache, args, kwargs, instance)
+        if keyed is None:
             return wrapped(*args, **kwargs)  # raises the function's own TypeError
-        if instance is not None:
-            call.with_instance(instance)
-        key, check = self.key_of(cache, call)
+        key, check, plan, values = keyed
         counters = self.counters
         vector = None
         if mode is Mode.NORMAL:
@@ -242,14 +277,15 @@ class _Memo:
             if value is not MISSING:
                 counters.hits += 1
                 return value
-            if self.semantic and self.wants_vector(cache, call):
-                vector = cache.embed(self.text_of(cache, call) or "", counters)
-                if vector is not None:
-                    query = self.query(cache, call, vector)
-                    value = self.accept(query, cache.knn(query, counters))
-                    if value is not MISSING:
-                        counters.semantic_hits += 1
-                        return value
+        call = self.call_of(plan, values, instance)  # a miss: the entry needs the details
+        if mode is Mode.NORMAL and self.semantic and self.wants_vector(cache, call):
+            vector = cache.embed(self.text_of(cache, call) or "", counters)
+            if vector is not None:
+                query = self.query(cache, call, vector)
+                value = self.accept(query, cache.knn(query, counters))
+                if value is not MISSING:
+                    counters.semantic_hits += 1
+                    return value
         counters.misses += 1
         if mode is Mode.BYPASS:
             return wrapped(*args, **kwargs)
@@ -283,10 +319,10 @@ class _Memo:
         mode = current_mode()
         if mode is Mode.DISABLED or not cache.enabled:
             return await wrapped(*args, **kwargs)
-        call = self.bind(args, kwargs, instance)
-        if call is None:
+        keyed = self.keyed(cache, args, kwargs, instance)
+        if keyed is None:
             return await wrapped(*args, **kwargs)
-        key, check = self.key_of(cache, call)
+        key, check, plan, values = keyed
         counters = self.counters
         vector = None
         if mode is Mode.NORMAL:
@@ -294,14 +330,15 @@ class _Memo:
             if value is not MISSING:
                 counters.hits += 1
                 return value
-            if self.semantic and self.wants_vector(cache, call):
-                vector = await cache.aembed(self.text_of(cache, call) or "", counters)
-                if vector is not None:
-                    query = self.query(cache, call, vector)
-                    value = self.accept(query, await cache.aknn(query, counters))
-                    if value is not MISSING:
-                        counters.semantic_hits += 1
-                        return value
+        call = self.call_of(plan, values, instance)
+        if mode is Mode.NORMAL and self.semantic and self.wants_vector(cache, call):
+            vector = await cache.aembed(self.text_of(cache, call) or "", counters)
+            if vector is not None:
+                query = self.query(cache, call, vector)
+                value = self.accept(query, await cache.aknn(query, counters))
+                if value is not MISSING:
+                    counters.semantic_hits += 1
+                    return value
         counters.misses += 1
         if mode is Mode.BYPASS:
             return await wrapped(*args, **kwargs)

@@ -226,6 +226,9 @@ class KeyMaker:
             return None
         return BoundCall(self, plan, values)
 
+    def plan(self, bound: bool) -> _Plan:
+        return self._plans[bound]
+
 
 @dataclass(frozen=True)
 class _Plan:
@@ -240,6 +243,31 @@ class _Plan:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "header_sep", self.header + b"|")
+
+
+def encode_included(values: list[Any], included: tuple[int, ...]) -> bytes | None:
+    """All included arguments in one pass: the hot path of every cache hit.
+
+    Produces exactly the concatenation of the per-argument encodings; returns None when
+    an argument cannot be encoded, so the caller can take the slow path that names it.
+    """
+    out: list[bytes] = []
+    try:
+        for i in included:
+            v = values[i]
+            if type(v) is str:  # inlined _enc_str: prompts are the common case
+                data = v.encode("utf-8", "surrogatepass")
+                out.append(b"s%d:" % len(data))
+                out.append(data)
+                continue
+            encoder = _EXACT.get(type(v))
+            if encoder is not None:
+                encoder(v, out, None)
+            else:
+                _encode(v, out, None)
+    except (_Unencodable, RecursionError):
+        return None
+    return b"".join(out)
 
 
 class BoundCall:
@@ -290,31 +318,12 @@ class BoundCall:
         return head + b"|" + self._arguments()
 
     def _arguments(self) -> bytes:
-        """All included arguments in one pass: the hot path of every cache hit.
-
-        Produces exactly the concatenation of `_encode_segments()`; on an error it defers
-        to that slower path, which names the offending parameter.
-        """
         if self._segments is not None:
             return b"".join(self._segments)
-        out: list[bytes] = []
-        values = self.values
-        try:
-            for i in self._plan.included:
-                v = values[i]
-                if type(v) is str:  # inlined _enc_str: prompts are the common case
-                    data = v.encode("utf-8", "surrogatepass")
-                    out.append(b"s%d:" % len(data))
-                    out.append(data)
-                    continue
-                encoder = _EXACT.get(type(v))
-                if encoder is not None:
-                    encoder(v, out, None)
-                else:
-                    _encode(v, out, None)
-        except (_Unencodable, RecursionError):
+        encoded = encode_included(self.values, self._plan.included)
+        if encoded is None:
             return b"".join(self._encode_segments())  # raises, naming the parameter
-        return b"".join(out)
+        return encoded
 
     def scope_material(self) -> bytes:
         """Material of every included argument except the text argument: calls that

@@ -102,7 +102,9 @@ class MemoryBackend:
         self.max_value_bytes = max_value_bytes
         self.nbytes = 0
         self._clock = clock
-        self._lock = threading.RLock()
+        # A plain Lock (cheaper than RLock on every hit): no method re-enters it; the
+        # internal helpers (_remove, _matching) run with it already held.
+        self._lock = threading.Lock()
         self._data: OrderedDict[str, _Record] = OrderedDict()
         self._partitions: dict[_PartitionKey, _Partition] = {}
         self._rows: dict[str, tuple[_PartitionKey, int]] = {}
