@@ -59,7 +59,7 @@ class SingleFlight:
 
 
 class _LeaderCancelled(Exception):
-    pass
+    """Tells waiters the leader was cancelled, so they lead a fresh attempt themselves."""
 
 
 class AsyncSingleFlight:

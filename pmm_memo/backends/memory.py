@@ -291,8 +291,5 @@ class MemoryBackend:
     async def adelete(self, key: str) -> bool:
         return self.delete(key)
 
-    async def aclear(self, tenant: str, fn: str | None = None) -> int:
-        return self.clear(tenant, fn)
-
     async def aknn(self, query: VectorQuery) -> list[Neighbour]:
         return self.knn(query)

@@ -341,10 +341,6 @@ class RedisBackend:
                     progress(removed)
         return removed
 
-    async def aclear(self, tenant: str, fn: str | None = None) -> int:
-        # Clearing is rare and bulk: run the sync implementation off the event loop.
-        return await asyncio.to_thread(self.clear, tenant, fn)
-
     def count(self, tenant: str | None = None, fn: str | None = None) -> int | None:
         if tenant is None:
             return None
