@@ -12,7 +12,6 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from ._errors import ConfigError
 
@@ -64,7 +63,8 @@ _FIELDS: dict[str, _Field] = {
     "redis_url": _Field(
         "CACHE_REDIS_URL",
         _parse_optional_str,
-        "Unset: embedded in-process backend. `redis://`, `rediss://` (TLS) or `unix://`: Redis.",
+        "Unset: embedded in-process backend. `redis://`, `rediss://` (TLS), `unix://`, or "
+        "`redis+sentinel://host:port[,host:port]/service[/db]`: Redis.",
     ),
     "index_name": _Field("CACHE_INDEX_NAME", _parse_str, "RediSearch index name."),
     "key_prefix": _Field("CACHE_KEY_PREFIX", _parse_str, "Prefix of every entry key."),
@@ -262,16 +262,19 @@ class CacheConfig:
 
 
 def mask_url(url: str) -> str:
-    """Hide the password of a URL (`redis://user:secret@h` -> `redis://user:***@h`)."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """Hide the password of a URL (`redis://user:secret@h` -> `redis://user:***@h`).
+
+    String surgery rather than urlsplit: Sentinel URLs list several host:port pairs,
+    which urlsplit cannot parse, and a mask must never fail."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    netloc = f"{user}:***@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.partition(":")[0]
+    return f"{scheme}://{user}:***@{hosts}{slash}{path}"
 
 
 def _fail(name: str, message: str, value: object) -> ConfigError:
@@ -296,12 +299,16 @@ def _validate(cfg: CacheConfig) -> None:
             raise _fail(field.name, "must be a str or None", value)
 
     if cfg.redis_url is not None:
-        scheme = urlsplit(cfg.redis_url).scheme
-        if scheme not in ("redis", "rediss", "unix"):
+        scheme = cfg.redis_url.partition("://")[0]
+        if scheme not in ("redis", "rediss", "unix", "redis+sentinel"):
             raise ConfigError(
-                f"CACHE_REDIS_URL (redis_url) must start with redis://, rediss:// or unix://, "
-                f"got {mask_url(cfg.redis_url)!r}"
+                f"CACHE_REDIS_URL (redis_url) must start with redis://, rediss://, unix:// "
+                f"or redis+sentinel://, got {mask_url(cfg.redis_url)!r}"
             )
+        if scheme == "redis+sentinel":
+            from .backends._connect import parse_sentinel_url
+
+            parse_sentinel_url(cfg.redis_url)  # a malformed one fails now, not at first use
     if not cfg.index_name or any(c.isspace() for c in cfg.index_name):
         raise _fail("index_name", "must be a non-empty name without spaces", cfg.index_name)
     if not cfg.key_prefix or any(c in cfg.key_prefix for c in "*?[]\\ "):

@@ -35,6 +35,7 @@ from .._errors import CodecError, IndexSchemaError, SearchUnavailableError
 from .._keys import check_digest, short_digest
 from .._loopbound import LoopBound
 from ._base import Entry, Neighbour, Stored, VectorQuery
+from ._connect import aclose_client, async_client, close_client, sync_client
 from ._index import IndexSpec, check_compatible
 
 logger = logging.getLogger("pmm_memo")
@@ -111,10 +112,10 @@ class RedisBackend:
             "socket_connect_timeout": connect_timeout,
             "health_check_interval": 0,
         }
-        self.client: redis.Redis = redis.Redis.from_url(url, retry=_sync_retry(), **self._opts)
+        self.client: redis.Redis = sync_client(url, self._opts, _sync_retry())
         self._aclients: LoopBound[redis.asyncio.Redis] = LoopBound(
-            lambda: redis.asyncio.Redis.from_url(url, retry=_async_retry(), **self._opts),
-            lambda client: client.aclose(),
+            lambda: async_client(url, self._opts, _async_retry()),
+            aclose_client,
         )
         self._bulk_client: redis.Redis | None = None
         self._search: bool | None = None  # None: not probed yet
@@ -233,10 +234,8 @@ class RedisBackend:
         if self._bulk_client is None:
             # RediSearch indexes inside HSET: a batch of HNSW inserts can take seconds,
             # far beyond the hot path's socket timeout.
-            self._bulk_client = redis.Redis.from_url(
-                self.url,
-                retry=_sync_retry(),
-                **{**self._opts, "socket_timeout": BULK_TIMEOUT},
+            self._bulk_client = sync_client(
+                self.url, {**self._opts, "socket_timeout": BULK_TIMEOUT}, _sync_retry()
             )
         for start in range(0, len(entries), self.batch_size):
             pipe = self._bulk_client.pipeline(transaction=True)
@@ -549,9 +548,9 @@ class RedisBackend:
         return mask_url(self.url)
 
     def close(self) -> None:
-        self.client.close()
+        close_client(self.client)
         if self._bulk_client is not None:
-            self._bulk_client.close()
+            close_client(self._bulk_client)
 
     async def aclose(self) -> None:
         await self._aclients.close()

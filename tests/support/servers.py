@@ -176,6 +176,50 @@ class ValkeyServer:
         os.kill(self.proc.pid, signal.SIGCONT)
 
 
+class SentinelServer:
+    """A Valkey Sentinel on 127.0.0.1 monitoring one master as `mymaster`."""
+
+    def __init__(self, master_port: int, log_dir: Path) -> None:
+        self.port = free_port()
+        self.conf = log_dir / f"sentinel-{self.port}.conf"
+        self.conf.write_text(
+            f"port {self.port}\nbind 127.0.0.1\n"
+            f"sentinel monitor mymaster 127.0.0.1 {master_port} 1\n"
+            f"sentinel down-after-milliseconds mymaster 1000\n"
+        )
+        self.log_path = log_dir / f"sentinel-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 15.0) -> SentinelServer:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the process owns it
+        self.proc = subprocess.Popen(
+            [str(valkey_binary()), str(self.conf), "--sentinel"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        client = redis.Redis(port=self.port, socket_timeout=1)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"):
+                    break
+            except redis.RedisError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the sentinel did not come up")
+            time.sleep(0.05)
+        client.close()
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+
 # -- an OpenAI-compatible server --------------------------------------------------------
 
 

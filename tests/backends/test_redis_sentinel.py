@@ -1,0 +1,94 @@
+"""Sentinel URLs: parsing, masking, and a real Sentinel in front of a real master."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pmm_memo import CacheConfig, ConfigError, cached
+from pmm_memo._config import mask_url
+from pmm_memo.backends._connect import SentinelTarget, parse_sentinel_url
+from tests.conftest import make_cache, run
+from tests.support.servers import SentinelServer, ValkeyServer
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "redis+sentinel://127.0.0.1:26379/mymaster",
+            SentinelTarget([("127.0.0.1", 26379)], "mymaster", 0, None, None),
+        ),
+        (
+            "redis+sentinel://:pw@h1:1,h2:2/svc/3",
+            SentinelTarget([("h1", 1), ("h2", 2)], "svc", 3, None, "pw"),
+        ),
+        (
+            "redis+sentinel://app:p%40ss@h:26379/svc",
+            SentinelTarget([("h", 26379)], "svc", 0, "app", "p@ss"),
+        ),
+    ],
+)
+def test_sentinel_urls_parse(url: str, expected: SentinelTarget) -> None:
+    assert parse_sentinel_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        ("redis+sentinel://h:26379", "service name"),
+        ("redis+sentinel://h:26379/", "service name"),
+        ("redis+sentinel://h/svc", "host:port"),
+        ("redis+sentinel://h:1,:2/svc", "host:port"),
+        ("redis+sentinel://h:1/svc/x", "service_name"),
+    ],
+)
+def test_bad_sentinel_urls_fail_at_configuration(url: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        CacheConfig(redis_url=url)
+
+
+def test_masking_handles_host_lists() -> None:
+    assert mask_url("redis+sentinel://app:s3cret@h1:1,h2:2/svc") == (
+        "redis+sentinel://app:***@h1:1,h2:2/svc"
+    )
+    assert mask_url("redis+sentinel://h1:1,h2:2/svc") == "redis+sentinel://h1:1,h2:2/svc"
+
+
+@pytest.fixture
+def sentinel(tmp_path: Path) -> Iterator[tuple[ValkeyServer, SentinelServer]]:
+    master = ValkeyServer(search=True, log_dir=tmp_path).start()
+    watcher = SentinelServer(master.port, tmp_path).start()
+    yield master, watcher
+    watcher.stop()
+    master.stop()
+
+
+def test_caching_through_sentinel(sentinel: tuple[ValkeyServer, SentinelServer]) -> None:
+    master, watcher = sentinel
+    url = f"redis+sentinel://127.0.0.1:{watcher.port}/mymaster/0"
+    cache = make_cache("redis", url)
+    calls: list[int] = []
+
+    @cached(tenant="t", cache=cache)
+    def f(x: int) -> int:
+        calls.append(x)
+        return x + 1
+
+    @cached(tenant="t", cache=cache)
+    async def g(x: int) -> int:
+        calls.append(-x)
+        return x - 1
+
+    async def both() -> list[int]:
+        out = [await g(5), await g(5)]
+        await cache.aclose()
+        return out
+
+    assert [f(1), f(1)] == [2, 2]
+    assert run(both()) == [4, 4]
+    assert calls == [1, -5]
+    assert master.client().exists(f.cache_key(1)) == 1  # the entry is on the master
+    cache.close()
