@@ -24,11 +24,13 @@ def cli(
     full_env.pop("CACHE_REDIS_URL", None)
     if url:
         full_env["CACHE_REDIS_URL"] = url
+    # stdin is always a pipe (never the developer's terminal), so "no terminal to ask"
+    # behaves the same everywhere.
     return subprocess.run(
         [sys.executable, "-m", "pmm_memo", *args],
         capture_output=True,
         text=True,
-        input=stdin,
+        input=stdin or "",
         env=full_env,
         timeout=120,
     )
