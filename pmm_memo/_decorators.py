@@ -26,7 +26,15 @@ from . import _validate
 from ._codec import allow_types_from_annotation
 from ._context import Mode, current_mode
 from ._distributed import arun_locked, run_locked
-from ._keys import MISSING, BoundCall, KeyMaker, encode_included, scope_digest, short_digest
+from ._keys import (
+    MISSING,
+    BoundCall,
+    KeyMaker,
+    _Plan,
+    encode_included,
+    scope_digest,
+    short_digest,
+)
 from ._runtime import default_cache
 from ._stats import CacheInfo, Counters
 from .backends._base import Entry, Neighbour, VectorQuery
@@ -113,17 +121,9 @@ class _Memo:
 
     # -- keys ------------------------------------------------------------------------------
 
-    def bind(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], instance: Any
-    ) -> BoundCall | None:
-        call = self.keys.bind(args, kwargs, instance is not None)
-        if call is not None and instance is not None:
-            call.with_instance(instance)
-        return call
-
     def keyed(
         self, cache: Cache, args: tuple[Any, ...], kwargs: dict[str, Any], instance: Any
-    ) -> tuple[str, str | bytes, Any, list[Any]] | None:
+    ) -> tuple[str, str | bytes, _Plan, list[Any]] | None:
         """(key, check, plan, bound values) of a call, or None if the arguments do not fit.
 
         The hit path: no BoundCall is built unless the key needs one (a custom key
@@ -143,7 +143,7 @@ class _Memo:
         key, check = self.key_from(cache, material)
         return key, check, plan, values
 
-    def call_of(self, plan: Any, values: list[Any], instance: Any) -> BoundCall:
+    def call_of(self, plan: _Plan, values: list[Any], instance: Any) -> BoundCall:
         call = BoundCall(self.keys, plan, values)
         return call if instance is None else call.with_instance(instance)
 
@@ -164,8 +164,9 @@ class _Memo:
     def require_bind(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], instance: Any
     ) -> BoundCall:
-        call = self.bind(args, kwargs, instance)
-        if call is None:
+        plan = self.keys.plan(instance is not None)
+        values = plan.sig.bind(args, kwargs)
+        if values is None:
             # Let the signature produce Python's own message.
             sig = inspect.signature(self.func)
             params = list(sig.parameters.values())
@@ -173,7 +174,7 @@ class _Memo:
                 params = params[1:]
             sig.replace(parameters=params).bind(*args, **kwargs)
             raise TypeError(f"arguments do not fit {self.fn_name}")
-        return call
+        return self.call_of(plan, values, instance)
 
     # -- entries ---------------------------------------------------------------------------
 
