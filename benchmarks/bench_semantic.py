@@ -147,7 +147,7 @@ def bench_redis(url: str, size: int, algorithm: str, rng: np.random.Generator) -
     funcs = decorated(cache)
     entries = build_entries(funcs, cache, vectors)
     start = time.perf_counter()
-    backend.set_many(entries, 3_600_000)
+    backend.set_many(entries, 3_600_000, bulk=True)
     while True:  # wait until the index has caught up with the writes
         info = client.execute_command("FT.INFO", "idx:cache")
         docs = int(
@@ -238,7 +238,7 @@ def memory_per_entry(rng: np.random.Generator, n: int = 10000) -> None:
             funcs = decorated(cache)
             cache.backend.ensure_index()  # type: ignore[attr-defined]  # (empty) index first
             before = int(client.info("memory")["used_memory"])
-            cache.backend.set_many(build_entries(funcs, cache, unit(rng, n)), 3_600_000)
+            cache.backend.set_many(build_entries(funcs, cache, unit(rng, n)), 3_600_000, bulk=True)
             after = int(client.info("memory")["used_memory"])
             print(f"  {vtype}: {(after - before) / n:,.0f} bytes per entry (hash + vector index)")
             cache.close()
@@ -266,7 +266,7 @@ def bench_memory(sizes: Sequence[int], rng: np.random.Generator) -> None:
             call = memo.keys.bind((f"stored {i}",), {}, False)
             key, check = memo.key_of(cache, call)
             entries.append(memo.entry(cache, call, key, check, i, vec))
-        cache.backend.set_many(entries, 3_600_000)
+        cache.backend.set_many(entries, 3_600_000, bulk=True)
         (part,) = cache.backend._partitions.values()  # type: ignore[attr-defined]
         matrix = part.matrix[: part.n]
         ours: list[float] = []

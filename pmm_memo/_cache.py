@@ -262,6 +262,54 @@ class Cache:
             self._failed("read", exc, counters)
         return MISSING
 
+    def read_many(self, keys: list[tuple[str, str | bytes]], counters: Counters) -> list[Any]:
+        """`read` for several (key, check) pairs in one round trip; MISSING where absent."""
+        if not keys or (self.breaker.is_open and not self.breaker.allow()):
+            return [MISSING] * len(keys)
+        try:
+            replies = self.backend.get_many([k for k, _ in keys])
+        except Exception as exc:
+            self._failed("read", exc, counters)
+            return [MISSING] * len(keys)
+        return self._verified_many(keys, replies, counters)
+
+    async def aread_many(
+        self, keys: list[tuple[str, str | bytes]], counters: Counters
+    ) -> list[Any]:
+        if not keys or (self.breaker.is_open and not self.breaker.allow()):
+            return [MISSING] * len(keys)
+        try:
+            replies = await self.backend.aget_many([k for k, _ in keys])
+        except Exception as exc:
+            self._failed("read", exc, counters)
+            return [MISSING] * len(keys)
+        return self._verified_many(keys, replies, counters)
+
+    def _verified_many(
+        self,
+        keys: list[tuple[str, str | bytes]],
+        replies: list[Stored | CodecError | None],
+        counters: Counters,
+    ) -> list[Any]:
+        out = []
+        for (key, check), reply in zip(keys, replies, strict=True):
+            if isinstance(reply, CodecError):
+                out.append(self._read_failed(key, reply, counters))
+            else:
+                out.append(self._verified(key, check, reply, counters))
+        return out
+
+    def write_many(self, entries: list[Entry], ttl_ms: int, counters: Counters) -> None:
+        """Store several entries in one round trip (never raises)."""
+        if entries:
+            self._guarded("write", lambda: self.backend.set_many(entries, ttl_ms), 0, counters)
+
+    async def awrite_many(self, entries: list[Entry], ttl_ms: int, counters: Counters) -> None:
+        if entries:
+            await self._aguarded(
+                "write", lambda: self.backend.aset_many(entries, ttl_ms), 0, counters
+            )
+
     def write(self, entry: Entry, ttl_ms: int, counters: Counters) -> bool:
         """Store an entry; True when the backend acknowledged it (never raises)."""
         if not self.breaker.allow():

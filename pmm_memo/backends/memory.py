@@ -166,10 +166,18 @@ class MemoryBackend:
             ):
                 self._remove(next(iter(self._data)))
 
-    def set_many(self, entries: list[Entry], ttl_ms: int) -> int:
+    def get_many(self, keys: list[str]) -> list[Stored | CodecError | None]:
+        return [self.get(k) for k in keys]
+
+    def set_many(self, entries: list[Entry], ttl_ms: int, *, bulk: bool = False) -> int:
+        written = 0
         for entry in entries:
-            self.set(entry, ttl_ms)
-        return len(entries)
+            try:
+                self.set(entry, ttl_ms)
+            except CodecError:
+                continue  # over CACHE_MAX_VALUE_BYTES: not stored, like Redis
+            written += 1
+        return written
 
     def _remove(self, key: str) -> bool:
         rec = self._data.pop(key, None)
@@ -284,6 +292,12 @@ class MemoryBackend:
 
     async def aget(self, key: str) -> Stored | None:
         return self.get(key)
+
+    async def aget_many(self, keys: list[str]) -> list[Stored | CodecError | None]:
+        return self.get_many(keys)
+
+    async def aset_many(self, entries: list[Entry], ttl_ms: int) -> int:
+        return self.set_many(entries, ttl_ms)
 
     async def aset(self, entry: Entry, ttl_ms: int) -> None:
         self.set(entry, ttl_ms)

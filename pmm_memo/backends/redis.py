@@ -212,6 +212,30 @@ class RedisBackend:
     def get(self, key: str) -> Stored | None:
         return self._stored(self.client.hmget(key, _READ_FIELDS))
 
+    def _many(self, replies: list[Any]) -> list[Stored | CodecError | None]:
+        # One bad entry must not hide the others: its CodecError takes its place.
+        out: list[Stored | CodecError | None] = []
+        for raw in replies:
+            try:
+                out.append(self._stored(raw))
+            except CodecError as exc:
+                out.append(exc)
+        return out
+
+    def get_many(self, keys: list[str]) -> list[Stored | CodecError | None]:
+        """Several exact reads in one round trip (a pipeline of HMGETs)."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(key, _READ_FIELDS)
+        return self._many(pipe.execute())
+
+    async def aget_many(self, keys: list[str]) -> list[Stored | CodecError | None]:
+        client = await self.aclient()
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(key, _READ_FIELDS)
+        return self._many(await pipe.execute())
+
     async def aget(self, key: str) -> Stored | None:
         client = await self.aclient()
         return self._stored(await client.hmget(key, _READ_FIELDS))
@@ -224,34 +248,54 @@ class RedisBackend:
         pipe.pexpire(entry.key, ttl_ms)
         pipe.execute()
 
-    def set_many(self, entries: list[Entry], ttl_ms: int) -> int:
-        """Bulk write: one MULTI/EXEC per CACHE_BATCH_SIZE entries (each key with its TTL).
+    def _queue_writes(self, pipe: Any, entries: list[Entry], ttl_ms: int, vectors: bool) -> int:
+        """Queue UNLINK + HSET + PEXPIRE per storable entry; returns how many."""
+        count = 0
+        for entry in entries:
+            try:
+                mapping = self._mapping(entry, vectors)
+            except CodecError:
+                continue  # the codec cannot store it: skipped, like a single write
+            pipe.unlink(entry.key)
+            pipe.hset(entry.key, mapping=mapping)
+            pipe.pexpire(entry.key, ttl_ms)
+            count += 1
+        return count
 
-        Entries the codec cannot store are skipped; returns how many were written.
-        """
-        written = 0
+    def set_many(self, entries: list[Entry], ttl_ms: int, *, bulk: bool = False) -> int:
+        """Several writes, one MULTI/EXEC per CACHE_BATCH_SIZE entries (each key with its
+        TTL). `bulk=True` (explicit bulk loads) uses a client with a long timeout:
+        RediSearch indexes inside HSET, and a batch of HNSW inserts can take seconds, far
+        beyond the hot path's socket timeout. Returns how many entries were written."""
         vectors = any(e.embedding is not None for e in entries) and self._vectors_writable()
-        if self._bulk_client is None:
-            # RediSearch indexes inside HSET: a batch of HNSW inserts can take seconds,
-            # far beyond the hot path's socket timeout.
-            self._bulk_client = sync_client(
-                self.url, {**self._opts, "socket_timeout": BULK_TIMEOUT}, _sync_retry()
-            )
+        client = self.client
+        if bulk:
+            if self._bulk_client is None:
+                self._bulk_client = sync_client(
+                    self.url, {**self._opts, "socket_timeout": BULK_TIMEOUT}, _sync_retry()
+                )
+            client = self._bulk_client
+        written = 0
         for start in range(0, len(entries), self.batch_size):
-            pipe = self._bulk_client.pipeline(transaction=True)
-            count = 0
-            for entry in entries[start : start + self.batch_size]:
-                try:
-                    mapping = self._mapping(entry, vectors)
-                except CodecError:
-                    continue
-                pipe.unlink(entry.key)
-                pipe.hset(entry.key, mapping=mapping)
-                pipe.pexpire(entry.key, ttl_ms)
-                count += 1
+            pipe = client.pipeline(transaction=True)
+            count = self._queue_writes(
+                pipe, entries[start : start + self.batch_size], ttl_ms, vectors
+            )
             if count:
                 pipe.execute()
                 written += count
+        return written
+
+    async def aset_many(self, entries: list[Entry], ttl_ms: int) -> int:
+        """`set_many` for asyncio callers, in one MULTI/EXEC (small batches)."""
+        vectors = any(e.embedding is not None for e in entries) and (
+            self._index_ready or await asyncio.to_thread(self._vectors_writable)
+        )
+        client = await self.aclient()
+        pipe = client.pipeline(transaction=True)
+        written = self._queue_writes(pipe, entries, ttl_ms, vectors)
+        if written:
+            await pipe.execute()
         return written
 
     async def aset(self, entry: Entry, ttl_ms: int) -> None:

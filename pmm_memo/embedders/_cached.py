@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._keys import MISSING, qhash, short_digest
+from .._keys import qhash, short_digest
 from .._stats import Counters
 from ..backends._base import Entry
 from ._base import Embedder, check_texts
@@ -73,32 +73,51 @@ class CachedEmbedder:
     def _valid(self, value: object) -> bool:
         return isinstance(value, np.ndarray) and value.shape == (self.dim,)
 
+    def _missing(self, found: list[Any]) -> list[int]:
+        missing = [i for i, v in enumerate(found) if not self._valid(v)]
+        self.counters.hits += len(found) - len(missing)
+        self.counters.misses += len(missing)
+        return missing
+
+    def _fill(
+        self,
+        found: list[Any],
+        missing: list[int],
+        fresh: np.ndarray,
+        items: list[str],
+        keys: list[tuple[str, str | bytes]],
+    ) -> list[Entry]:
+        entries = []
+        for i, vec in zip(missing, fresh, strict=True):
+            found[i] = vec
+            entries.append(self._entry(*keys[i], items[i], vec))
+        return entries
+
+    def _stack(self, found: list[Any]) -> np.ndarray:
+        if not found:
+            return np.empty((0, self.dim), np.float32)
+        return np.vstack(found).astype(np.float32)
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         items = check_texts(texts, self.name)
         keys = self._keys(items)
-        found = [self.cache.read(k, c, self.counters) for k, c in keys]
-        missing = [i for i, v in enumerate(found) if not self._valid(v)]
-        self.counters.hits += len(items) - len(missing)
-        self.counters.misses += len(missing)
+        found = self.cache.read_many(keys, self.counters)  # one round trip for the batch
+        missing = self._missing(found)
         if missing:
             fresh = self.inner.embed([items[i] for i in missing])
-            ttl = self.cache.config.default_ttl * 1000
-            for i, vec in zip(missing, fresh, strict=True):
-                found[i] = vec
-                self.cache.write(self._entry(*keys[i], items[i], vec), ttl, self.counters)
-        return np.vstack(found).astype(np.float32) if found else np.empty((0, self.dim), np.float32)
+            entries = self._fill(found, missing, fresh, items, keys)
+            self.cache.write_many(entries, self.cache.config.default_ttl * 1000, self.counters)
+        return self._stack(found)
 
     async def aembed(self, texts: Sequence[str]) -> np.ndarray:
         items = check_texts(texts, self.name)
         keys = self._keys(items)
-        found = [await self.cache.aread(k, c, self.counters) for k, c in keys]
-        missing = [i for i, v in enumerate(found) if v is MISSING or not self._valid(v)]
-        self.counters.hits += len(items) - len(missing)
-        self.counters.misses += len(missing)
+        found = await self.cache.aread_many(keys, self.counters)
+        missing = self._missing(found)
         if missing:
             fresh = await self.inner.aembed([items[i] for i in missing])
-            ttl = self.cache.config.default_ttl * 1000
-            for i, vec in zip(missing, fresh, strict=True):
-                found[i] = vec
-                await self.cache.awrite(self._entry(*keys[i], items[i], vec), ttl, self.counters)
-        return np.vstack(found).astype(np.float32) if found else np.empty((0, self.dim), np.float32)
+            entries = self._fill(found, missing, fresh, items, keys)
+            await self.cache.awrite_many(
+                entries, self.cache.config.default_ttl * 1000, self.counters
+            )
+        return self._stack(found)
