@@ -95,7 +95,8 @@ _FIELDS: dict[str, _Field] = {
     "embedder": _Field(
         "CACHE_EMBEDDER",
         _parse_str,
-        "`auto` (openai if OPENAI_API_KEY is set, else offline), `openai`, `offline`, `local`.",
+        "`auto` (openai if OPENAI_API_KEY is set, else local if the `local` extra is "
+        "installed, else offline), `openai`, `offline`, `local`.",
     ),
     "socket_timeout": _Field(
         "CACHE_SOCKET_TIMEOUT",

@@ -203,7 +203,13 @@ class CacheManager:
             except Exception as exc:
                 report["error"] = f"{type(exc).__name__}: {exc}"
         try:
-            report["embedder"] = self.cache.embedder.name
+            from .embedders import choose_embedder
+
+            name = self.cache.embedder.name
+            choice, why = choose_embedder(self.config)
+            report["embedder"] = name
+            # Why this embedder: CACHE_EMBEDDER, auto's reasoning, or one given to Cache.
+            report["embedder_choice"] = why if name.split("+")[0] == choice else "given to Cache"
         except Exception as exc:
             report["embedder_error"] = f"{type(exc).__name__}: {exc}"
         return report
