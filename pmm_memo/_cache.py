@@ -329,13 +329,17 @@ class Cache:
         return False
 
     def _uncacheable(self, entry: Entry, exc: CodecError, counters: Counters) -> None:
+        self.uncacheable(entry.fn_name, str(exc), counters)
+
+    def uncacheable(self, fn_name: str, reason: str, counters: Counters) -> None:
+        """Count and log (once per function) a result returned without being stored."""
         self._count(counters, "uncacheable")
         self.log_once(
-            f"uncacheable:{entry.fn_name}",
+            f"uncacheable:{fn_name}",
             logging.WARNING,
             "result of %s not stored: %s (returned uncached)",
-            entry.fn_name,
-            exc,
+            fn_name,
+            reason,
         )
 
     def delete(self, key: str) -> bool:

@@ -35,6 +35,7 @@ from ._keys import (
     scope_digest,
     short_digest,
 )
+from ._results import OneShot, one_shot_kind, reject_generator_function
 from ._runtime import default_cache
 from ._stats import CacheInfo, Counters
 from .backends._base import Entry, Neighbour, VectorQuery
@@ -254,6 +255,15 @@ class _Memo:
     def wants_vector(self, cache: Cache, call: BoundCall) -> bool:
         return self.embed_key and cache.config.enable_embeddings and isinstance(call.text, str)
 
+    def keepable(self, cache: Cache, result: Any, counters: Counters, owner: object) -> Any:
+        """`result` itself when it is a value; a OneShot (not stored, counted) when it is
+        a generator, iterator, coroutine or awaitable (see `_results`)."""
+        kind = one_shot_kind(result)
+        if kind is None:
+            return result
+        cache.uncacheable(self.fn_name, f"it returned {kind}, usable only once", counters)
+        return OneShot(result, owner)
+
     # -- sync path -------------------------------------------------------------------------
 
     def call(
@@ -291,8 +301,12 @@ class _Memo:
         if mode is Mode.BYPASS:
             return wrapped(*args, **kwargs)
 
+        me = object()  # tells this caller's own one-shot result from another's
+
         def compute() -> Any:
             result = wrapped(*args, **kwargs)
+            if (kept := self.keepable(cache, result, counters, me)) is not result:
+                return kept
             if self.unless is not None and self.unless(result):
                 return result
             vec = vector
@@ -304,8 +318,12 @@ class _Memo:
             return result
 
         if self.lock and cache.supports_locks:
-            return cache.flight.do(key, lambda: run_locked(cache, key, check, counters, compute))
-        return cache.flight.do(key, compute)
+            out = cache.flight.do(key, lambda: run_locked(cache, key, check, counters, compute))
+        else:
+            out = cache.flight.do(key, compute)
+        if type(out) is OneShot:  # never hand one caller's generator to another
+            return out.value if out.owner is me else wrapped(*args, **kwargs)
+        return out
 
     # -- async path ------------------------------------------------------------------------
 
@@ -344,8 +362,12 @@ class _Memo:
         if mode is Mode.BYPASS:
             return await wrapped(*args, **kwargs)
 
+        me = object()
+
         async def compute() -> Any:
             result = await wrapped(*args, **kwargs)
+            if (kept := self.keepable(cache, result, counters, me)) is not result:
+                return kept
             if self.unless is not None and self.unless(result):
                 return result
             vec = vector
@@ -357,10 +379,14 @@ class _Memo:
             return result
 
         if self.lock and cache.supports_locks:
-            return await cache.aflight.do(
+            out = await cache.aflight.do(
                 key, lambda: arun_locked(cache, key, check, counters, compute)
             )
-        return await cache.aflight.do(key, compute)
+        else:
+            out = await cache.aflight.do(key, compute)
+        if type(out) is OneShot:
+            return out.value if out.owner is me else await wrapped(*args, **kwargs)
+        return out
 
     # -- attributes ------------------------------------------------------------------------
 
@@ -461,6 +487,7 @@ def _wrap(func: Callable[..., Any], memo_options: dict[str, Any]) -> Any:
     target = func.__func__ if isinstance(func, classmethod | staticmethod) else func
     if not callable(target):
         raise TypeError(f"cannot cache {func!r}: not callable")
+    reject_generator_function(target)
     memo = _Memo(target, **memo_options)
     wrapper_fn = memo.acall if memo.is_async else memo.call
     wrapper = _CachedWrapper(func, wrapper_fn)
