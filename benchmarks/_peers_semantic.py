@@ -1,0 +1,303 @@
+"""The semantic rows of benchmarks/peers.py: hits beside RedisVL and raw FT.SEARCH,
+server memory per entry, and the index algorithm at 10k entries.
+
+Vectors, entries and the precomputed embedder come from bench_semantic (1536-d
+embedding-like unit vectors, entries over 10 tenants, queries = stored vectors + noise at
+cosine 0.97), so both scripts measure the same workload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import redis
+
+from benchmarks._interleave import Line, Table, interleaved, timed_calls
+from benchmarks._util import redis_server
+from benchmarks.bench_semantic import (
+    DIM,
+    TENANTS,
+    Precomputed,
+    build_entries,
+    decorated,
+    near,
+    raw_knn_args,
+    unit,
+)
+from pmm_memo import Cache, CacheConfig
+from pmm_memo.backends.redis import RedisBackend, _command
+
+PROMPT = "stored question number {i}: how do I configure the cache for tenant {t}?"
+RESPONSE = "answer {i}: " + "set CACHE_REDIS_URL and decorate the function. " * 4
+
+
+def _wait_indexed(client: redis.Redis, index: str, size: int) -> None:
+    while True:
+        info = client.execute_command("FT.INFO", index)
+        at = {info[k]: info[k + 1] for k in range(0, len(info) - 1, 2)}
+        if int(at[b"num_docs"]) >= size and not int(at.get(b"indexing", 0)):
+            return
+        time.sleep(0.05)
+
+
+def _load_pmm(url: str, size: int, vectors: np.ndarray, table: dict[str, np.ndarray], **cfg: Any):
+    cache = Cache(CacheConfig(redis_url=url, batch_size=500, **cfg), embedder=Precomputed(table))
+    backend = cache.backend
+    assert isinstance(backend, RedisBackend)
+    funcs = decorated(cache)
+    entries = build_entries(funcs, cache, vectors)
+    start = time.perf_counter()
+    backend.set_many(entries, 3_600_000, bulk=True)
+    assert backend.index is not None
+    _wait_indexed(backend.client, backend.index.name, size)
+    return cache, backend, funcs, entries, time.perf_counter() - start
+
+
+def _redisvl(url: str, name: str, table: dict[str, np.ndarray]) -> Any:
+    from redisvl.extensions.cache.llm import SemanticCache
+    from redisvl.utils.vectorize import CustomVectorizer
+
+    return SemanticCache(
+        name=name,
+        redis_url=url,
+        # Texts are keys into precomputed vectors (a dimension probe gets a zero vector).
+        vectorizer=CustomVectorizer(
+            embed=lambda text: table[text].tolist() if text in table else [0.0] * DIM
+        ),
+        ttl=3600,
+        distance_threshold=0.1,  # cosine similarity 0.9, pmm_memo's threshold here
+        filterable_fields=[{"name": "tenant", "type": "tag"}],
+    )
+
+
+def _captured_search(rvl: Any, action: Callable[[], Any]) -> list[Any]:
+    """The FT.SEARCH arguments RedisVL sends during `action` (to replay them raw)."""
+    client = rvl._index.client
+    original = client.execute_command
+    seen: list[tuple[Any, ...]] = []
+
+    def capture(*args: Any, **kwargs: Any) -> Any:
+        seen.append(args)
+        return original(*args, **kwargs)
+
+    client.execute_command = capture
+    try:
+        action()
+    finally:
+        client.execute_command = original
+    return list(next(a for a in seen if a[0] == "FT.SEARCH"))
+
+
+def _cycle(fns: list[Callable[[], Any]]) -> Callable[[], Any]:
+    it = itertools.cycle(fns)
+    return lambda: next(it)()
+
+
+def bench_semantic(table: Table, url: str, args: argparse.Namespace) -> None:
+    from redisvl.query.filter import Tag
+
+    rng = np.random.default_rng(7)
+    client = redis.Redis.from_url(url, protocol=2)  # the protocol pmm_memo's client uses
+    for size in [int(s) for s in args.sizes.split(",")]:
+        client.flushall()
+        vectors = unit(rng, size)
+        picks = rng.choice(size, args.queries, replace=False)
+        queries = near(rng, vectors[picks])
+        texts = {f"query {j}": q for j, q in enumerate(queries)}
+        cache, backend, funcs, _, _ = _load_pmm(url, size, vectors, texts)
+        rvl = _redisvl(url, "rvl", texts)
+        pipe = client.pipeline(transaction=False)
+        for i, vec in enumerate(vectors):  # the fields RedisVL's store() writes, pipelined
+            pipe.hset(
+                f"rvl:{i}",
+                mapping={
+                    "entry_id": str(i),
+                    "prompt": f"stored {i}",
+                    "response": f"answer {i}",
+                    "prompt_vector": vec.astype(np.float32).tobytes(),
+                    "inserted_at": time.time(),
+                    "updated_at": time.time(),
+                    "tenant": f"tenant{i % TENANTS}",
+                },
+            )
+            pipe.expire(f"rvl:{i}", 3600)
+        pipe.execute()
+        _wait_indexed(client, "rvl", size)
+
+        pmm_calls, floor_calls, both_calls, rvl_calls, rvl_raw_calls = [], [], [], [], []
+        for j, i in enumerate(picks):
+            t = int(i) % TENANTS
+            fn, text = funcs[t], f"query {j}"
+            knn = raw_knn_args(backend, funcs, cache, t, queries[j])
+            exact_key = fn.cache_key(text)
+            vec_list = queries[j].tolist()
+            flt = Tag("tenant") == f"tenant{t}"
+            expected = f"answer {int(i)}"
+
+            def rvl_check(vec_list=vec_list, flt=flt, expected=expected, rvl=rvl) -> None:
+                hit = rvl.check(vector=vec_list, filter_expression=flt)
+                assert hit and hit[0]["response"] == expected, "RedisVL: not the semantic hit"
+
+            rvl_args = _captured_search(rvl, rvl_check)
+            pmm_calls.append(lambda fn=fn, text=text: fn(text))
+            floor_calls.append(lambda knn=knn: _command(client, *knn))
+            both_calls.append(
+                lambda knn=knn, k=exact_key: (
+                    client.hmget(k, ("fmt", "codec", "value", "sig", "sum", "check")),
+                    _command(client, *knn),
+                )
+            )
+            rvl_calls.append(rvl_check)
+            rvl_raw_calls.append(lambda a=rvl_args: _command(client, *a))
+        hits = sum(f.cache_info().semantic_hits for f in funcs)
+        misses = sum(f.cache_info().misses for f in funcs)
+        contenders = {
+            "raw FT.SEARCH (pmm_memo's KNN query)": _cycle(floor_calls),
+            "pmm_memo @semantic_lookup": _cycle(pmm_calls),
+            "raw HMGET + FT.SEARCH (exact check, then KNN)": _cycle(both_calls),
+            "RedisVL SemanticCache.check": _cycle(rvl_calls),
+            "raw FT.SEARCH (RedisVL's query)": _cycle(rvl_raw_calls),
+        }
+        results = interleaved(contenders, calls=args.queries, batch=1, repeats=args.repeats)
+        n = timed_calls(args.queries, 1, args.repeats)
+        assert sum(f.cache_info().semantic_hits for f in funcs) - hits == n, "not all semantic"
+        assert sum(f.cache_info().misses for f in funcs) == misses
+        limit = 1.5 if size <= 1000 else 1.1
+        path = f"semantic hit, {size:,} entries, {TENANTS} tenants"
+        print(f"\n{path} ({n} calls each; every pmm_memo and RedisVL call a verified hit)")
+        table.add_row(
+            path,
+            {k: v for k, v in results.items() if "RedisVL's query" not in k},
+            "raw FT.SEARCH (pmm_memo's KNN query)",
+            {"pmm_memo @semantic_lookup": (f"≤ {limit:g}x FT.SEARCH", limit)},
+        )
+        path = f"KNN query alone, {size:,} entries"
+        table.add_row(
+            path,
+            {
+                "raw FT.SEARCH (RedisVL's query)": results["raw FT.SEARCH (RedisVL's query)"],
+                "raw FT.SEARCH (pmm_memo's KNN query)": results[
+                    "raw FT.SEARCH (pmm_memo's KNN query)"
+                ],
+            },
+            "raw FT.SEARCH (RedisVL's query)",
+            {"raw FT.SEARCH (pmm_memo's KNN query)": ("≤ 1.0x RedisVL's", 1.0)},
+        )
+        cache.close()
+    client.close()
+
+
+def bench_index(table: Table, url: str, args: argparse.Namespace, size: int = 10_000) -> None:
+    """FLAT and HNSW side by side on one server (two indexes, two key prefixes): bulk load
+    time until indexed, then the filtered KNN query interleaved, with recall@1."""
+    rng = np.random.default_rng(11)
+    client = redis.Redis.from_url(url, protocol=2)
+    client.flushall()
+    vectors = unit(rng, size)
+    picks = rng.choice(size, args.queries, replace=False)
+    queries = near(rng, vectors[picks])
+    loaded = {}
+    for algorithm in ("FLAT", "HNSW"):
+        low = algorithm.lower()
+        loaded[algorithm] = _load_pmm(
+            url,
+            size,
+            vectors,
+            {},
+            vector_algorithm=algorithm,
+            index_name=f"idx:{low}",
+            key_prefix=f"{low}:",
+        )
+    path = f"index algorithm, {size:,} entries, {TENANTS} tenants"
+    print(f"\n{path}")
+    flat_load = loaded["FLAT"][4]
+    for algorithm, (*_, seconds) in loaded.items():
+        table.add(
+            Line(
+                path + ": bulk load until indexed",
+                algorithm,
+                seconds,
+                None,
+                seconds / flat_load,
+                "FLAT",
+                unit="seconds",
+            )
+        )
+    contenders: dict[str, Callable[[], Any]] = {}
+    for algorithm, (cache, backend, funcs, entries, _) in loaded.items():
+        calls = []
+        found = 0
+        for j, i in enumerate(picks):
+            t = int(i) % TENANTS
+            knn = raw_knn_args(backend, funcs, cache, t, queries[j])
+            reply = _command(client, *knn)
+            found += bool(reply[0]) and reply[1].decode() == entries[int(i)].key
+            calls.append(lambda knn=knn: _command(client, *knn))
+        contenders[f"{algorithm} (recall@1 {found / len(picks):.3f})"] = _cycle(calls)
+    results = interleaved(contenders, calls=args.queries, batch=1, repeats=args.repeats)
+    table.add_row(path + ": filtered KNN query", results, next(iter(contenders)))
+    for cache, *_ in loaded.values():
+        cache.close()
+    client.close()
+
+
+def bench_server_memory(table: Table, args: argparse.Namespace) -> None:
+    """used_memory growth per entry, each contender on a fresh server (freed memory goes
+    back to the allocator lazily, so sharing one server would skew the figures). Same
+    prompts, responses and 1536-d vectors for both."""
+    n = args.memory_entries
+    vectors = unit(np.random.default_rng(5), n)
+    prompts = [PROMPT.format(i=i, t=i % TENANTS) for i in range(n)]
+    responses = [RESPONSE.format(i=i) for i in range(n)]
+    path = f"server memory per {DIM}-d entry ({n:,} entries)"
+    print(f"\n{path}")
+    per: dict[str, float] = {}
+    for who in ("RedisVL SemanticCache", "pmm_memo"):
+        with redis_server(None) as url:
+            client = redis.Redis.from_url(url, protocol=2)
+            if who == "pmm_memo":
+                table_ = {p: v for p, v in zip(prompts, vectors, strict=True)}
+                cache = Cache(
+                    CacheConfig(redis_url=url, batch_size=500), embedder=Precomputed(table_)
+                )
+                backend = cache.backend
+                assert isinstance(backend, RedisBackend)
+                backend.ensure_index()
+                before = int(client.info("memory")["used_memory"])
+                funcs = decorated(cache)
+                entries = []
+                for i, vec in enumerate(vectors):
+                    memo = funcs[i % TENANTS]._memo()
+                    call = memo.keys.bind((prompts[i],), {}, False)
+                    key, check = memo.key_of(cache, call)
+                    entries.append(memo.entry(cache, call, key, check, responses[i], vec))
+                backend.set_many(entries, 3_600_000, bulk=True)
+                assert backend.index is not None
+                _wait_indexed(backend.client, backend.index.name, n)
+                who = f"pmm_memo ({cache.config.vector_algorithm}, the default)"
+                cache.close()
+            else:
+                rvl = _redisvl(url, "rvl", {})
+                before = int(client.info("memory")["used_memory"])
+                for i, vec in enumerate(vectors):
+                    rvl.store(
+                        prompts[i],
+                        responses[i],
+                        vector=vec.tolist(),
+                        filters={"tenant": f"tenant{i % TENANTS}"},
+                    )
+                _wait_indexed(client, "rvl", n)
+            per[who] = (int(client.info("memory")["used_memory"]) - before) / n
+            client.close()
+    base = "RedisVL SemanticCache"
+    for who, size in per.items():
+        ratio = None if who == base else size / per[base]
+        verdict = "" if ratio is None else ("met" if ratio <= 1.0 else "NOT met")
+        table.add(
+            Line(path, who, size, None, ratio, base, "≤ RedisVL" if ratio else "", verdict, "bytes")
+        )
