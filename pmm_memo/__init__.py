@@ -12,7 +12,7 @@ from ._cache import Cache
 from ._codec import allow_type
 from ._config import CacheConfig
 from ._context import bypass, disabled, refresh
-from ._decorators import CachedFunction, cached, semantic_lookup
+from ._decorators import cached, semantic_lookup
 from ._errors import (
     CodecError,
     ConfigError,
@@ -25,6 +25,7 @@ from ._errors import (
 from ._manager import CacheManager
 from ._runtime import configure, default_cache
 from ._stats import CacheInfo
+from ._typing import CachedFunction
 
 __version__ = "0.1.0"
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import wrapt
 from xxhash import xxh3_128_hexdigest
@@ -38,6 +38,14 @@ from ._keys import (
 from ._results import OneShot, one_shot_kind, reject_generator_function
 from ._runtime import default_cache
 from ._stats import CacheInfo, Counters
+from ._typing import (
+    CachedClassMethod,
+    CacheDecorator,
+    CachedFunction,
+    CachedStaticMethod,
+    P,
+    R,
+)
 from .backends._base import Entry, Neighbour, VectorQuery
 
 if TYPE_CHECKING:
@@ -51,23 +59,6 @@ LLM_TENANTS = frozenset({"pmm_llm"})
 def _keyed_instance(instance: Any) -> bool:
     """Does `self`/`cls` take part in keys (it defines __cache_key__)?"""
     return getattr(type(instance), "__cache_key__", None) is not None
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-class CachedFunction(Protocol[P, R]):
-    """What a decorated function looks like to a type checker."""
-
-    __wrapped__: Callable[P, R]
-
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
-    def __get__(self, instance: Any, owner: type | None = None) -> Any: ...
-    def cache_key(self, *args: P.args, **kwargs: P.kwargs) -> str: ...
-    def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool: ...
-    def cache_clear(self) -> int: ...
-    def cache_info(self) -> CacheInfo: ...
 
 
 class _Memo:
@@ -496,6 +487,10 @@ def _wrap(func: Callable[..., Any], memo_options: dict[str, Any]) -> Any:
 
 
 @overload
+def cached(func: classmethod[Any, P, R], /) -> CachedClassMethod[P, R]: ...
+@overload
+def cached(func: staticmethod[P, R], /) -> CachedStaticMethod[P, R]: ...  # type: ignore[overload-overlap]
+@overload
 def cached(func: Callable[P, R], /) -> CachedFunction[P, R]: ...
 @overload
 def cached(
@@ -511,11 +506,11 @@ def cached(
     unless: Callable[[Any], bool] | None = ...,
     cache: Cache | None = ...,
     lock: bool | None = ...,
-) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
+) -> CacheDecorator: ...
 
 
 def cached(
-    func: Callable[..., Any] | None = None,
+    func: Any = None,
     /,
     *,
     tenant: str = "default",
@@ -555,8 +550,32 @@ def cached(
     return lambda f: _wrap(f, options)
 
 
+@overload
+def semantic_lookup(func: classmethod[Any, P, R], /) -> CachedClassMethod[P, R]: ...
+@overload
+def semantic_lookup(func: staticmethod[P, R], /) -> CachedStaticMethod[P, R]: ...  # type: ignore[overload-overlap]
+@overload
+def semantic_lookup(func: Callable[P, R], /) -> CachedFunction[P, R]: ...
+@overload
 def semantic_lookup(
-    threshold: float = 0.95,
+    threshold: float = ...,
+    *,
+    tenant: str = ...,
+    ttl: float | None = ...,
+    k: int | None = ...,
+    ignore: tuple[str, ...] | list[str] = ...,
+    key: Callable[..., Any] | None = ...,
+    version: str | int | None = ...,
+    text_arg: str | None = ...,
+    user_arg: str | None = ...,
+    unless: Callable[[Any], bool] | None = ...,
+    cache: Cache | None = ...,
+    lock: bool | None = ...,
+) -> CacheDecorator: ...
+
+
+def semantic_lookup(
+    threshold: Any = 0.95,
     *,
     tenant: str = "default",
     ttl: float | None = None,
@@ -569,11 +588,15 @@ def semantic_lookup(
     unless: Callable[[Any], bool] | None = None,
     cache: Cache | None = None,
     lock: bool | None = None,
-) -> Callable[[Callable[P, R]], CachedFunction[P, R]]:
+) -> Any:
     """Like `cached`, and on an exact miss return the stored result of a near-duplicate
     call: same function, tenant, user and other arguments, with a `text_arg` whose
     embedding has cosine similarity >= `threshold`.
+
+    Bare `@semantic_lookup` (no parentheses) uses the default threshold, 0.95.
     """
+    if callable(threshold) or isinstance(threshold, classmethod | staticmethod):
+        return semantic_lookup()(threshold)
     options = {
         "tenant": tenant,
         "ttl": ttl,

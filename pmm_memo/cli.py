@@ -216,15 +216,31 @@ def cmd_bench(args: argparse.Namespace, manager: CacheManager) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Global options are accepted before or after the sub-command (`pmm-memo --json health`
+    # and `pmm-memo health --json`): the sub-parsers repeat them with SUPPRESS defaults, so
+    # an option given before the sub-command is not reset by the sub-parser.
+    def global_options(p: argparse.ArgumentParser, *, top: bool) -> None:
+        p.add_argument(
+            "--redis-url",
+            default=None if top else argparse.SUPPRESS,
+            help="overrides CACHE_REDIS_URL",
+        )
+        p.add_argument(
+            "--json",
+            action="store_true",
+            default=False if top else argparse.SUPPRESS,
+            help="machine-readable output",
+        )
+
     parser = argparse.ArgumentParser(
         prog="pmm-memo", description="Inspect and manage a pmm_memo cache."
     )
-    parser.add_argument("--redis-url", help="overrides CACHE_REDIS_URL")
+    global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--json", action="store_true", help="machine-readable output")
+        global_options(p, top=False)
         return p
 
     add("health", "connection, search module, index, latency (exit 1 if unhealthy)")

@@ -105,3 +105,18 @@ def test_demo_and_bench_on_both_backends(redis_url: str) -> None:
         assert demo["caching_works"] is True
         bench = as_json(cli("bench", "--calls", "200", "--json", url=url))
         assert bench["pmm_memo_median_us"] > 0 and bench["baseline_median_us"] > 0
+
+
+def test_global_options_before_or_after_the_command(redis_url: str) -> None:
+    for argv in (
+        ("--json", "health"),
+        ("health", "--json"),
+        ("--json", "--redis-url", redis_url, "health"),
+        ("health", "--redis-url", redis_url, "--json"),
+        ("--redis-url", redis_url, "health", "--json"),
+    ):
+        report = as_json(cli(*argv, url=None if "--redis-url" in argv else redis_url))
+        assert report["redis_connected"] is True, argv
+    # Given after the sub-command, the option is not lost to the top-level default.
+    table = cli("--redis-url", redis_url, "health")
+    assert table.returncode == 0 and not table.stdout.lstrip().startswith("{")

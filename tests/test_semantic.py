@@ -202,3 +202,57 @@ def test_embeddings_disabled_means_exact_only(
     ask(NEAR)
     ask(Q)
     assert len(calls) == 2 and ask.cache_info().hits == 1
+
+
+def test_bare_decorator_uses_the_documented_default_threshold() -> None:
+    """`@semantic_lookup` without parentheses: threshold 0.95, on every kind of callable."""
+    import pmm_memo
+
+    pmm_memo.configure(pmm_memo.CacheConfig(embedder="offline", embedding_dimensions=64))
+    try:
+        calls: list[str] = []
+
+        @semantic_lookup
+        def ask(prompt: str) -> str:
+            calls.append(prompt)
+            return prompt.upper()
+
+        @semantic_lookup
+        async def aask(prompt: str) -> str:
+            calls.append(prompt)
+            return prompt.lower()
+
+        class Bot:
+            @semantic_lookup
+            def reply(self, prompt: str) -> str:
+                calls.append(prompt)
+                return prompt[::-1]
+
+            @semantic_lookup
+            @classmethod
+            def creply(cls, prompt: str) -> str:
+                calls.append(prompt)
+                return prompt * 2
+
+            @semantic_lookup
+            @staticmethod
+            def sreply(prompt: str) -> str:
+                calls.append(prompt)
+                return prompt + "!"
+
+        assert ask(Q) == ask(NEAR) == Q.upper()  # similarity 1.0 >= 0.95: a hit
+        assert ask.cache_info().semantic_hits == 1
+        assert ask(FAR) == FAR.upper()
+        assert run(aask(Q)) == run(aask(NEAR)) == Q.lower()
+        assert Bot().reply(Q) == Bot().reply(NEAR) == Q[::-1]
+        assert Bot.creply(Q) == Bot().creply(NEAR) == Q * 2
+        assert Bot.sreply(Q) == Bot().sreply(NEAR) == Q + "!"
+        assert calls == [Q, FAR, Q, Q, Q, Q]
+    finally:
+        pmm_memo.configure()
+
+
+@pytest.mark.parametrize("bad", [0, 1.5, -0.1, "0.9", None])
+def test_bad_threshold_names_the_parameter(bad: Any) -> None:
+    with pytest.raises((ValueError, TypeError), match="threshold"):
+        semantic_lookup(bad)

@@ -17,19 +17,23 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from .._errors import CodecError
 from ._base import Entry, Neighbour, Stored, VectorQuery
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _PartitionKey = tuple[str, str, str, str]  # tenant, fn, scope, user
 
 
 def approx_size(value: object, _depth: int = 0) -> int:
     """Roughly how many bytes a result holds (containers walked a few levels deep)."""
-    if isinstance(value, np.ndarray):
+    # numpy is imported only where a vector is needed: exact caching never loads it, and
+    # an array can only exist if numpy was imported by someone.
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.ndarray):
         return int(value.nbytes) + 112
     size = sys.getsizeof(value, 64)
     if _depth >= 4:
@@ -51,12 +55,16 @@ class _Partition:
     __slots__ = ("keys", "matrix", "n")
 
     def __init__(self, dim: int) -> None:
+        import numpy as np
+
         self.matrix = np.empty((8, dim), dtype=np.float32)
         self.keys: list[str] = []
         self.n = 0
 
     def add(self, key: str, vector: np.ndarray) -> int:
         if self.n == self.matrix.shape[0]:
+            import numpy as np
+
             grown = np.empty((self.n * 2, self.matrix.shape[1]), dtype=np.float32)
             grown[: self.n] = self.matrix[: self.n]
             self.matrix = grown
@@ -245,6 +253,8 @@ class MemoryBackend:
                     and (query.user is None or u == query.user)
                 ]
             scored: list[tuple[float, str]] = []
+            if parts:
+                import numpy as np
             for part in parts:
                 sims = part.matrix[: part.n] @ query.vector
                 k = min(query.k, part.n)

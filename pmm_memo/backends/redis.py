@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-import numpy as np
 import redis
 import redis.asyncio
 from redis.asyncio.retry import Retry as AsyncRetry
@@ -123,7 +122,8 @@ class RedisBackend:
         self._index_error: IndexSchemaError | SearchUnavailableError | None = None
         self._warned_no_search = False
         self._warned_schema = False
-        self._vector_dtype = np.float16 if vector_type == "FLOAT16" else np.float32
+        # numpy dtype names: numpy itself is imported only once a vector is met.
+        self._vector_dtype = "float16" if vector_type == "FLOAT16" else "float32"
 
     @property
     def index(self) -> IndexSpec | None:
@@ -190,6 +190,8 @@ class RedisBackend:
         emb = raw.get("embedding")
         vector = None
         if emb:
+            import numpy as np
+
             vector = np.frombuffer(emb, dtype=self._vector_dtype).astype(np.float32)
         return Entry(
             key=key,
