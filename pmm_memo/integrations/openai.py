@@ -1,4 +1,4 @@
-"""Cache every OpenAI chat completion and embedding call, with no edit to call sites.
+"""Cache every OpenAI chat completion, response and embedding call, with no edit to call sites.
 
     from pmm_memo.integrations.openai import instrument, uninstrument
     instrument(tenant="pmm_llm", ttl=3600, semantic_threshold=None)
@@ -7,12 +7,18 @@
 - The key covers every request parameter (model, messages, temperature, top_p, seed,
   tools, response_format, max_tokens, extra_body, ...) and the client's base URL; never
   the API key, headers or timeouts.
-- Non-deterministic chat requests (temperature not explicitly 0 — the API's default is
-  1 — or n > 1) are passed through unless `cache_nondeterministic=True`.
-- Hits return the same typed objects (`ChatCompletion`, `CreateEmbeddingResponse`).
+- `chat.completions.create` and `responses.create` (the Responses API) follow the same
+  rules. Non-deterministic requests (temperature not explicitly 0 — the API's default is
+  1 — or n > 1) are passed through unless `cache_nondeterministic=True`; so are Responses
+  requests whose answer depends on server state that changes (`conversation`) or that
+  run as background jobs (`background=True`).
+- Hits return the same typed objects (`ChatCompletion`, `Response`,
+  `CreateEmbeddingResponse`); `with_raw_response` / `with_streaming_response` get the
+  SDK's response objects (see `_raw`).
 - `stream=True` is recorded while the caller consumes it and replayed as a stream.
-- With `semantic_threshold`, non-streaming chat calls use semantic lookup on the last user
-  message, scoped by every other parameter (model, system prompt, history, ...).
+- With `semantic_threshold`, non-streaming chat and Responses calls use semantic lookup on
+  the last user message (or a string `input`), scoped by every other parameter (model,
+  system prompt or instructions, history, ...).
 - Requests that cannot be keyed (exotic argument types) are passed through, logged once.
 """
 
@@ -25,17 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 import wrapt
 
-from .._decorators import _Memo, cached, semantic_lookup
-from .._errors import UnencodableArgumentError
-from .._keys import MISSING
-from .._runtime import default_cache
-from ._streams import (
-    AsyncRecordingStream,
-    AsyncReplayStream,
-    Chunks,
-    RecordingStream,
-    ReplayStream,
-)
+from .._decorators import cached, semantic_lookup
+from . import _raw
+from ._openai_calls import _acall, _araw, _astream, _call, _raw_call, _stream
 
 if TYPE_CHECKING:
     from .._cache import Cache
@@ -47,6 +45,8 @@ _NOT_KEYED = frozenset({"extra_headers", "timeout"})
 _PATCHES = (
     ("openai.resources.chat.completions", "Completions.create", "chat", False),
     ("openai.resources.chat.completions", "AsyncCompletions.create", "chat", True),
+    ("openai.resources.responses.responses", "Responses.create", "responses", False),
+    ("openai.resources.responses.responses", "AsyncResponses.create", "responses", True),
     ("openai.resources.embeddings", "Embeddings.create", "embeddings", False),
     ("openai.resources.embeddings", "AsyncEmbeddings.create", "embeddings", True),
 )
@@ -62,6 +62,8 @@ class _Installed:
     achat_semantic: Any
     embeddings: Any
     aembeddings: Any
+    responses: Any
+    aresponses: Any
     originals: list[tuple[Any, str, Any]]
 
 
@@ -83,12 +85,13 @@ def _deterministic(request: dict[str, Any]) -> bool:
     return temperature == 0 and (request.get("n") or 1) <= 1
 
 
-def _last_user_text(messages: list[Any]) -> tuple[int, str] | None:
-    for i in range(len(messages) - 1, -1, -1):
-        m = messages[i]
-        if isinstance(m, dict) and m.get("role") == "user" and isinstance(m.get("content"), str):
-            return i, m["content"]
-    return None
+def _passes_through(kind: str, request: dict[str, Any], nondeterministic: bool) -> bool:
+    """Requests whose answer a cache must not replay."""
+    if kind == "embeddings":
+        return False
+    if kind == "responses" and (request.get("background") or "conversation" in request):
+        return True  # a conversation's items change between calls; background = a job
+    return not nondeterministic and not _deterministic(request)
 
 
 def _build(
@@ -119,11 +122,23 @@ def _build(
     ) -> Any:
         return await call()
 
+    @exact
+    def responses(request: dict[str, Any], base_url: str, call: Callable[[], Any]) -> Any:
+        return call()
+
+    @exact
+    async def aresponses(
+        request: dict[str, Any], base_url: str, call: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        return await call()
+
     out = {
         "chat": chat,
         "achat": achat,
         "embeddings": embeddings,
         "aembeddings": aembeddings,
+        "responses": responses,
+        "aresponses": aresponses,
         "chat_semantic": None,
         "achat_semantic": None,
     }
@@ -196,159 +211,24 @@ def _make_wrapper(kind: str, is_async: bool) -> Callable[..., Any]:
         state = _installed
         if state is None or args:
             return wrapped(*args, **kwargs)  # the SDK takes keyword arguments only
-        if "messages" in kwargs and not isinstance(kwargs["messages"], list):
-            kwargs = {**kwargs, "messages": list(kwargs["messages"])}  # may be an iterator
+        for name in ("messages", "input"):  # may be an iterator: read it once, here
+            value = kwargs.get(name)
+            if value is not None and not isinstance(value, list | str) and _given(value):
+                kwargs = {**kwargs, name: list(value)}
         request = _request(kwargs)
         base_url = str(instance._client.base_url)
-        if kind == "chat" and not state.nondeterministic and not _deterministic(request):
+        if _passes_through(kind, request, state.nondeterministic):
             return wrapped(**kwargs)
-        if kind == "chat" and request.get("stream"):
-            return (_astream if is_async else _stream)(state, wrapped, kwargs, request, base_url)
+        shape = _raw.raw_shape(kwargs)
+        if shape is not None:
+            raw = _araw if is_async else _raw_call
+            return raw(state, kind, instance, wrapped, kwargs, request, base_url)
+        if kind != "embeddings" and request.get("stream"):
+            stream = _astream if is_async else _stream
+            return stream(state, kind, wrapped, kwargs, request, base_url)
         return (_acall if is_async else _call)(state, kind, wrapped, kwargs, request, base_url)
 
     return wrapper
-
-
-def _result_type(kind: str) -> Any:
-    if kind == "chat":
-        from openai.types.chat import ChatCompletion
-
-        return ChatCompletion
-    from openai.types import CreateEmbeddingResponse
-
-    return CreateEmbeddingResponse
-
-
-def _route(
-    state: _Installed, kind: str, is_async: bool, request: dict[str, Any]
-) -> tuple[Any, tuple[Any, ...]]:
-    """Which decorated inner function serves this request, and its leading arguments."""
-    if kind == "chat" and state.chat_semantic is not None:
-        found = _last_user_text(request.get("messages", []))
-        if found is not None:
-            i, text = found
-            messages = list(request["messages"])
-            messages[i] = {**messages[i], "content": None}  # the text is keyed apart
-            scoped = {**request, "messages": messages}
-            fn = state.achat_semantic if is_async else state.chat_semantic
-            return fn, (text, scoped)
-    if kind == "chat":
-        return (state.achat if is_async else state.chat), (request,)
-    return (state.aembeddings if is_async else state.embeddings), (request,)
-
-
-def _call(
-    state: _Installed,
-    kind: str,
-    wrapped: Callable[..., Any],
-    kwargs: dict[str, Any],
-    request: dict[str, Any],
-    base_url: str,
-) -> Any:
-    fn, lead = _route(state, kind, False, request)
-    result_type = _result_type(kind)
-    try:
-        data = fn(*lead, base_url, lambda: wrapped(**kwargs).model_dump(mode="json"))
-    except UnencodableArgumentError as exc:
-        _pass_through_once(exc)
-        return wrapped(**kwargs)
-    return result_type.model_validate(data)
-
-
-async def _acall(
-    state: _Installed,
-    kind: str,
-    wrapped: Callable[..., Any],
-    kwargs: dict[str, Any],
-    request: dict[str, Any],
-    base_url: str,
-) -> Any:
-    fn, lead = _route(state, kind, True, request)
-    result_type = _result_type(kind)
-
-    async def call() -> Any:
-        return (await wrapped(**kwargs)).model_dump(mode="json")
-
-    try:
-        data = await fn(*lead, base_url, call)
-    except UnencodableArgumentError as exc:
-        _pass_through_once(exc)
-        return await wrapped(**kwargs)
-    return result_type.model_validate(data)
-
-
-def _pass_through_once(exc: Exception) -> None:
-    default_cache().log_once(
-        "openai-unencodable", logging.WARNING, "openai request not cached: %s", exc
-    )
-
-
-def _stream_key(
-    state: _Installed, request: dict[str, Any], base_url: str, is_async: bool
-) -> tuple[Cache, _Memo, Any, str, Any]:
-    fn = state.achat if is_async else state.chat
-    memo: _Memo = fn._memo()
-    cache = memo.cache()
-    call = memo.keys.bind((request, base_url, None), {}, False)
-    assert call is not None  # the inner function's own signature always binds
-    key, check = memo.key_of(cache, call)
-    return cache, memo, call, key, check
-
-
-def _stream(
-    state: _Installed,
-    wrapped: Callable[..., Any],
-    kwargs: dict[str, Any],
-    request: dict[str, Any],
-    base_url: str,
-) -> Any:
-    from openai.types.chat import ChatCompletionChunk
-
-    try:
-        cache, memo, call, key, check = _stream_key(state, request, base_url, False)
-    except UnencodableArgumentError as exc:
-        _pass_through_once(exc)
-        return wrapped(**kwargs)
-    hit = cache.read(key, check, memo.counters)
-    if hit is not MISSING:
-        memo.counters.hits += 1
-        return ReplayStream(hit, ChatCompletionChunk)
-    memo.counters.misses += 1
-
-    def store(chunks: Chunks) -> None:
-        cache.write(
-            memo.entry(cache, call, key, check, chunks, None), memo.ttl_for(cache), memo.counters
-        )
-
-    return RecordingStream(wrapped(**kwargs), store)
-
-
-async def _astream(
-    state: _Installed,
-    wrapped: Callable[..., Any],
-    kwargs: dict[str, Any],
-    request: dict[str, Any],
-    base_url: str,
-) -> Any:
-    from openai.types.chat import ChatCompletionChunk
-
-    try:
-        cache, memo, call, key, check = _stream_key(state, request, base_url, True)
-    except UnencodableArgumentError as exc:
-        _pass_through_once(exc)
-        return await wrapped(**kwargs)
-    hit = await cache.aread(key, check, memo.counters)
-    if hit is not MISSING:
-        memo.counters.hits += 1
-        return AsyncReplayStream(hit, ChatCompletionChunk)
-    memo.counters.misses += 1
-
-    async def store(chunks: Chunks) -> None:
-        await cache.awrite(
-            memo.entry(cache, call, key, check, chunks, None), memo.ttl_for(cache), memo.counters
-        )
-
-    return AsyncRecordingStream(await wrapped(**kwargs), store)
 
 
 def cache_info() -> dict[str, Any]:
@@ -361,6 +241,8 @@ def cache_info() -> dict[str, Any]:
         "achat": state.achat.cache_info(),
         "embeddings": state.embeddings.cache_info(),
         "aembeddings": state.aembeddings.cache_info(),
+        "responses": state.responses.cache_info(),
+        "aresponses": state.aresponses.cache_info(),
     }
     if state.chat_semantic is not None:
         out["chat_semantic"] = state.chat_semantic.cache_info()

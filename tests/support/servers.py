@@ -224,7 +224,8 @@ class SentinelServer:
 
 
 class FakeOpenAI:
-    """Serves /v1/embeddings and /v1/chat/completions on loopback for the real client.
+    """Serves /v1/embeddings, /v1/chat/completions and /v1/responses on loopback for the
+    real client (streams as server-sent events, like the API).
 
     Embeddings are the offline embedder's vectors (so near-duplicates are near), at the
     requested `dimensions`. Tests can count calls and make it fail, slow or malformed.
@@ -264,24 +265,33 @@ class FakeOpenAI:
                     self._send_stream(fake._chat_chunks(body))
                 elif self.path.endswith("/chat/completions"):
                     self._send(200, fake._chat(body))
+                elif self.path.endswith("/responses") and body.get("stream"):
+                    self._send_stream(fake._response_events(body), events=True)
+                elif self.path.endswith("/responses"):
+                    self._send(200, fake._response(body))
                 else:
                     self._send(404, {"error": {"message": "no such path"}})
 
-            def _send_stream(self, chunks: list[dict[str, Any]]) -> None:
+            def _send_stream(self, chunks: list[dict[str, Any]], events: bool = False) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
+                self.send_header("x-request-id", f"req-{len(fake.calls)}")
                 self.end_headers()
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     for chunk in chunks:
-                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        # The Responses API names each event; chat streams do not.
+                        name = f"event: {chunk['type']}\n" if events else ""
+                        self.wfile.write(f"{name}data: {json.dumps(chunk)}\n\n".encode())
                         self.wfile.flush()
-                    self.wfile.write(b"data: [DONE]\n\n")
+                    if not events:
+                        self.wfile.write(b"data: [DONE]\n\n")
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                self.send_header("x-request-id", f"req-{len(fake.calls)}")
                 self.end_headers()
                 # The client may have timed out first: that is what such a test wants.
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -372,6 +382,59 @@ class FakeOpenAI:
             ],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         }
+
+    def _response(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A Responses API `response` object echoing the last user text."""
+        given = body["input"]
+        if isinstance(given, list):
+            given = next(m["content"] for m in reversed(given) if m.get("role") == "user")
+        return {
+            "id": f"resp_{len(self.calls)}",
+            "object": "response",
+            "created_at": 1700000000,
+            "model": body["model"],
+            "status": "completed",
+            "output": [
+                {
+                    "type": "message",
+                    "id": f"msg_{len(self.calls)}",
+                    "role": "assistant",
+                    "status": "completed",
+                    "content": [
+                        {"type": "output_text", "text": f"echo: {given}", "annotations": []}
+                    ],
+                }
+            ],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "temperature": body.get("temperature"),
+            "usage": {
+                "input_tokens": 1,
+                "output_tokens": 1,
+                "total_tokens": 2,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens_details": {"reasoning_tokens": 0},
+            },
+        }
+
+    def _response_events(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        done = self._response(body)
+        text = done["output"][0]["content"][0]["text"]
+        started = {**done, "status": "in_progress", "output": []}
+        return [
+            {"type": "response.created", "sequence_number": 0, "response": started},
+            {
+                "type": "response.output_text.delta",
+                "sequence_number": 1,
+                "item_id": done["output"][0]["id"],
+                "output_index": 0,
+                "content_index": 0,
+                "delta": text,
+                "logprobs": [],
+            },
+            {"type": "response.completed", "sequence_number": 2, "response": done},
+        ]
 
 
 @contextlib.contextmanager

@@ -1,0 +1,304 @@
+"""How an instrumented OpenAI request is served: routed to a decorated inner function,
+read or recorded as a stream, or answered in the SDK's raw call shapes.
+
+`openai.py` decides *whether* a request is cached; this module does the serving.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .._decorators import _Memo
+from .._errors import UnencodableArgumentError
+from .._keys import MISSING
+from .._runtime import default_cache
+from . import _raw
+from ._streams import (
+    AsyncRecordingStream,
+    AsyncReplayStream,
+    Chunks,
+    RecordingStream,
+    ReplayStream,
+)
+
+if TYPE_CHECKING:
+    from .._cache import Cache
+    from .openai import _Installed
+
+logger = logging.getLogger("pmm_memo")
+
+
+def _last_user_text(messages: list[Any]) -> tuple[int, str] | None:
+    for i in range(len(messages) - 1, -1, -1):
+        m = messages[i]
+        if isinstance(m, dict) and m.get("role") == "user" and isinstance(m.get("content"), str):
+            return i, m["content"]
+    return None
+
+
+def _result_type(kind: str) -> Any:
+    if kind == "chat":
+        from openai.types.chat import ChatCompletion
+
+        return ChatCompletion
+    if kind == "responses":
+        from openai.types.responses import Response
+
+        return Response
+    from openai.types import CreateEmbeddingResponse
+
+    return CreateEmbeddingResponse
+
+
+def _route(
+    state: _Installed, kind: str, is_async: bool, request: dict[str, Any]
+) -> tuple[Any, tuple[Any, ...]]:
+    """Which decorated inner function serves this request, and its leading arguments."""
+    if kind != "embeddings" and state.chat_semantic is not None:
+        # The text is keyed apart (replaced by None in the scope): chat messages or a
+        # Responses `input` (a string, or a list of messages). Chat requests always have
+        # `messages` and Responses requests `input`, so their scopes never meet.
+        field = "messages" if kind == "chat" else "input"
+        value = request.get(field)
+        found: tuple[str, Any] | None = None
+        if isinstance(value, str):
+            found = value, None
+        elif isinstance(value, list):
+            last = _last_user_text(value)
+            if last is not None:
+                i, text = last
+                items = list(value)
+                items[i] = {**items[i], "content": None}
+                found = text, items
+        if found is not None:
+            text, scoped_value = found
+            fn = state.achat_semantic if is_async else state.chat_semantic
+            return fn, (text, {**request, field: scoped_value})
+    if kind == "chat":
+        return (state.achat if is_async else state.chat), (request,)
+    if kind == "responses":
+        return (state.aresponses if is_async else state.responses), (request,)
+    return (state.aembeddings if is_async else state.embeddings), (request,)
+
+
+def _call(
+    state: _Installed,
+    kind: str,
+    wrapped: Callable[..., Any],
+    kwargs: dict[str, Any],
+    request: dict[str, Any],
+    base_url: str,
+) -> Any:
+    fn, lead = _route(state, kind, False, request)
+    served: list[Any] = []  # the SDK's own object, when this call reached the API
+
+    def call() -> Any:
+        result = wrapped(**kwargs)
+        served.append(result)
+        return result.model_dump(mode="json")
+
+    try:
+        data = fn(*lead, base_url, call)
+    except UnencodableArgumentError as exc:
+        _pass_through_once(exc)
+        return wrapped(**kwargs)
+    return served[0] if served else _rebuild(_result_type(kind), data)
+
+
+async def _acall(
+    state: _Installed,
+    kind: str,
+    wrapped: Callable[..., Any],
+    kwargs: dict[str, Any],
+    request: dict[str, Any],
+    base_url: str,
+) -> Any:
+    fn, lead = _route(state, kind, True, request)
+    served: list[Any] = []
+
+    async def call() -> Any:
+        result = await wrapped(**kwargs)
+        served.append(result)
+        return result.model_dump(mode="json")
+
+    try:
+        data = await fn(*lead, base_url, call)
+    except UnencodableArgumentError as exc:
+        _pass_through_once(exc)
+        return await wrapped(**kwargs)
+    return served[0] if served else _rebuild(_result_type(kind), data)
+
+
+def _raw_call(
+    state: _Installed,
+    kind: str,
+    instance: Any,
+    wrapped: Callable[..., Any],
+    kwargs: dict[str, Any],
+    request: dict[str, Any],
+    base_url: str,
+) -> Any:
+    """`with_raw_response` / `with_streaming_response`: the SDK's response object."""
+    stream = kind != "embeddings" and bool(request.get("stream"))
+    try:
+        if stream:
+            cache, memo, _, key, check = _stream_key(state, kind, request, base_url, False)
+            stored = cache.read(key, check, memo.counters)
+            if stored is MISSING:
+                memo.counters.misses += 1
+                return wrapped(**kwargs)  # not recorded: see _raw
+            memo.counters.hits += 1
+            return _raw.hit(instance, kind, kwargs, stored, True)
+        fn, lead = _route(state, kind, False, request)
+        served: list[Any] = []  # the SDK's own response, when this call reached the API
+
+        def call() -> Any:
+            response = wrapped(**kwargs)
+            served.append(response)
+            return _raw.parsed_json(response)
+
+        data = fn(*lead, base_url, call)
+    except UnencodableArgumentError as exc:
+        _pass_through_once(exc)
+        return wrapped(**kwargs)
+    return served[0] if served else _raw.hit(instance, kind, kwargs, data, False)
+
+
+async def _araw(
+    state: _Installed,
+    kind: str,
+    instance: Any,
+    wrapped: Callable[..., Any],
+    kwargs: dict[str, Any],
+    request: dict[str, Any],
+    base_url: str,
+) -> Any:
+    stream = kind != "embeddings" and bool(request.get("stream"))
+    try:
+        if stream:
+            cache, memo, _, key, check = _stream_key(state, kind, request, base_url, True)
+            stored = await cache.aread(key, check, memo.counters)
+            if stored is MISSING:
+                memo.counters.misses += 1
+                return await wrapped(**kwargs)
+            memo.counters.hits += 1
+            return await _raw.ahit(instance, kind, kwargs, stored, True)
+        fn, lead = _route(state, kind, True, request)
+        served: list[Any] = []
+
+        async def call() -> Any:
+            response = await wrapped(**kwargs)
+            served.append(response)
+            return await _raw.aparsed_json(response)
+
+        data = await fn(*lead, base_url, call)
+    except UnencodableArgumentError as exc:
+        _pass_through_once(exc)
+        return await wrapped(**kwargs)
+    return served[0] if served else await _raw.ahit(instance, kind, kwargs, data, False)
+
+
+def _pass_through_once(exc: Exception) -> None:
+    default_cache().log_once(
+        "openai-unencodable", logging.WARNING, "openai request not cached: %s", exc
+    )
+
+
+def _rebuild(type_: Any, data: Any) -> Any:
+    """A stored answer as the SDK builds a received one: `construct_type`, which (unlike
+    `model_validate`) accepts what the API sent even where it strays from the SDK's
+    declared types, so any answer the SDK accepted once is served again."""
+    from openai._models import construct_type
+
+    return construct_type(type_=type_, value=data)
+
+
+class _Chunks:
+    """The chunk type of a replayed stream (`model_validate` is what the replay calls)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def model_validate(self, data: Any) -> Any:
+        if self.kind == "chat":
+            from openai.types.chat import ChatCompletionChunk
+
+            return _rebuild(ChatCompletionChunk, data)
+        from openai.types.responses import ResponseStreamEvent
+
+        return _rebuild(ResponseStreamEvent, data)
+
+
+def _chunk_type(kind: str) -> Any:
+    return _Chunks(kind)
+
+
+def _stream_key(
+    state: _Installed, kind: str, request: dict[str, Any], base_url: str, is_async: bool
+) -> tuple[Cache, _Memo, Any, str, Any]:
+    if kind == "chat":
+        fn = state.achat if is_async else state.chat
+    else:
+        fn = state.aresponses if is_async else state.responses
+    memo: _Memo = fn._memo()
+    cache = memo.cache()
+    call = memo.keys.bind((request, base_url, None), {}, False)
+    assert call is not None  # the inner function's own signature always binds
+    key, check = memo.key_of(cache, call)
+    return cache, memo, call, key, check
+
+
+def _stream(
+    state: _Installed,
+    kind: str,
+    wrapped: Callable[..., Any],
+    kwargs: dict[str, Any],
+    request: dict[str, Any],
+    base_url: str,
+) -> Any:
+    try:
+        cache, memo, call, key, check = _stream_key(state, kind, request, base_url, False)
+    except UnencodableArgumentError as exc:
+        _pass_through_once(exc)
+        return wrapped(**kwargs)
+    hit = cache.read(key, check, memo.counters)
+    if hit is not MISSING:
+        memo.counters.hits += 1
+        return ReplayStream(hit, _chunk_type(kind))
+    memo.counters.misses += 1
+
+    def store(chunks: Chunks) -> None:
+        cache.write(
+            memo.entry(cache, call, key, check, chunks, None), memo.ttl_for(cache), memo.counters
+        )
+
+    return RecordingStream(wrapped(**kwargs), store)
+
+
+async def _astream(
+    state: _Installed,
+    kind: str,
+    wrapped: Callable[..., Any],
+    kwargs: dict[str, Any],
+    request: dict[str, Any],
+    base_url: str,
+) -> Any:
+    try:
+        cache, memo, call, key, check = _stream_key(state, kind, request, base_url, True)
+    except UnencodableArgumentError as exc:
+        _pass_through_once(exc)
+        return await wrapped(**kwargs)
+    hit = await cache.aread(key, check, memo.counters)
+    if hit is not MISSING:
+        memo.counters.hits += 1
+        return AsyncReplayStream(hit, _chunk_type(kind))
+    memo.counters.misses += 1
+
+    async def store(chunks: Chunks) -> None:
+        await cache.awrite(
+            memo.entry(cache, call, key, check, chunks, None), memo.ttl_for(cache), memo.counters
+        )
+
+    return AsyncRecordingStream(await wrapped(**kwargs), store)
