@@ -102,7 +102,7 @@ class _Memo:
             custom_key=_validate.optional_callable("key", key),
         )
         self.fn = short_digest(self.keys.func_id)
-        self.fn_name = self.keys.func_id
+        self.fn_name = self.keys.func_name
         self.counters = Counters()
         self._prefix: tuple[Cache | None, str] = (None, "")
         self.is_async = inspect.iscoroutinefunction(func)
@@ -129,7 +129,12 @@ class _Memo:
         if plan.plain and (instance is None or not _keyed_instance(instance)):
             encoded = encode_included(values, plan.included)
             if encoded is not None:
-                material = plan.header_sep + encoded
+                head = (
+                    plan.header_sep
+                    if instance is None
+                    else self.keys.method_head(True, instance)  # the class is in the key
+                )
+                material = head + encoded
         if material is None:  # the general path (it also names unencodable arguments)
             material = self.call_of(plan, values, instance).material()
         key, check = self.key_from(cache, material)

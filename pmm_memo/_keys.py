@@ -4,8 +4,10 @@ Pure and I/O-free. Binding is compiled once per function (`inspect.Signature.bin
 microseconds per call; the compiled binder is a few list operations), so the key for a
 memory-backend hit stays within a few microseconds.
 
-Key material = function identity + version + parameter names + each included argument's
-canonical encoding (see `_encoding`). It is hashed twice:
+Key material = key scheme + function identity (`_identity`: module, qualified name and a
+digest of the code, or the explicit version) + parameter names + for methods the class the
+call goes through + each included argument's canonical encoding (see `_encoding`). It is
+hashed twice:
 - XXH3-128 (optionally seeded from CACHE_HASH_SECRET) -> the `<qhash>` of
   `cache:<tenant>:<qhash>`;
 - keyed BLAKE2b-64 -> the `check` digest stored in the entry. A hit is accepted only when
@@ -25,9 +27,11 @@ import xxhash
 
 from ._encoding import _EXACT, _encode, _Unencodable, encode_argument
 from ._errors import ConfigError
+from ._identity import class_identity, function_identity, qualified_name
 
 # Bumping this re-keys every entry; golden tests pin the current value.
-KEY_SCHEME = b"pmm1"
+# pmm2: function identity includes the code digest; methods include their class.
+KEY_SCHEME = b"pmm2"
 _CHECK_KEY = b"pmm_memo/check/v1"
 _SCOPE_KEY = b"pmm_memo/scope/v1"
 
@@ -74,9 +78,7 @@ def scope_digest(material: bytes) -> str:
 
 def function_id(func: Callable[..., Any]) -> str:
     """`module.qualname`: stable across processes, unlike `id()` or `repr()`."""
-    module = getattr(func, "__module__", None) or "?"
-    qualname = getattr(func, "__qualname__", None) or getattr(func, "__name__", "?")
-    return f"{module}.{qualname}"
+    return qualified_name(func)
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,11 @@ class KeyMaker:
         user_arg: str | None = None,
         custom_key: Callable[..., Any] | None = None,
     ) -> None:
-        self.func_id = function_id(func) + (f"@{version}" if version is not None else "")
+        # func_name is for people (CLI, logs); func_id is what keys hash (see _identity).
+        self.func_name = function_id(func) + (f"@{version}" if version is not None else "")
+        self.func_id = function_identity(func, version)
+        self.versioned = version is not None
+        self._owners: dict[tuple[bool, type], bytes] = {}
         params = list(inspect.signature(func).parameters.values())
         self._full = _CompiledSignature.compile(params)
         # Bound methods/classmethods arrive without their first parameter.
@@ -229,6 +235,24 @@ class KeyMaker:
     def plan(self, bound: bool) -> _Plan:
         return self._plans[bound]
 
+    def owner_part(self, instance: Any) -> bytes:
+        """The key part naming the class a method is called through: `cls` for a
+        classmethod, `type(self)` for an instance method (see `_identity.class_identity`)."""
+        cls = instance if isinstance(instance, type) else type(instance)
+        ident = class_identity(cls, self.versioned)
+        return b"|cls|%d:%s" % (len(ident), ident)
+
+    def method_head(self, bound: bool, instance: Any) -> bytes:
+        """Header + class part + separator for a method call (cached per class)."""
+        cls = instance if isinstance(instance, type) else type(instance)
+        head = self._owners.get((bound, cls))
+        if head is None:
+            if len(self._owners) > 4096:  # classes made at run time: never grow unbounded
+                self._owners.clear()
+            head = self._plans[bound].header + self.owner_part(instance) + b"|"
+            self._owners[(bound, cls)] = head
+        return head
+
 
 @dataclass(frozen=True)
 class _Plan:
@@ -273,7 +297,7 @@ def encode_included(values: list[Any], included: tuple[int, ...]) -> bytes | Non
 class BoundCall:
     """One call's bound arguments; computes key material on demand, at most once."""
 
-    __slots__ = ("_maker", "_plan", "_segments", "_self_obj", "values")
+    __slots__ = ("_maker", "_owner", "_plan", "_segments", "_self_obj", "values")
 
     def __init__(self, maker: KeyMaker, plan: _Plan, values: list[Any]) -> None:
         self._maker = maker
@@ -281,9 +305,12 @@ class BoundCall:
         self.values = values
         self._segments: list[bytes] | None = None
         self._self_obj: Any = MISSING
+        self._owner = b""
 
     def with_instance(self, instance: Any) -> BoundCall:
-        """Include `instance` in the key only when it defines `__cache_key__()`."""
+        """A method call: the class it goes through is part of the key; the instance
+        itself only when it defines `__cache_key__()`."""
+        self._owner = self._maker.owner_part(instance)
         if getattr(type(instance), "__cache_key__", None) is not None:
             self._self_obj = instance
         return self
@@ -303,19 +330,24 @@ class BoundCall:
     def material(self) -> bytes:
         """The exact-key material (what the two digests are taken over)."""
         plan = self._plan
-        if self._self_obj is MISSING and plan.plain:
+        if self._self_obj is MISSING and plan.plain and not self._owner:
             return plan.header_sep + self._arguments()
-        head = plan.header
+        head = self._head()
+        if self._maker.custom_key is not None:
+            args, kwargs = self.call_args()
+            out: list[bytes] = []
+            encode_argument("key()", self._maker.custom_key(*args, **kwargs), out)
+            return head + b"|custom|" + b"".join(out)
+        return head + b"|" + self._arguments()
+
+    def _head(self) -> bytes:
+        """Header, class (methods) and the instance's `__cache_key__()` (when defined)."""
+        head = self._plan.header + self._owner
         if self._self_obj is not MISSING:
             out: list[bytes] = []
             encode_argument("self", self._self_obj, out)
             head = head + b"|self|" + b"".join(out)
-        if self._maker.custom_key is not None:
-            args, kwargs = self.call_args()
-            out = []
-            encode_argument("key()", self._maker.custom_key(*args, **kwargs), out)
-            return head + b"|custom|" + b"".join(out)
-        return head + b"|" + self._arguments()
+        return head
 
     def _arguments(self) -> bytes:
         if self._segments is not None:
@@ -329,7 +361,7 @@ class BoundCall:
         """Material of every included argument except the text argument: calls that
         differ only in their text share a scope, and only they may answer each other."""
         plan = self._plan
-        parts = [plan.header, b"|scope|"]
+        parts = [self._head(), b"|scope|"]
         for seg, i in zip(self._encode_segments(), plan.included, strict=True):
             if i != plan.text_pos:
                 parts.append(seg)

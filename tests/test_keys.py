@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from pmm_memo import ConfigError, UnencodableArgumentError
 from pmm_memo._encoding import encode_value
+from pmm_memo._identity import function_identity
 from pmm_memo._keys import KeyMaker, check_digest, qhash
 
 
@@ -30,13 +31,22 @@ def _golden_complete(prompt: str, model: str = "gpt-4o-mini", temperature: float
     """Stand-in with a fixed identity: golden keys must not depend on this file's path."""
 
 
+# Golden keys hash this function's identity: its module/qualname below and a digest of
+# its source text above (from the `def` line, dedented). Do not edit either; the file's
+# location and the lines around the function do not matter.
 _golden_complete.__module__ = "golden"
 _golden_complete.__qualname__ = "complete"
+GOLDEN_IDENTITY = "golden.complete#src:0e2e54e1820021a1e0df125a"
 
+# Key scheme pmm2 (function identity with code digest). Changed deliberately once, from
+# pmm1 (module.qualname only); see CHANGELOG. From here on these must never change.
 GOLDEN_CALLS = [
-    (("hello",), "2edc7a293694238c783b34c922605a8b", "58c70e787b043ac5"),
-    (("hello", "gpt-4o"), "55bdb281bebd0b587c87564592fb8a0d", "aab6e2b9d14c735f"),
-    (("hello", "gpt-4o-mini", 0.7), "468f8dffc09356cb0d45920abd385e50", "2ea17a376f9e3c95"),
+    (None, ("hello",), "cbbfa1ad0973377659ae5f29b0b9033a", "b6c804fbbc907562"),
+    (None, ("hello", "gpt-4o"), "a8c269c5a5caad363947fa189d6efe95", "c25bef1b2f89aabd"),
+    (None, ("hello", "gpt-4o-mini", 0.7), "dc6f073bcd3e8dde36c5a6ee6ebf2535", "ceb75f97e88f3f93"),
+    ("1", ("hello",), "2b80d662a53792219dbaab8e20af100e", "f0f902d8bf2bf465"),
+    ("1", ("hello", "gpt-4o"), "1d4fa2da91c89c18c17b3c4b4510cd27", "01bc13aa6ae0ac6e"),
+    ("1", ("hello", "gpt-4o-mini", 0.7), "730abe60a4eac4428315f4b5035e293f", "32b10700bf0d520f"),
 ]
 
 GOLDEN_VALUES: dict[str, tuple[Any, str]] = {
@@ -60,9 +70,15 @@ GOLDEN_VALUES: dict[str, tuple[Any, str]] = {
 }
 
 
-@pytest.mark.parametrize(("args", "qhash_hex", "check"), GOLDEN_CALLS)
-def test_golden_call_keys_never_change(args: tuple[Any, ...], qhash_hex: str, check: str) -> None:
-    call = KeyMaker(_golden_complete).bind(args, {}, False)
+def test_golden_function_identity_never_changes() -> None:
+    assert function_identity(_golden_complete, None) == GOLDEN_IDENTITY
+
+
+@pytest.mark.parametrize(("version", "args", "qhash_hex", "check"), GOLDEN_CALLS)
+def test_golden_call_keys_never_change(
+    version: str | None, args: tuple[Any, ...], qhash_hex: str, check: str
+) -> None:
+    call = KeyMaker(_golden_complete, version=version).bind(args, {}, False)
     assert call is not None
     assert qhash(call.material()) == qhash_hex
     assert check_digest(call.material()) == check
@@ -318,6 +334,7 @@ sys.path.insert(0, {root!r})
 from tests.test_keys import _golden_complete, GOLDEN_VALUES
 from pmm_memo._keys import KeyMaker, qhash
 from pmm_memo._encoding import encode_value
+from pmm_memo._identity import function_identity
 call = KeyMaker(_golden_complete).bind(({{"b": 1, "a": {{3, 1, 2}}}},), {{}}, False)
 print(qhash(call.material()), qhash(encode_value({{"x", "y", "z", "w"}})))
 """

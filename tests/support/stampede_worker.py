@@ -16,6 +16,11 @@ import redis
 
 from pmm_memo import Cache, CacheConfig, cached
 
+# Module-level, not captured by the decorated closure: captured values are part of a
+# function's identity, and the owner and follower processes (different pauses) must
+# compute the same key.
+PAUSE = {"seconds": 0.0}
+
 
 def main() -> None:
     url, threads, t0, sleep, lock_ttl = (
@@ -25,13 +30,14 @@ def main() -> None:
         float(sys.argv[4]),
         float(sys.argv[5]),
     )
+    PAUSE["seconds"] = sleep
     counter = redis.Redis.from_url(url)
     cache = Cache(CacheConfig(redis_url=url, embedder="offline", lock_ttl=lock_ttl, lock_wait=30))
 
     @cached(tenant="pmm_llm", cache=cache)
     def expensive(prompt: str) -> str:
         n = counter.incr("stampede:calls")
-        time.sleep(sleep)
+        time.sleep(PAUSE["seconds"])
         return f"answer #{n} to {prompt}"
 
     results: list[str] = []
