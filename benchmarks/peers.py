@@ -245,7 +245,7 @@ async def bench_redis_async(table: Table, url: str, args: argparse.Namespace, pa
     raw = redis.asyncio.Redis.from_url(url, protocol=2)
     cashews = CashewsCache()
     cashews.setup(url, client_side=False)
-    pmm = cached(tenant="bench", cache=cache)(acounting("pmm", complete))
+    pmm = cached(tenant="bench", cache=cache)(acounting("pmm", acomplete))
     aio = aio_cached(
         ttl=3600, cache=AioCache.REDIS, endpoint=host, port=int(port), namespace="aio"
     )(acounting("aiocache", acomplete))
