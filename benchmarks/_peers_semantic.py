@@ -54,7 +54,8 @@ def _load_pmm(url: str, size: int, vectors: np.ndarray, table: dict[str, np.ndar
     start = time.perf_counter()
     backend.set_many(entries, 3_600_000, bulk=True)
     assert backend.index is not None
-    _wait_indexed(backend.client, backend.index.name, size)
+    with redis.Redis.from_url(url, protocol=2, socket_timeout=120) as patient:
+        _wait_indexed(patient, backend.index.name, size)
     return cache, backend, funcs, entries, time.perf_counter() - start
 
 
@@ -278,7 +279,7 @@ def bench_server_memory(table: Table, args: argparse.Namespace) -> None:
                     entries.append(memo.entry(cache, call, key, check, responses[i], vec))
                 backend.set_many(entries, 3_600_000, bulk=True)
                 assert backend.index is not None
-                _wait_indexed(backend.client, backend.index.name, n)
+                _wait_indexed(client, backend.index.name, n)
                 who = f"pmm_memo ({cache.config.vector_algorithm}, the default)"
                 cache.close()
             else:

@@ -5,8 +5,9 @@ Entry layout (a hash at `cache:<tenant>:<qhash>`): the seed's `text`, `tenant`, 
 `_codec`), `check` (collision digest), `fn`/`fn_name`, `scope`, `tenant_h`/`user_h`
 (exact-match filter digests, see `_index`).
 
-- A write is one MULTI/EXEC: UNLINK + HSET + PEXPIRE, so no key ever exists without a
-  TTL and no stale field (an old embedding) survives an overwrite.
+- A write is atomic UNLINK + HSET + PEXPIRE (one script call, see `_write`; bulk writes
+  one MULTI/EXEC per batch), so no key ever exists without a TTL and no stale field (an
+  old embedding) survives an overwrite.
 - An exact read is one HMGET of the envelope fields: the embedding never crosses the wire.
 - Retries: one, immediate, on ConnectionError only (a stale pooled socket after a
   restart); never on timeouts, which would multiply what a frozen server costs the
@@ -36,6 +37,7 @@ from .._loopbound import LoopBound
 from ._base import Entry, Neighbour, Stored, VectorQuery
 from ._connect import aclose_client, async_client, close_client, sync_client
 from ._index import IndexSpec, check_compatible
+from ._write import EntryWriter
 
 logger = logging.getLogger("pmm_memo")
 
@@ -117,6 +119,7 @@ class RedisBackend:
             aclose_client,
         )
         self._bulk_client: redis.Redis | None = None
+        self._writer = EntryWriter()
         self._search: bool | None = None  # None: not probed yet
         self._index_ready = False
         self._index_error: IndexSchemaError | SearchUnavailableError | None = None
@@ -244,11 +247,7 @@ class RedisBackend:
 
     def set(self, entry: Entry, ttl_ms: int) -> None:
         mapping = self._mapping(entry, entry.embedding is not None and self._vectors_writable())
-        pipe = self.client.pipeline(transaction=True)
-        pipe.unlink(entry.key)
-        pipe.hset(entry.key, mapping=mapping)
-        pipe.pexpire(entry.key, ttl_ms)
-        pipe.execute()
+        self._writer.write(self.client, entry.key, mapping, ttl_ms)
 
     def _queue_writes(self, pipe: Any, entries: list[Entry], ttl_ms: int, vectors: bool) -> int:
         """Queue UNLINK + HSET + PEXPIRE per storable entry; returns how many."""
@@ -305,12 +304,7 @@ class RedisBackend:
             self._index_ready or await asyncio.to_thread(self._vectors_writable)
         )
         mapping = self._mapping(entry, vectors)
-        client = await self.aclient()
-        pipe = client.pipeline(transaction=True)
-        pipe.unlink(entry.key)
-        pipe.hset(entry.key, mapping=mapping)
-        pipe.pexpire(entry.key, ttl_ms)
-        await pipe.execute()
+        await self._writer.awrite(await self.aclient(), entry.key, mapping, ttl_ms)
 
     def delete(self, key: str) -> bool:
         return bool(self.client.unlink(key))
