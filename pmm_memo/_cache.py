@@ -21,7 +21,7 @@ from ._breaker import CircuitBreaker
 from ._codec import Codec
 from ._config import CacheConfig
 from ._errors import CodecError, IndexSchemaError, SearchUnavailableError
-from ._keys import MISSING, hash_seed
+from ._keys import MISSING, Digests, hash_seed
 from ._shared_stats import SharedStats
 from ._singleflight import AsyncSingleFlight, SingleFlight
 from ._stats import Counters
@@ -56,6 +56,7 @@ class Cache:
         self.enabled = cfg.enabled
         self.key_prefix = cfg.key_prefix
         self.hash_seed = hash_seed(cfg.hash_secret)
+        self.digests = Digests(cfg.hash_secret)
         self.codec = Codec(
             allow_pickle=cfg.codec == "pickle",
             signing_key=cfg.signing_key,
@@ -71,11 +72,14 @@ class Cache:
         self._logged: set[str] = set()
         self.backend: Backend = backend if backend is not None else self._make_backend()
         self._connection_errors = _connection_errors(self.backend)
-        self.check_of = self.backend.check_of
         # The embedded backend proves an entry with the key material itself.
         self.check_is_material = self.backend.name == "memory"
         client = getattr(self.backend, "client", None)
         self.stats = SharedStats(None if client is None else (lambda: client))
+
+    def check_of(self, material: bytes) -> str | bytes:
+        """What an entry stores to prove it is the one for this key material."""
+        return material if self.check_is_material else self.digests.check(material)
 
     def _make_backend(self) -> Backend:
         cfg = self.config

@@ -12,9 +12,13 @@ Codecs (the `codec` field of an entry):
 - `pickle`: only with CACHE_CODEC=pickle, only for results the safe codecs cannot hold,
   and only with CACHE_SIGNING_KEY.
 
-With a signing key every entry carries an HMAC-SHA256 over (format, codec, payload); an
-entry without a valid signature is a miss. The algorithm is fixed here, never read from the
-entry, so a forged entry cannot downgrade it.
+With a signing key every entry carries an HMAC-SHA256 over (format, codec, payload) *and
+the entry's binding*: its Redis key, check digest, tenant, user, function tag and scope
+(`entry_binding`). Fields copied from alice's entry to bob's key, or relabelled with bob's
+tenant/user/scope, no longer verify. An entry without a valid signature is a miss, and so
+is a signed entry read by a cache without a signing key (it was written under another
+configuration). The algorithm is fixed here, never read from the entry, so a forged entry
+cannot downgrade it.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import xxhash
 from ._errors import CodecError
 
 FORMAT_VERSION = b"1"
-_SIGNATURE_CONTEXT = b"pmm_memo/entry/v1\x00"
+_SIGNATURE_CONTEXT = b"pmm_memo/entry/v2\x00"  # v2: the signature binds the entry
 
 _known_types: dict[str, type] = {}
 
@@ -243,6 +247,18 @@ def _hashable(v: Any) -> Any:
     return v
 
 
+def entry_binding(
+    key: str, check: str, tenant: str, user: str, fn: str, scope: str | None
+) -> bytes:
+    """What a signature binds an entry to besides its value (length-prefixed parts)."""
+    parts = (key, check, tenant, user, fn, "" if scope is None else scope)
+    out = []
+    for part in parts:
+        data = part.encode("utf-8", "surrogatepass")
+        out.append(b"%d:%s" % (len(data), data))
+    return b"".join(out)
+
+
 def checksum(codec: bytes, payload: bytes) -> bytes:
     """Integrity digest of an entry's envelope (XXH3-64 over format, codec, payload)."""
     digest: str = xxhash.xxh3_64_hexdigest(
@@ -278,13 +294,26 @@ class Codec:
         self._allow_pickle = allow_pickle
         self.max_bytes = max_bytes
 
-    def _sign(self, codec: bytes, payload: bytes) -> bytes | None:
+    @property
+    def signs(self) -> bool:
+        """Are entries signed (and must the binding be read back to verify them)?"""
+        return self._key is not None
+
+    def _sign(self, codec: bytes, payload: bytes, binding: bytes) -> bytes | None:
         if self._key is None:
             return None
-        msg = b"".join((_SIGNATURE_CONTEXT, FORMAT_VERSION, b"\x00", codec, b"\x00", payload))
+        msg = b"".join(
+            (
+                _SIGNATURE_CONTEXT,
+                FORMAT_VERSION,
+                b"\x00%d:%s%d:" % (len(codec), codec, len(payload)),
+                payload,
+                binding,
+            )
+        )
         return hmac.new(self._key, msg, hashlib.sha256).hexdigest().encode()
 
-    def encode(self, value: Any) -> Encoded:
+    def encode(self, value: Any, binding: bytes = b"") -> Encoded:
         """Raises CodecError when the value cannot be stored (the caller still gets it)."""
         t = type(value)
         if t is str:
@@ -312,7 +341,8 @@ class Codec:
                 f"result is {len(payload)} bytes encoded, over CACHE_MAX_VALUE_BYTES="
                 f"{self.max_bytes}"
             )
-        return Encoded(codec, payload, self._sign(codec, payload), checksum(codec, payload))
+        sig = self._sign(codec, payload, binding)
+        return Encoded(codec, payload, sig, checksum(codec, payload))
 
     def decode(
         self,
@@ -321,8 +351,10 @@ class Codec:
         payload: bytes | None,
         sig: bytes | None,
         check_sum: bytes | None,
+        binding: bytes = b"",
     ) -> Any:
-        """Raises CodecError for anything it does not trust or understand."""
+        """Raises CodecError for anything it does not trust or understand. `binding`:
+        `entry_binding(...)` of where the entry was found (checked when signing)."""
         if fmt != FORMAT_VERSION:
             raise CodecError(f"unknown entry format {fmt!r}")
         if codec is None or payload is None:
@@ -333,9 +365,11 @@ class Codec:
         if check_sum is None or not hmac.compare_digest(check_sum, checksum(codec, payload)):
             raise CodecError("entry checksum is missing or does not match its payload")
         if self._key is not None:
-            expected = self._sign(codec, payload)
+            expected = self._sign(codec, payload, binding)
             if sig is None or expected is None or not hmac.compare_digest(sig, expected):
-                raise CodecError("entry signature is missing or wrong")
+                raise CodecError("entry signature is missing or wrong (or the entry moved)")
+        elif sig:
+            raise CodecError("entry is signed but this cache has no CACHE_SIGNING_KEY")
         if codec == b"str":
             try:
                 return payload.decode("utf-8", "surrogatepass")

@@ -32,8 +32,6 @@ from ._keys import (
     KeyMaker,
     _Plan,
     encode_included,
-    scope_digest,
-    short_digest,
 )
 from ._results import OneShot, one_shot_kind, reject_generator_function
 from ._runtime import default_cache
@@ -101,10 +99,9 @@ class _Memo:
             user_arg=user_arg,
             custom_key=_validate.optional_callable("key", key),
         )
-        self.fn = short_digest(self.keys.func_id)
         self.fn_name = self.keys.func_name
         self.counters = Counters()
-        self._prefix: tuple[Cache | None, str] = (None, "")
+        self._prefix: tuple[Cache | None, str, str] = (None, "", "")
         self.is_async = inspect.iscoroutinefunction(func)
         allow_types_from_annotation(func)
 
@@ -150,13 +147,26 @@ class _Memo:
     def key_from(self, cache: Cache, material: bytes) -> tuple[str, str | bytes]:
         # `cache:<tenant>:` for the cache last used; one tuple, so a thread that sees the
         # new cache also sees its prefix.
-        memo_cache, prefix = self._prefix
+        memo_cache, prefix, _ = self._prefix
         if cache is not memo_cache:
-            prefix = f"{cache.key_prefix}{self.tenant}:"
-            self._prefix = (cache, prefix)
-            cache.stats.register(self.tenant, self.counters)
+            prefix = self._use(cache)[1]
         key = prefix + xxh3_128_hexdigest(material, seed=cache.hash_seed)  # = qhash()
         return key, (material if cache.check_is_material else cache.check_of(material))
+
+    def _use(self, cache: Cache) -> tuple[Cache | None, str, str]:
+        """(cache, `cache:<tenant>:`, fn tag) for the cache last used; one tuple, so a
+        thread that sees the new cache also sees its prefix and tag (the fn tag depends
+        on the cache's CACHE_HASH_SECRET)."""
+        used = self._prefix
+        if cache is not used[0]:
+            used = (cache, f"{cache.key_prefix}{self.tenant}:", cache.digests.fn(self.keys.func_id))
+            self._prefix = used
+            cache.stats.register(self.tenant, self.counters)
+        return used
+
+    def fn_of(self, cache: Cache) -> str:
+        """The `fn` tag of this function's entries in `cache`."""
+        return self._use(cache)[2]
 
     def require_bind(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], instance: Any
@@ -196,14 +206,14 @@ class _Memo:
         vector: np.ndarray | None,
     ) -> Entry:
         text = self.text_of(cache, call)
-        scope = scope_digest(call.scope_material()) if self.embed_key else None
+        scope = cache.digests.scope(call.scope_material()) if self.embed_key else None
         return Entry(
             key=key,
             value=value,
             check=check,
             tenant=self.tenant,
             user=self.user_of(call),
-            fn=self.fn,
+            fn=self.fn_of(cache),
             fn_name=self.fn_name,
             created_at=time.time(),
             text=text,
@@ -219,8 +229,8 @@ class _Memo:
             tenant=self.tenant,
             vector=vector,
             k=self.k or cache.config.knn_k,
-            fn=self.fn,
-            scope=scope_digest(call.scope_material()),
+            fn=self.fn_of(cache),
+            scope=cache.digests.scope(call.scope_material()),
             user=self.user_of(call),
             with_text=False,
         )
@@ -395,12 +405,14 @@ class _Memo:
         return cache.delete(key)
 
     def cache_clear(self) -> int:
-        removed = self.cache().clear(self.tenant, self.fn)
+        cache = self.cache()
+        removed = cache.clear(self.tenant, self.fn_of(cache))
         self.counters.reset()
         return removed
 
     def cache_info(self) -> CacheInfo:
-        return self.counters.info(self.cache().count(self.tenant, self.fn))
+        cache = self.cache()
+        return self.counters.info(cache.count(self.tenant, self.fn_of(cache)))
 
 
 if TYPE_CHECKING:

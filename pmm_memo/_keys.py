@@ -59,9 +59,9 @@ def qhash(material: bytes, seed: int = 0) -> str:
     return digest
 
 
-def check_digest(material: bytes) -> str:
+def check_digest(material: bytes, key: bytes = _CHECK_KEY) -> str:
     """Independent digest stored beside an entry to reject hash collisions."""
-    return hashlib.blake2b(material, digest_size=8, key=_CHECK_KEY).hexdigest()
+    return hashlib.blake2b(material, digest_size=8, key=key).hexdigest()
 
 
 def short_digest(value: str, purpose: bytes = _SCOPE_KEY) -> str:
@@ -71,9 +71,39 @@ def short_digest(value: str, purpose: bytes = _SCOPE_KEY) -> str:
     ).hexdigest()
 
 
-def scope_digest(material: bytes) -> str:
+def scope_digest(material: bytes, key: bytes = _SCOPE_KEY) -> str:
     """Hex digest of a call's scope material (its non-text arguments)."""
-    return hashlib.blake2b(material, digest_size=12, key=_SCOPE_KEY).hexdigest()
+    return hashlib.blake2b(material, digest_size=12, key=key).hexdigest()
+
+
+class Digests:
+    """The entry digests of one cache: check, function tag and scope tag.
+
+    With CACHE_HASH_SECRET they are keyed by the secret as well as the exact key is
+    seeded by it, so an entry written under another secret never verifies (exact) and
+    is never found by a search (semantic: the function and scope filters differ).
+    Without a secret they are the fixed-key digests (reproducible everywhere).
+    """
+
+    __slots__ = ("_check", "_scope")
+
+    def __init__(self, secret: str | None) -> None:
+        if secret:
+            s = hashlib.blake2b(secret.encode("utf-8", "surrogatepass"), digest_size=32).digest()
+            self._check = _CHECK_KEY + b"\x00" + s
+            self._scope = _SCOPE_KEY + b"\x00" + s
+        else:
+            self._check, self._scope = _CHECK_KEY, _SCOPE_KEY
+
+    def check(self, material: bytes) -> str:
+        return check_digest(material, self._check)
+
+    def fn(self, identity: str) -> str:
+        """The `fn` tag of a function identity."""
+        return short_digest(identity, self._scope)
+
+    def scope(self, material: bytes) -> str:
+        return scope_digest(material, self._scope)
 
 
 def function_id(func: Callable[..., Any]) -> str:

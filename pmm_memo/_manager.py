@@ -22,7 +22,7 @@ from . import _validate
 from ._cache import Cache
 from ._config import CacheConfig
 from ._errors import ConfigError
-from ._keys import qhash, short_digest
+from ._keys import qhash
 from .backends._base import Entry, VectorQuery
 
 
@@ -42,7 +42,7 @@ class CacheManager:
     def __init__(self, config: CacheConfig | None = None, *, cache: Cache | None = None) -> None:
         self.cache = cache if cache is not None else Cache(config)
         self.config = self.cache.config
-        self._fn = short_digest(_MANAGER_FN)
+        self._fn = self.cache.digests.fn(_MANAGER_FN)
         if self.config.require_search and self.config.enable_embeddings:
             # Start-up is where a missing search module or a conflicting index should
             # stop a deployment that depends on them.

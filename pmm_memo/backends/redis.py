@@ -30,7 +30,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.typing import EncodableT
 
-from .._codec import FORMAT_VERSION, Codec
+from .._codec import FORMAT_VERSION, Codec, entry_binding
 from .._errors import CodecError, IndexSchemaError, SearchUnavailableError
 from .._keys import check_digest, short_digest
 from .._loopbound import LoopBound
@@ -127,6 +127,8 @@ class RedisBackend:
         self._warned_schema = False
         # numpy dtype names: numpy itself is imported only once a vector is met.
         self._vector_dtype = "float16" if vector_type == "FLOAT16" else "float32"
+        # With a signing key a read also fetches what the signature binds the entry to.
+        self._read_fields = _READ_FIELDS + (_FILTER_FIELDS if codec.signs else ())
 
     @property
     def index(self) -> IndexSpec | None:
@@ -152,13 +154,19 @@ class RedisBackend:
         return check_digest(material)
 
     def _mapping(self, entry: Entry, vectors: bool) -> dict[EncodableT, EncodableT]:
-        enc = self.codec.encode(entry.value)  # CodecError: caller returns value unstored
+        check = entry.check if isinstance(entry.check, str) else entry.check.decode()
+        binding = b""
+        if self.codec.signs:
+            binding = entry_binding(
+                entry.key, check, entry.tenant, entry.user, entry.fn, entry.scope
+            )
+        enc = self.codec.encode(entry.value, binding)  # CodecError: returned unstored
         m: dict[EncodableT, EncodableT] = {
             "fmt": FORMAT_VERSION,
             "codec": enc.codec,
             "value": enc.payload,
             "sum": enc.checksum,
-            "check": entry.check if isinstance(entry.check, str) else entry.check.decode(),
+            "check": check,
             "tenant": _b(entry.tenant),
             "tenant_h": tenant_tag(entry.tenant),
             "user": _b(entry.user),
@@ -177,11 +185,24 @@ class RedisBackend:
             m["embedding"] = entry.embedding.astype(self._vector_dtype).tobytes()
         return m
 
-    def _stored(self, raw: list[Any]) -> Stored | None:
+    def _binding(self, key: Any, check: Any, fields: list[Any]) -> bytes:
+        """entry_binding() of an entry as read back (empty when not signing)."""
+        if not self.codec.signs:
+            return b""
+        tenant, user, fn, scope = (_u(x) for x in fields)
+        return entry_binding(_u(key), _u(check), tenant, user, fn, scope)
+
+    def _decode(self, fields: Callable[[str], Any], binding: bytes) -> Any:
+        fmt, codec, value, sig, check_sum = (fields(f) for f in _READ_FIELDS[:_ENVELOPE])
+        return self.codec.decode(fmt, codec, value, sig, check_sum, binding)
+
+    def _stored(self, key: str, raw: list[Any]) -> Stored | None:
         if all(x is None for x in raw):
             return None
-        *envelope, check = raw
-        value = self.codec.decode(*envelope)
+        check = raw[_ENVELOPE]
+        binding = self._binding(key, check, raw[_ENVELOPE + 1 :])
+        fmt, codec, payload, sig, check_sum = raw[:_ENVELOPE]
+        value = self.codec.decode(fmt, codec, payload, sig, check_sum, binding)
         return Stored(value, _u(check) if check is not None else None)
 
     def fetch(self, key: str) -> Entry | None:
@@ -189,7 +210,8 @@ class RedisBackend:
         raw: dict[str, bytes] = {_u(k): v for k, v in reply.items()}
         if not raw:
             return None
-        value = self.codec.decode(*(raw.get(f) for f in _READ_FIELDS[:_ENVELOPE]))
+        binding = self._binding(key, raw.get("check"), [raw.get(f) for f in _FILTER_FIELDS])
+        value = self._decode(raw.get, binding)
         emb = raw.get("embedding")
         vector = None
         if emb:
@@ -215,14 +237,14 @@ class RedisBackend:
         return None if ttl < 0 else ttl
 
     def get(self, key: str) -> Stored | None:
-        return self._stored(self.client.hmget(key, _READ_FIELDS))
+        return self._stored(key, self.client.hmget(key, self._read_fields))
 
-    def _many(self, replies: list[Any]) -> list[Stored | CodecError | None]:
+    def _many(self, keys: list[str], replies: list[Any]) -> list[Stored | CodecError | None]:
         # One bad entry must not hide the others: its CodecError takes its place.
         out: list[Stored | CodecError | None] = []
-        for raw in replies:
+        for key, raw in zip(keys, replies, strict=True):
             try:
-                out.append(self._stored(raw))
+                out.append(self._stored(key, raw))
             except CodecError as exc:
                 out.append(exc)
         return out
@@ -231,19 +253,19 @@ class RedisBackend:
         """Several exact reads in one round trip (a pipeline of HMGETs)."""
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
-            pipe.hmget(key, _READ_FIELDS)
-        return self._many(pipe.execute())
+            pipe.hmget(key, self._read_fields)
+        return self._many(keys, pipe.execute())
 
     async def aget_many(self, keys: list[str]) -> list[Stored | CodecError | None]:
         client = await self.aclient()
         pipe = client.pipeline(transaction=False)
         for key in keys:
-            pipe.hmget(key, _READ_FIELDS)
-        return self._many(await pipe.execute())
+            pipe.hmget(key, self._read_fields)
+        return self._many(keys, await pipe.execute())
 
     async def aget(self, key: str) -> Stored | None:
         client = await self.aclient()
-        return self._stored(await client.hmget(key, _READ_FIELDS))
+        return self._stored(key, await client.hmget(key, self._read_fields))
 
     def set(self, entry: Entry, ttl_ms: int) -> None:
         mapping = self._mapping(entry, entry.embedding is not None and self._vectors_writable())
@@ -536,8 +558,9 @@ class RedisBackend:
                 created_at=float(_u(f["created_at"])) if f.get("created_at") else None,
             )
             if q.with_values:
+                binding = self._binding(key, f.get("check"), [f.get(x) for x in _FILTER_FIELDS])
                 try:
-                    n.value = self.codec.decode(*(f.get(x) for x in _READ_FIELDS[:_ENVELOPE]))
+                    n.value = self._decode(f.get, binding)
                 except CodecError:
                     n.corrupt = True
                 n.check = _u(f.get("check")) or None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._keys import qhash, short_digest
+from .._keys import qhash
 from .._stats import Counters
 from ..backends._base import Entry
 from ._base import Embedder, check_texts
@@ -40,7 +40,7 @@ class CachedEmbedder:
         model = getattr(inner, "model", inner.name)
         self._material_head = f"pmm_embed|{model}|{inner.dim}|".encode()
         self._fn_name = f"embeddings:{model}:{inner.dim}"
-        self._fn = short_digest(self._fn_name)
+        self._fn = cache.digests.fn(self._fn_name)
         cache.stats.register(tenant, self.counters)
 
     def _keys(self, texts: list[str]) -> list[tuple[str, str | bytes]]:
