@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, overload
 import wrapt
 from xxhash import xxh3_128_hexdigest
 
-from . import _validate
+from . import _stats, _validate
 from ._codec import allow_types_from_annotation
 from ._context import Mode, current_mode
 from ._distributed import arun_locked, run_locked
@@ -101,6 +101,7 @@ class _Memo:
         )
         self.fn_name = self.keys.func_name
         self.counters = Counters()
+        _stats.track(self.counters, self.tenant, self.fn_name)  # for metrics exporters
         self._prefix: tuple[Cache | None, str, str] = (None, "", "")
         self.is_async = inspect.iscoroutinefunction(func)
         allow_types_from_annotation(func)

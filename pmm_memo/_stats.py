@@ -7,6 +7,7 @@ for observing and tuning, never for correctness.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -66,3 +67,33 @@ class Counters:
     def reset(self) -> None:
         fresh = Counters()
         self.__dict__.update(fresh.__dict__)
+
+
+# Every decorated function's counters with its tenant and function name, for exporters
+# (OpenTelemetry). Weak, so a function that is garbage-collected drops out; written once
+# per decoration, never on the call path.
+_tracked: dict[int, tuple[weakref.ref[Counters], str, str]] = {}
+
+
+def track(counters: Counters, tenant: str, function: str) -> None:
+    _tracked[id(counters)] = (weakref.ref(counters), tenant, function)
+
+
+def labels_of(counters: Counters) -> tuple[str, str] | None:
+    """(tenant, function) of a decorated function's counters, or None for other counters."""
+    found = _tracked.get(id(counters))
+    if found is None or found[0]() is not counters:
+        return None
+    return found[1], found[2]
+
+
+def tracked() -> list[tuple[Counters, str, str]]:
+    """Live (counters, tenant, function) triples; forgets the collected ones."""
+    out = []
+    for ident, (ref, tenant, function) in list(_tracked.items()):
+        counters = ref()
+        if counters is None:
+            _tracked.pop(ident, None)
+        else:
+            out.append((counters, tenant, function))
+    return out

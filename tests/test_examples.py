@@ -28,4 +28,9 @@ def test_example_runs(path: Path) -> None:
 
 
 def test_examples_exist() -> None:
-    assert {p.name for p in EXAMPLES} >= {"quickstart.py", "llm_manager.py", "db_cache.py"}
+    assert {p.name for p in EXAMPLES} >= {
+        "quickstart.py",
+        "llm_manager.py",
+        "db_cache.py",
+        "langchain_metrics.py",
+    }

@@ -1,0 +1,233 @@
+"""A LangChain LLM cache on pmm_memo: exact or semantic, embedded or Redis.
+
+    from langchain_core.globals import set_llm_cache
+    from pmm_memo.integrations.langchain import PmmMemoCache
+
+    set_llm_cache(PmmMemoCache(tenant="pmm_llm", ttl=3600))                 # exact
+    set_llm_cache(PmmMemoCache(tenant="pmm_llm", semantic_threshold=0.95))  # semantic
+
+- Entries are keyed by `(prompt, llm_string)` as LangChain intends: `llm_string` is the
+  model and every parameter that changes the answer, so a prompt never hits another
+  model's or temperature's answer. In semantic mode the prompt is embedded and searched
+  only among entries with the same `llm_string` (pmm_memo's scope), with the same
+  threshold semantics as `@semantic_lookup`.
+- Fail-open: a cache failure (server down, corrupt entry, encoding error) is a miss or a
+  skipped write, counted and logged once; it never reaches the chain.
+- Stored as plain data, never pickled: `Generation` text and info, and chat messages as
+  `message_to_dict` dicts, rebuilt by `messages_from_dict` (message classes only).
+- `cache_info()` gives the counters; `clear()` removes this cache's entries in its tenant.
+Needs the `langchain` extra (`langchain-core`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
+from langchain_core.messages import message_to_dict, messages_from_dict
+from langchain_core.outputs import ChatGeneration, Generation
+
+from .._context import Mode, current_mode
+from .._decorators import _Memo, cached, semantic_lookup
+from .._keys import MISSING
+from .._stats import CacheInfo
+
+if TYPE_CHECKING:
+    from .._cache import Cache
+
+logger = logging.getLogger("pmm_memo")
+
+__all__ = ["PmmMemoCache"]
+
+
+def _dump(generations: Sequence[Generation]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for g in generations:
+        info = g.generation_info
+        if isinstance(g, ChatGeneration):
+            out.append({"kind": "chat", "message": message_to_dict(g.message), "info": info})
+        else:
+            out.append({"kind": "text", "text": g.text, "info": info})
+    return out
+
+
+def _load(value: Any) -> list[Generation] | None:
+    """Generations from a stored value, or None if it is not one of ours."""
+    if not isinstance(value, list):
+        return None
+    out: list[Generation] = []
+    for item in value:
+        if not isinstance(item, dict):
+            return None
+        if item.get("kind") == "chat":
+            (message,) = messages_from_dict([item["message"]])
+            out.append(ChatGeneration(message=message, generation_info=item.get("info")))
+        elif item.get("kind") == "text":
+            out.append(Generation(text=item["text"], generation_info=item.get("info")))
+        else:
+            return None
+    return out
+
+
+class PmmMemoCache(BaseCache):
+    """LangChain `BaseCache` (sync and async) backed by a pmm_memo cache.
+
+    `tenant`, `ttl` (seconds; None = CACHE_DEFAULT_TTL), `semantic_threshold` (cosine
+    similarity in (0, 1]; None = exact only), `cache` (a `pmm_memo.Cache`; default: the
+    process-wide one, as for the decorators).
+    """
+
+    def __init__(
+        self,
+        *,
+        tenant: str = "pmm_llm",
+        ttl: float | None = None,
+        semantic_threshold: float | None = None,
+        cache: Cache | None = None,
+    ) -> None:
+        if semantic_threshold is None:
+            decorator = cached(tenant=tenant, ttl=ttl, cache=cache, version="langchain-1")
+        else:
+            decorator = semantic_lookup(
+                semantic_threshold,
+                tenant=tenant,
+                ttl=ttl,
+                cache=cache,
+                version="langchain-1",
+                lock=False,
+            )
+
+        # Never called: it gives the entries a function identity, a key layout
+        # (prompt, llm_string) and the scope (llm_string) the semantic search filters on.
+        def langchain_llm(prompt: str, llm_string: str) -> Any:
+            raise AssertionError("not called")
+
+        fn: Any = decorator(langchain_llm)  # the wrapper; its _Memo holds keys and counters
+        self._fn = fn
+        self._memo: _Memo = fn._memo()
+        self.semantic = semantic_threshold is not None
+
+    # -- shared ----------------------------------------------------------------------------
+
+    def _prepare(self, prompt: str, llm_string: str) -> tuple[Cache, Any, str, Any] | None:
+        memo = self._memo
+        cache = memo.cache()
+        if not cache.enabled or current_mode() is Mode.DISABLED:
+            return None
+        call = memo.keys.bind((prompt, llm_string), {}, False)
+        if call is None:
+            return None
+        key, check = memo.key_of(cache, call)
+        return cache, call, key, check
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        self._memo.counters.errors += 1
+        self._memo.cache().log_once(
+            f"langchain-{what}", logging.WARNING, "LangChain cache %s failed: %r", what, exc
+        )
+
+    def _served(self, value: Any, semantic: bool) -> RETURN_VAL_TYPE | None:
+        generations = _load(value)
+        if generations is None:
+            self._memo.counters.corrupt += 1
+            return None
+        if semantic:
+            self._memo.counters.semantic_hits += 1
+        else:
+            self._memo.counters.hits += 1
+        return generations
+
+    # -- sync ------------------------------------------------------------------------------
+
+    def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
+        """Stored generations for this prompt and model, or None (a miss)."""
+        try:
+            prepared = self._prepare(prompt, llm_string)
+            if prepared is None or current_mode() is not Mode.NORMAL:
+                return None
+            cache, call, key, check = prepared
+            memo = self._memo
+            value = cache.read(key, check, memo.counters)
+            if value is not MISSING:
+                return self._served(value, False)
+            if self.semantic and memo.wants_vector(cache, call):
+                vector = cache.embed(memo.text_of(cache, call) or "", memo.counters)
+                if vector is not None:
+                    query = memo.query(cache, call, vector)
+                    value = memo.accept(query, cache.knn(query, memo.counters))
+                    if value is not MISSING:
+                        return self._served(value, True)
+            memo.counters.misses += 1
+        except Exception as exc:
+            self._failed("lookup", exc)
+        return None
+
+    def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
+        """Store the generations LangChain just computed."""
+        try:
+            prepared = self._prepare(prompt, llm_string)
+            if prepared is None or current_mode() is Mode.BYPASS:
+                return
+            cache, call, key, check = prepared
+            memo = self._memo
+            vector = None
+            if memo.wants_vector(cache, call):
+                vector = cache.embed(memo.text_of(cache, call) or "", memo.counters)
+            entry = memo.entry(cache, call, key, check, _dump(return_val), vector)
+            cache.write(entry, memo.ttl_for(cache), memo.counters)
+        except Exception as exc:
+            self._failed("update", exc)
+
+    def clear(self, **kwargs: Any) -> None:
+        """Remove every entry of this cache (its tenant, its entries only)."""
+        self._fn.cache_clear()
+
+    # -- async -----------------------------------------------------------------------------
+
+    async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
+        try:
+            prepared = self._prepare(prompt, llm_string)
+            if prepared is None or current_mode() is not Mode.NORMAL:
+                return None
+            cache, call, key, check = prepared
+            memo = self._memo
+            value = await cache.aread(key, check, memo.counters)
+            if value is not MISSING:
+                return self._served(value, False)
+            if self.semantic and memo.wants_vector(cache, call):
+                vector = await cache.aembed(memo.text_of(cache, call) or "", memo.counters)
+                if vector is not None:
+                    query = memo.query(cache, call, vector)
+                    value = memo.accept(query, await cache.aknn(query, memo.counters))
+                    if value is not MISSING:
+                        return self._served(value, True)
+            memo.counters.misses += 1
+        except Exception as exc:
+            self._failed("lookup", exc)
+        return None
+
+    async def aupdate(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
+        try:
+            prepared = self._prepare(prompt, llm_string)
+            if prepared is None or current_mode() is Mode.BYPASS:
+                return
+            cache, call, key, check = prepared
+            memo = self._memo
+            vector = None
+            if memo.wants_vector(cache, call):
+                vector = await cache.aembed(memo.text_of(cache, call) or "", memo.counters)
+            entry = memo.entry(cache, call, key, check, _dump(return_val), vector)
+            await cache.awrite(entry, memo.ttl_for(cache), memo.counters)
+        except Exception as exc:
+            self._failed("update", exc)
+
+    async def aclear(self, **kwargs: Any) -> None:
+        # Clearing scans the tenant (SCAN + UNLINK in batches): off the event loop.
+        await asyncio.to_thread(self.clear)
+
+    def cache_info(self) -> CacheInfo:
+        """Hits, semantic hits, misses, errors and entries of this cache."""
+        return self._memo.cache_info()
