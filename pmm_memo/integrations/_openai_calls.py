@@ -15,13 +15,7 @@ from .._errors import UnencodableArgumentError
 from .._keys import MISSING
 from .._runtime import default_cache
 from . import _raw
-from ._streams import (
-    AsyncRecordingStream,
-    AsyncReplayStream,
-    Chunks,
-    RecordingStream,
-    ReplayStream,
-)
+from ._streams import Chunks, arecord, record
 
 if TYPE_CHECKING:
     from .._cache import Cache
@@ -215,26 +209,6 @@ def _rebuild(type_: Any, data: Any) -> Any:
     return construct_type(type_=type_, value=data)
 
 
-class _Chunks:
-    """The chunk type of a replayed stream (`model_validate` is what the replay calls)."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-
-    def model_validate(self, data: Any) -> Any:
-        if self.kind == "chat":
-            from openai.types.chat import ChatCompletionChunk
-
-            return _rebuild(ChatCompletionChunk, data)
-        from openai.types.responses import ResponseStreamEvent
-
-        return _rebuild(ResponseStreamEvent, data)
-
-
-def _chunk_type(kind: str) -> Any:
-    return _Chunks(kind)
-
-
 def _stream_key(
     state: _Installed, kind: str, request: dict[str, Any], base_url: str, is_async: bool
 ) -> tuple[Cache, _Memo, Any, str, Any]:
@@ -253,6 +227,7 @@ def _stream_key(
 def _stream(
     state: _Installed,
     kind: str,
+    instance: Any,
     wrapped: Callable[..., Any],
     kwargs: dict[str, Any],
     request: dict[str, Any],
@@ -266,7 +241,10 @@ def _stream(
     hit = cache.read(key, check, memo.counters)
     if hit is not MISSING:
         memo.counters.hits += 1
-        return ReplayStream(hit, _chunk_type(kind))
+        # The SDK's own Stream over the stored events, as the API would have sent them:
+        # helpers built on streams (`chat.completions.stream`, `.response`, `close()`)
+        # see what they see on a miss.
+        return _raw.hit(instance, kind, kwargs, hit, True)
     memo.counters.misses += 1
 
     def store(chunks: Chunks) -> None:
@@ -274,12 +252,13 @@ def _stream(
             memo.entry(cache, call, key, check, chunks, None), memo.ttl_for(cache), memo.counters
         )
 
-    return RecordingStream(wrapped(**kwargs), store)
+    return record(wrapped(**kwargs), store)
 
 
 async def _astream(
     state: _Installed,
     kind: str,
+    instance: Any,
     wrapped: Callable[..., Any],
     kwargs: dict[str, Any],
     request: dict[str, Any],
@@ -293,7 +272,7 @@ async def _astream(
     hit = await cache.aread(key, check, memo.counters)
     if hit is not MISSING:
         memo.counters.hits += 1
-        return AsyncReplayStream(hit, _chunk_type(kind))
+        return await _raw.ahit(instance, kind, kwargs, hit, True)
     memo.counters.misses += 1
 
     async def store(chunks: Chunks) -> None:
@@ -301,4 +280,4 @@ async def _astream(
             memo.entry(cache, call, key, check, chunks, None), memo.ttl_for(cache), memo.counters
         )
 
-    return AsyncRecordingStream(await wrapped(**kwargs), store)
+    return arecord(await wrapped(**kwargs), store)

@@ -15,7 +15,9 @@
 - Hits return the same typed objects (`ChatCompletion`, `Response`,
   `CreateEmbeddingResponse`); `with_raw_response` / `with_streaming_response` get the
   SDK's response objects (see `_raw`).
-- `stream=True` is recorded while the caller consumes it and replayed as a stream.
+- `stream=True` is recorded while the caller consumes it and replayed as the SDK's own
+  `Stream` (see `_streams`, `_raw`), so `chat.completions.stream()` / `responses.stream()`
+  work on hits too.
 - With `semantic_threshold`, non-streaming chat and Responses calls use semantic lookup on
   the last user message (or a string `input`), scoped by every other parameter (model,
   system prompt or instructions, history, ...).
@@ -225,7 +227,7 @@ def _make_wrapper(kind: str, is_async: bool) -> Callable[..., Any]:
             return raw(state, kind, instance, wrapped, kwargs, request, base_url)
         if kind != "embeddings" and request.get("stream"):
             stream = _astream if is_async else _stream
-            return stream(state, kind, wrapped, kwargs, request, base_url)
+            return stream(state, kind, instance, wrapped, kwargs, request, base_url)
         return (_acall if is_async else _call)(state, kind, wrapped, kwargs, request, base_url)
 
     return wrapper

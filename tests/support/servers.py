@@ -419,22 +419,48 @@ class FakeOpenAI:
         }
 
     def _response_events(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The event sequence the API sends for one text answer (what the SDK's
+        `responses.stream()` helper checks, in order)."""
         done = self._response(body)
-        text = done["output"][0]["content"][0]["text"]
-        started = {**done, "status": "in_progress", "output": []}
-        return [
-            {"type": "response.created", "sequence_number": 0, "response": started},
+        item = done["output"][0]
+        part = item["content"][0]
+        text = part["text"]
+        where = {"item_id": item["id"], "output_index": 0}
+        events: list[dict[str, Any]] = [
+            {
+                "type": "response.created",
+                "response": {**done, "status": "in_progress", "output": []},
+            },
+            {
+                "type": "response.output_item.added",
+                "output_index": 0,
+                "item": {**item, "status": "in_progress", "content": []},
+            },
+            {
+                "type": "response.content_part.added",
+                **where,
+                "content_index": 0,
+                "part": {**part, "text": ""},
+            },
             {
                 "type": "response.output_text.delta",
-                "sequence_number": 1,
-                "item_id": done["output"][0]["id"],
-                "output_index": 0,
+                **where,
                 "content_index": 0,
                 "delta": text,
                 "logprobs": [],
             },
-            {"type": "response.completed", "sequence_number": 2, "response": done},
+            {
+                "type": "response.output_text.done",
+                **where,
+                "content_index": 0,
+                "text": text,
+                "logprobs": [],
+            },
+            {"type": "response.content_part.done", **where, "content_index": 0, "part": part},
+            {"type": "response.output_item.done", "output_index": 0, "item": item},
+            {"type": "response.completed", "response": done},
         ]
+        return [{**e, "sequence_number": i} for i, e in enumerate(events)]
 
 
 @contextlib.contextmanager
