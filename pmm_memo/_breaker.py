@@ -23,6 +23,10 @@ class CircuitBreaker:
         # Open or half-open. A plain attribute, not a property: the hit path reads it on
         # every call. Written only under the lock, together with _open_until.
         self.is_open = False
+        # Failures recorded so far. A caller queued for a pooled connection compares it
+        # before and after its wait: a failure meanwhile means the server just failed, and
+        # the caller gives up instead of paying a timeout of its own (see _connect).
+        self.failures = 0
 
     def allow(self) -> bool:
         """May the backend be tried now? Cheap when closed (one attribute read)."""
@@ -55,6 +59,7 @@ class CircuitBreaker:
     def record_failure(self) -> bool:
         """Returns True when this failure opened a closed breaker (a new outage)."""
         with self._lock:
+            self.failures += 1
             was_closed = self._open_until == 0.0
             self._open_until = self._clock() + self.interval
             self._probing = False

@@ -72,6 +72,11 @@ class Cache:
         self._logged: set[str] = set()
         self.backend: Backend = backend if backend is not None else self._make_backend()
         self._connection_errors = _connection_errors(self.backend)
+        self._busy_errors = _busy_errors(self.backend)
+        self._timeouts = _timeouts(self.backend)
+        # Replies received so far (evidence that the server is up; see _failed). A plain
+        # counter: a lost increment under contention only weakens one piece of evidence.
+        self.replies = 0
         # The embedded backend proves an entry with the key material itself.
         self.check_is_material = self.backend.name == "memory"
         client = getattr(self.backend, "client", None)
@@ -99,6 +104,9 @@ class Cache:
             key_prefix=cfg.key_prefix,
             socket_timeout=cfg.socket_timeout,
             connect_timeout=cfg.connect_timeout,
+            max_connections=cfg.max_connections,
+            pool_timeout=cfg.pool_timeout,
+            failures=lambda: self.breaker.failures,
             batch_size=cfg.batch_size,
             index=self.index_spec if cfg.enable_embeddings else None,
             vector_type=cfg.vector_type,
@@ -176,8 +184,28 @@ class Cache:
         self._logged.add(tag)
         logger.log(level, message, *args)
 
-    def _failed(self, op: str, exc: BaseException, counters: Counters) -> None:
+    def _failed(
+        self, op: str, exc: BaseException, counters: Counters, since: int | None = None
+    ) -> None:
+        """Count and classify a failure. `since`: `self.replies` when the operation
+        started; if other operations got replies meanwhile, a timeout says this process
+        was slow (a loaded event loop, a burst of connects), not that the server is down."""
         self._count(counters, "errors")
+        if isinstance(exc, self._busy_errors) or (
+            since is not None and self.replies != since and isinstance(exc, self._timeouts)
+        ):
+            # Every pooled connection was busy for CACHE_POOL_TIMEOUT: this process is
+            # loaded, the server said nothing. Never an outage (the breaker stays as is).
+            self.log_once(
+                "busy",
+                logging.WARNING,
+                "cache %s skipped: %s: %s (the server is answering other calls); "
+                "the call went to the function",
+                op,
+                type(exc).__name__,
+                exc,
+            )
+            return
         if isinstance(exc, self._connection_errors):
             if self.breaker.record_failure():
                 logger.warning(
@@ -218,6 +246,7 @@ class Cache:
             setattr(self.counters, field, getattr(self.counters, field) + 1)
 
     def _succeeded(self) -> None:
+        self.replies += 1
         if self.breaker.record_success():
             self._logged.clear()
             logger.info("cache backend %s reachable again", self.describe_backend())
@@ -237,10 +266,12 @@ class Cache:
         breaker = self.breaker
         if breaker.is_open and not breaker.allow():
             return MISSING
+        since = self.replies
         try:
             stored = self.backend.get(key)
         except Exception as exc:
-            return self._read_failed(key, exc, counters)
+            return self._read_failed(key, exc, counters, since)
+        self.replies += 1
         if stored is not None and stored.check == check and not breaker.is_open:
             return stored.value  # the hit path: one comparison, no further calls
         return self._verified(key, check, stored, counters)
@@ -258,23 +289,27 @@ class Cache:
             return MISSING
         return stored.value
 
-    def _read_failed(self, key: str, exc: Exception, counters: Counters) -> Any:
+    def _read_failed(
+        self, key: str, exc: Exception, counters: Counters, since: int | None = None
+    ) -> Any:
         if isinstance(exc, CodecError):  # the server answered; the entry is bad
             self._succeeded()
             self._corrupt(key, exc, counters)
         else:
-            self._failed("read", exc, counters)
+            self._failed("read", exc, counters, since)
         return MISSING
 
     def read_many(self, keys: list[tuple[str, str | bytes]], counters: Counters) -> list[Any]:
         """`read` for several (key, check) pairs in one round trip; MISSING where absent."""
         if not keys or (self.breaker.is_open and not self.breaker.allow()):
             return [MISSING] * len(keys)
+        since = self.replies
         try:
             replies = self.backend.get_many([k for k, _ in keys])
         except Exception as exc:
-            self._failed("read", exc, counters)
+            self._failed("read", exc, counters, since)
             return [MISSING] * len(keys)
+        self.replies += 1
         return self._verified_many(keys, replies, counters)
 
     async def aread_many(
@@ -282,11 +317,13 @@ class Cache:
     ) -> list[Any]:
         if not keys or (self.breaker.is_open and not self.breaker.allow()):
             return [MISSING] * len(keys)
+        since = self.replies
         try:
             replies = await self.backend.aget_many([k for k, _ in keys])
         except Exception as exc:
-            self._failed("read", exc, counters)
+            self._failed("read", exc, counters, since)
             return [MISSING] * len(keys)
+        self.replies += 1
         return self._verified_many(keys, replies, counters)
 
     def _verified_many(
@@ -318,18 +355,21 @@ class Cache:
         """Store an entry; True when the backend acknowledged it (never raises)."""
         if not self.breaker.allow():
             return False
+        since = self.replies
         try:
             self.backend.set(entry, ttl_ms)
         except Exception as exc:
-            return self._write_failed(entry, exc, counters)
+            return self._write_failed(entry, exc, counters, since)
         self._succeeded()
         return True
 
-    def _write_failed(self, entry: Entry, exc: Exception, counters: Counters) -> bool:
+    def _write_failed(
+        self, entry: Entry, exc: Exception, counters: Counters, since: int | None = None
+    ) -> bool:
         if isinstance(exc, CodecError):
             self._uncacheable(entry, exc, counters)
         else:
-            self._failed("write", exc, counters)
+            self._failed("write", exc, counters, since)
         return False
 
     def _uncacheable(self, entry: Entry, exc: CodecError, counters: Counters) -> None:
@@ -363,10 +403,11 @@ class Cache:
     ) -> T:
         if not self.breaker.allow():
             return default
+        since = self.replies
         try:
             result = fn()
         except Exception as exc:
-            self._failed(op, exc, counters or self.counters)
+            self._failed(op, exc, counters or self.counters, since)
             return default
         self._succeeded()
         return result
@@ -376,19 +417,22 @@ class Cache:
     async def aread(self, key: str, check: str | bytes, counters: Counters) -> Any:
         if self.breaker.is_open and not self.breaker.allow():
             return MISSING
+        since = self.replies
         try:
             stored = await self.backend.aget(key)
         except Exception as exc:
-            return self._read_failed(key, exc, counters)
+            return self._read_failed(key, exc, counters, since)
+        self.replies += 1
         return self._verified(key, check, stored, counters)
 
     async def awrite(self, entry: Entry, ttl_ms: int, counters: Counters) -> bool:
         if not self.breaker.allow():
             return False
+        since = self.replies
         try:
             await self.backend.aset(entry, ttl_ms)
         except Exception as exc:
-            return self._write_failed(entry, exc, counters)
+            return self._write_failed(entry, exc, counters, since)
         self._succeeded()
         return True
 
@@ -407,10 +451,11 @@ class Cache:
     ) -> T:
         if not self.breaker.allow():
             return default
+        since = self.replies
         try:
             result = await fn()
         except Exception as exc:
-            self._failed(op, exc, counters or self.counters)
+            self._failed(op, exc, counters or self.counters, since)
             return default
         self._succeeded()
         return result
@@ -466,6 +511,25 @@ class Cache:
         aclose = getattr(self.backend, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+def _busy_errors(backend: Backend) -> tuple[type[BaseException], ...]:
+    """Errors that mean "no free pooled connection" (load, not an outage)."""
+    if backend.name != "redis":
+        return ()
+    import redis
+
+    from .backends._connect import PoolTimeoutError
+
+    return (PoolTimeoutError, redis.exceptions.MaxConnectionsError)
+
+
+def _timeouts(backend: Backend) -> tuple[type[BaseException], ...]:
+    if backend.name != "redis":
+        return (TimeoutError,)
+    import redis
+
+    return (redis.TimeoutError, TimeoutError)
 
 
 def _connection_errors(backend: Backend) -> tuple[type[BaseException], ...]:

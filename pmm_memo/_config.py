@@ -106,6 +106,18 @@ _FIELDS: dict[str, _Field] = {
     "connect_timeout": _Field(
         "CACHE_CONNECT_TIMEOUT", _parse_float, "Seconds to open a Redis connection."
     ),
+    "max_connections": _Field(
+        "CACHE_MAX_CONNECTIONS",
+        _parse_int,
+        "Redis connections per pool (one sync pool per process, one per event loop); "
+        "callers beyond it wait for a free one.",
+    ),
+    "pool_timeout": _Field(
+        "CACHE_POOL_TIMEOUT",
+        _parse_float,
+        "Seconds a call waits for a free pooled connection before going to the function "
+        "(counted in `errors`; never opens the breaker).",
+    ),
     "breaker_interval": _Field(
         "CACHE_BREAKER_INTERVAL",
         _parse_float,
@@ -208,6 +220,11 @@ class CacheConfig:
     embedder: str = "auto"
     socket_timeout: float = 0.25
     connect_timeout: float = 0.25
+    # redis-py's BlockingConnectionPool default size. The wait is a safety net, generous
+    # because on a healthy server it is only queueing (2,000 tasks on one loop wait for
+    # their turn): an outage releases waiters at its first failure (see _connect).
+    max_connections: int = 50
+    pool_timeout: float = 10.0
     breaker_interval: float = 5.0
     memory_max_entries: int = 10000
     memory_max_bytes: int = 256 * 1024 * 1024
@@ -328,6 +345,7 @@ def _validate(cfg: CacheConfig) -> None:
         "hnsw_ef_construction",
         "hnsw_ef_runtime",
         "knn_k",
+        "max_connections",
     )
     for name in positive_ints:
         if getattr(cfg, name) <= 0:
@@ -339,6 +357,7 @@ def _validate(cfg: CacheConfig) -> None:
     for name in (
         "socket_timeout",
         "connect_timeout",
+        "pool_timeout",
         "breaker_interval",
         "openai_timeout",
         "lock_ttl",

@@ -290,6 +290,7 @@ class _Memo:
         key, check, plan, values = keyed
         counters = self.counters
         vector = None
+        seen = cache.flight.completed  # before the read: see _singleflight
         if mode is Mode.NORMAL:
             value = cache.read(key, check, counters)
             if value is not MISSING:
@@ -304,13 +305,22 @@ class _Memo:
                 if value is not MISSING:
                     counters.semantic_hits += 1
                     return value
-        counters.misses += 1
         if mode is Mode.BYPASS:
+            counters.misses += 1
             return wrapped(*args, **kwargs)
+        locked = self.lock and cache.supports_locks
 
         me = object()  # tells this caller's own one-shot result from another's
 
         def compute() -> Any:
+            # The leader: if a flight finished since this caller's read, the result
+            # may be stored by now (see _singleflight).
+            if mode is Mode.NORMAL and cache.flight.completed != seen:
+                value = cache.read(key, check, counters)
+                if value is not MISSING:
+                    counters.hits += 1
+                    return value
+            counters.misses += 1
             result = wrapped(*args, **kwargs)
             if (kept := self.keepable(cache, result, counters, me)) is not result:
                 return kept
@@ -324,12 +334,23 @@ class _Memo:
             )
             return result
 
-        if self.lock and cache.supports_locks:
-            out = cache.flight.do(key, lambda: run_locked(cache, key, check, counters, compute))
-        else:
-            out = cache.flight.do(key, compute)
+        led = False
+
+        def lead() -> Any:
+            nonlocal led
+            led = True
+            return run_locked(cache, key, check, counters, compute) if locked else compute()
+
+        out = cache.flight.do(key, lead)
         if type(out) is OneShot:  # never hand one caller's generator to another
-            return out.value if out.owner is me else wrapped(*args, **kwargs)
+            if out.owner is me:
+                return out.value
+            counters.misses += 1
+            return wrapped(*args, **kwargs)
+        if not led:
+            # A caller that received the leader's result is a hit: misses count calls
+            # of the function, so on a cold key set misses == distinct keys.
+            counters.hits += 1
         return out
 
     # -- async path ------------------------------------------------------------------------
@@ -351,6 +372,7 @@ class _Memo:
         key, check, plan, values = keyed
         counters = self.counters
         vector = None
+        seen = cache.aflight.completed
         if mode is Mode.NORMAL:
             value = await cache.aread(key, check, counters)
             if value is not MISSING:
@@ -365,13 +387,20 @@ class _Memo:
                 if value is not MISSING:
                     counters.semantic_hits += 1
                     return value
-        counters.misses += 1
         if mode is Mode.BYPASS:
+            counters.misses += 1
             return await wrapped(*args, **kwargs)
+        locked = self.lock and cache.supports_locks
 
         me = object()
 
         async def compute() -> Any:
+            if mode is Mode.NORMAL and cache.aflight.completed != seen:
+                value = await cache.aread(key, check, counters)
+                if value is not MISSING:
+                    counters.hits += 1
+                    return value
+            counters.misses += 1
             result = await wrapped(*args, **kwargs)
             if (kept := self.keepable(cache, result, counters, me)) is not result:
                 return kept
@@ -385,14 +414,23 @@ class _Memo:
             )
             return result
 
-        if self.lock and cache.supports_locks:
-            out = await cache.aflight.do(
-                key, lambda: arun_locked(cache, key, check, counters, compute)
-            )
-        else:
-            out = await cache.aflight.do(key, compute)
+        led = False
+
+        async def lead() -> Any:
+            nonlocal led
+            led = True
+            if locked:
+                return await arun_locked(cache, key, check, counters, compute)
+            return await compute()
+
+        out = await cache.aflight.do(key, lead)
         if type(out) is OneShot:
-            return out.value if out.owner is me else await wrapped(*args, **kwargs)
+            if out.owner is me:
+                return out.value
+            counters.misses += 1
+            return await wrapped(*args, **kwargs)
+        if not led:
+            counters.hits += 1
         return out
 
     # -- attributes ------------------------------------------------------------------------

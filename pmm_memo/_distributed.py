@@ -56,6 +56,7 @@ def run_locked(
             value = cache.read(key, check, counters)
             if value is not MISSING:
                 counters.waited_hits += 1
+                counters.hits += 1  # waited_hits is the part of hits that waited
                 return value
             if not cache.lock_held(lock):
                 break  # the owner finished without storing, or died: try to lead
@@ -82,6 +83,7 @@ async def arun_locked(
             value = await cache.aread(key, check, counters)
             if value is not MISSING:
                 counters.waited_hits += 1
+                counters.hits += 1  # waited_hits is the part of hits that waited
                 return value
             if not await cache.alock_held(lock):
                 break

@@ -4,6 +4,15 @@ The first caller for a key (the leader) runs it; callers arriving while it runs 
 receive its result or its exception. Nothing is remembered afterwards: the cache is the
 memory, this only collapses the stampede.
 
+`completed` counts finished flights. A caller reads it before its cache read; if it has
+moved by the time the caller leads, a flight finished in between (perhaps this key's,
+whose result is now stored), so the leader reads the cache once more before computing.
+Without that, a caller whose miss came just before another's write would compute again.
+
+The async table is one per process, not per event loop: tasks on different loops (threads
+each running a loop, `asyncio.run` per request in a thread pool) wait for one leader too,
+through a thread-safe `concurrent.futures.Future` each waiter wraps on its own loop.
+
 Asyncio: a waiter is shielded, so cancelling one waiter never cancels the shared work; if
 the *leader* is cancelled, the waiters run the function themselves instead of inheriting
 a cancellation that was not theirs.
@@ -12,6 +21,7 @@ a cancellation that was not theirs.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -34,6 +44,7 @@ class SingleFlight:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._calls: dict[str, _Call] = {}
+        self.completed = 0  # flights finished so far (see the module docstring)
 
     def do(self, key: str, fn: Callable[[], T]) -> T:
         with self._lock:
@@ -55,6 +66,7 @@ class SingleFlight:
         finally:
             with self._lock:
                 del self._calls[key]
+                self.completed += 1
             call.done.set()
 
 
@@ -63,37 +75,43 @@ class _LeaderCancelled(Exception):
 
 
 class AsyncSingleFlight:
-    """Task-level single-flight for coroutine functions (per event loop)."""
+    """Task-level single-flight for coroutine functions, across every event loop."""
 
     def __init__(self) -> None:
-        self._calls: dict[tuple[int, str], asyncio.Future[Any]] = {}
+        self._lock = threading.Lock()
+        self._calls: dict[str, concurrent.futures.Future[Any]] = {}
+        self.completed = 0
 
     async def do(self, key: str, fn: Callable[[], Awaitable[T]]) -> T:
-        loop = asyncio.get_running_loop()
-        slot = (id(loop), key)
         while True:
-            fut = self._calls.get(slot)
-            if fut is None:
-                break
+            with self._lock:
+                fut = self._calls.get(key)
+                if fut is None:
+                    fut = self._calls[key] = concurrent.futures.Future()
+                    break
             try:
-                return await asyncio.shield(fut)
+                # shield: cancelling this waiter must not cancel the shared future.
+                result: T = await asyncio.shield(asyncio.wrap_future(fut))
             except _LeaderCancelled:
                 continue  # the leader was cancelled: compete to lead a fresh attempt
-        fut = loop.create_future()
-        self._calls[slot] = fut
+            return result
+        # The slot is freed before waiters are woken, so one woken by a cancelled
+        # leader finds the table free and leads, rather than re-awaiting the old future.
         try:
             result = await fn()
         except asyncio.CancelledError:
+            self._finish(key)
             fut.set_exception(_LeaderCancelled())
             raise
         except BaseException as exc:
+            self._finish(key)
             fut.set_exception(exc)
             raise
-        else:
-            fut.set_result(result)
-            return result
-        finally:
-            del self._calls[slot]
-            # Retrieve the exception so an unawaited future does not log "never retrieved".
-            if fut.done() and not fut.cancelled():
-                fut.exception()
+        self._finish(key)
+        fut.set_result(result)
+        return result
+
+    def _finish(self, key: str) -> None:
+        with self._lock:
+            del self._calls[key]
+            self.completed += 1

@@ -6,22 +6,184 @@ Sentinel URLs follow the convention other Python tools use, since redis-py parse
 
 The credentials are the master's; the sentinels are asked where the master is, and the
 client follows failovers (redis-py's `master_for`).
+
+Connection pools are built here, in one place, for every kind of client. Plain URLs use
+redis-py's `BlockingConnectionPool`: when all CACHE_MAX_CONNECTIONS connections are busy
+a caller *waits* (up to CACHE_POOL_TIMEOUT) for one to come back instead of getting
+`MaxConnectionsError`. A wait that runs out raises `PoolTimeoutError`, which is not a
+`ConnectionError`: many concurrent callers on a healthy server are load, not an outage,
+and must never open the circuit breaker.
 """
 
 from __future__ import annotations
 
+import queue
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import redis
 import redis.asyncio
 import redis.asyncio.sentinel
 import redis.sentinel
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
 
 from .._errors import ConfigError
 
+T = TypeVar("T")
+
 SENTINEL_SCHEME = "redis+sentinel"
+# Keys of the options dict that shape the pool rather than configure a connection.
+# `failures`: a callable returning the circuit breaker's failure count (see below).
+POOL_OPTIONS = ("max_connections", "pool_timeout", "failures")
+
+
+class PoolTimeoutError(redis.RedisError):
+    """No pooled connection came free within CACHE_POOL_TIMEOUT (this process is busy).
+
+    Deliberately not a `redis.ConnectionError`: it says nothing about the server, so it
+    neither opens the breaker nor triggers the ConnectionError retry."""
+
+
+def _pool_timeout(limit: int, wait: float) -> PoolTimeoutError:
+    return PoolTimeoutError(
+        f"all {limit} pooled connections stayed busy for {wait:g}s "
+        f"(raise CACHE_MAX_CONNECTIONS or CACHE_POOL_TIMEOUT)"
+    )
+
+
+_FAILED_WHILE_WAITING = "the server failed while this call waited for a pooled connection"
+
+
+def _no_failures() -> int:
+    return 0
+
+
+# Opening a connection is retried once when it times out: a burst of connects on a busy
+# process (2,000 tasks starting on one event loop, whose timeouts are loop time) can
+# miss a 250 ms connect timeout on loopback without anything being wrong with the server.
+# The retry costs a real outage one more connect timeout, once per breaker interval, and
+# only where connects time out at all (a frozen or blackholed server still accepts).
+_CONNECT_ATTEMPTS = 2
+
+
+class BlockingPool(redis.BlockingConnectionPool):
+    """redis-py's blocking pool, with "no connection came free" as its own error.
+
+    A frozen server holds every connection for a socket timeout; without a check, each
+    queued caller would then take its turn at a timeout of its own (queue length x
+    timeout in all). `failures` (the breaker's count) is read before and after the wait:
+    if it moved, the caller gives up at once, like calls that meet the open breaker."""
+
+    failures: Callable[[], int] = staticmethod(_no_failures)
+
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        before = self.failures()
+        for attempt in range(_CONNECT_ATTEMPTS):
+            try:
+                connection = self._get(*args, **kwargs)
+                break
+            except redis.TimeoutError:
+                if attempt + 1 == _CONNECT_ATTEMPTS or self.failures() != before:
+                    raise
+        if self.failures() != before:
+            self.release(connection)  # type: ignore[no-untyped-call]
+            raise PoolTimeoutError(_FAILED_WHILE_WAITING)
+        return connection
+
+    def _get(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+        except redis.ConnectionError as exc:
+            # redis-py raises ConnectionError("No connection available.") from inside
+            # `except queue.Empty`; a real connection failure has another context.
+            if isinstance(exc.__context__, queue.Empty):
+                raise _pool_timeout(self.max_connections, self.timeout) from None
+            raise
+
+
+class AsyncBlockingPool(redis.asyncio.BlockingConnectionPool):
+    failures: Callable[[], int] = staticmethod(_no_failures)
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        before = self.failures()
+        for attempt in range(_CONNECT_ATTEMPTS):
+            try:
+                connection = await self._get(*args, **kwargs)
+                break
+            except redis.TimeoutError:
+                if attempt + 1 == _CONNECT_ATTEMPTS or self.failures() != before:
+                    raise
+        if self.failures() != before:
+            await self.release(connection)
+            raise PoolTimeoutError(_FAILED_WHILE_WAITING)
+        return connection
+
+    async def _get(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+        except redis.ConnectionError as exc:
+            # Raised `from` the asyncio.TimeoutError of the wait for a free connection;
+            # a connect timeout is a redis.TimeoutError instead.
+            if isinstance(exc.__cause__, TimeoutError) and not isinstance(
+                exc.__cause__, redis.RedisError
+            ):
+                raise _pool_timeout(self.max_connections, self.timeout or 0.0) from None
+            raise
+
+
+class LoadAwareAsyncRetry(AsyncRetry):
+    """One immediate retry on ConnectionError (a stale pooled socket), and on TimeoutError
+    only when this process was busy while it waited.
+
+    An asyncio timeout is measured in event-loop time: a loop running 2,000 tasks (or
+    sharing the GIL with other busy threads) can reach a reply that arrived long ago only
+    after the timeout has fired. Then the process's CPU time over the attempt is a large
+    share of its wall time; waiting on a frozen server, an idle process uses almost none.
+    A busy process facing a frozen server pays one more timeout before the breaker opens.
+    Sync clients need none of this: their socket timeouts are the kernel's.
+    """
+
+    BUSY_SHARE = 0.25  # CPU seconds per wall second above which the process was busy
+
+    def __init__(self) -> None:
+        super().__init__(
+            NoBackoff(), 1, supported_errors=(redis.ConnectionError, redis.TimeoutError)
+        )
+
+    async def call_with_retry(
+        self,
+        do: Callable[[], Awaitable[T]],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        wall, cpu = time.perf_counter(), time.process_time()
+
+        def retryable(error: Exception) -> bool:
+            if is_retryable is not None and not is_retryable(error):
+                return False
+            if not isinstance(error, redis.TimeoutError):
+                return True
+            elapsed = time.perf_counter() - wall
+            return time.process_time() - cpu >= self.BUSY_SHARE * elapsed
+
+        return await super().call_with_retry(do, fail, retryable, with_failure_count)
+
+
+def _split(options: dict[str, Any]) -> tuple[dict[str, Any], int, float]:
+    opts = {k: v for k, v in options.items() if k not in POOL_OPTIONS}
+    return opts, int(options.get("max_connections", 50)), float(options.get("pool_timeout", 10.0))
+
+
+def _watch(pool: Any, options: dict[str, Any]) -> Any:
+    failures = options.get("failures")
+    if failures is not None:
+        pool.failures = failures
+    return pool
 
 
 @dataclass(frozen=True)
@@ -69,8 +231,21 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
 
 
 def sync_client(url: str, options: dict[str, Any], retry: Any) -> redis.Redis:
+    """A client on a pool of at most `max_connections` (callers wait `pool_timeout`)."""
+    given = options
+    options, limit, wait = _split(options)
     if not url.startswith(SENTINEL_SCHEME + "://"):
-        return redis.Redis.from_url(url, retry=retry, **options)
+        # With a pool given, redis-py takes the retry policy from the pool's connections.
+        pool = _watch(
+            BlockingPool.from_url(url, max_connections=limit, timeout=wait, retry=retry, **options),
+            given,
+        )
+        plain = redis.Redis(connection_pool=pool)
+        plain.auto_close_connection_pool = True  # close() releases the pool's sockets
+        return plain
+    # Sentinel pools are redis-py's own (non-blocking) class: past the limit a caller gets
+    # MaxConnectionsError, which Cache also treats as load, not as an outage.
+    options["max_connections"] = limit
     t = parse_sentinel_url(url)
     sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
         t.hosts,
@@ -84,8 +259,19 @@ def sync_client(url: str, options: dict[str, Any], retry: Any) -> redis.Redis:
 
 
 def async_client(url: str, options: dict[str, Any], retry: Any) -> redis.asyncio.Redis:
+    given = options
+    options, limit, wait = _split(options)
     if not url.startswith(SENTINEL_SCHEME + "://"):
-        return redis.asyncio.Redis.from_url(url, retry=retry, **options)
+        pool = _watch(
+            AsyncBlockingPool.from_url(
+                url, max_connections=limit, timeout=wait, retry=retry, **options
+            ),
+            given,
+        )
+        aplain = redis.asyncio.Redis(connection_pool=pool)
+        aplain.auto_close_connection_pool = True
+        return aplain
+    options["max_connections"] = limit
     t = parse_sentinel_url(url)
     sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
         t.hosts,

@@ -35,7 +35,13 @@ from .._errors import CodecError, IndexSchemaError, SearchUnavailableError
 from .._keys import check_digest, short_digest
 from .._loopbound import LoopBound
 from ._base import Entry, Neighbour, Stored, VectorQuery
-from ._connect import aclose_client, async_client, close_client, sync_client
+from ._connect import (
+    LoadAwareAsyncRetry,
+    aclose_client,
+    async_client,
+    close_client,
+    sync_client,
+)
 from ._index import IndexSpec, check_compatible
 from ._write import EntryWriter
 
@@ -91,6 +97,9 @@ class RedisBackend:
         key_prefix: str = "cache:",
         socket_timeout: float = 0.25,
         connect_timeout: float = 0.25,
+        max_connections: int = 50,
+        pool_timeout: float = 10.0,
+        failures: Callable[[], int] | None = None,
         batch_size: int = 100,
         index: IndexSpec | Callable[[], IndexSpec] | None = None,
         vector_type: str = "FLOAT32",
@@ -112,6 +121,9 @@ class RedisBackend:
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": connect_timeout,
             "health_check_interval": 0,
+            "max_connections": max_connections,  # pool sizing, see _connect
+            "pool_timeout": pool_timeout,
+            "failures": failures,  # the breaker's failure count, see _connect.BlockingPool
         }
         self.client: redis.Redis = sync_client(url, self._opts, _sync_retry())
         self._aclients: LoopBound[redis.asyncio.Redis] = LoopBound(
@@ -338,7 +350,10 @@ class RedisBackend:
     # -- locks (see _distributed) -----------------------------------------------------------
 
     def try_lock(self, name: str, token: str, ttl_ms: int) -> bool:
-        return bool(self.client.set(name, token, nx=True, px=ttl_ms))
+        # SET NX GET: the reply is the holder's token (None if the key was free), so a
+        # retried SET whose first attempt did land still knows the lock is its own.
+        held = self.client.set(name, token, nx=True, px=ttl_ms, get=True)
+        return held is None or _u(held) == token
 
     def unlock(self, name: str, token: str) -> None:
         # Compare-and-delete in one step: never delete a lock another owner now holds.
@@ -349,7 +364,8 @@ class RedisBackend:
 
     async def atry_lock(self, name: str, token: str, ttl_ms: int) -> bool:
         client = await self.aclient()
-        return bool(await client.set(name, token, nx=True, px=ttl_ms))
+        held = await client.set(name, token, nx=True, px=ttl_ms, get=True)
+        return held is None or _u(held) == token
 
     async def aunlock(self, name: str, token: str) -> None:
         client = await self.aclient()
@@ -628,7 +644,8 @@ def _sync_retry() -> Retry:
 
 
 def _async_retry() -> AsyncRetry:
-    return AsyncRetry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
+    """Like `_sync_retry`, plus one retry of a timeout that a busy event loop caused."""
+    return LoadAwareAsyncRetry()
 
 
 def _command(client: redis.Redis, *args: Any) -> Any:
