@@ -12,9 +12,13 @@ Deliberate choices (pinned by golden tests; changing one re-keys every user's ca
 - Every NaN is one key (NaN != NaN, but two calls with NaN are the same call);
   `-0.0` and `0.0` are different keys (`math.atan2(0.0, -1)` != `math.atan2(-0.0, -1)`).
 - dict and set entries are sorted by their encoded bytes, so insertion order is ignored.
-- datetimes encode as ISO text, so the same instant in two time zones is two keys.
+- datetimes encode as ISO text plus `fold` and which zone (not only its offset), so
+  the same instant in two time zones is two keys.
 - Subclasses of builtins (namedtuples, OrderedDict, str subclasses) carry their class
-  name, so `Point(1, 2)` and `(1, 2)` differ.
+  name and instance attributes, so `Point(1, 2)` and `(1, 2)` differ.
+- Richer types (time zones, dataclasses, pydantic models, numpy subclasses and
+  structured dtypes, OrderedDict/defaultdict) keep everything they carry: see
+  `_encoding_rich`, which lists what each would otherwise lose.
 """
 
 from __future__ import annotations
@@ -79,6 +83,13 @@ def _enc_int(v: int, out: Out, seen: Seen) -> None:
 
 def _enc_float(v: float, out: Out, seen: Seen) -> None:
     out.append(_CANONICAL_NAN if v != v else b"f" + _pack_double(v))
+
+
+def _enc_complex(v: complex, out: Out, seen: Seen) -> None:
+    # Each part like a float: -0.0 kept, every NaN one key.
+    out.append(b"c")
+    _enc_float(v.real, out, seen)
+    _enc_float(v.imag, out, seen)
 
 
 def _enc_str(v: str, out: Out, seen: Seen) -> None:
@@ -161,7 +172,8 @@ def _enc_set(tag: bytes) -> _Encoder:
 
 
 def _enc_datetime(v: _dt.datetime, out: Out, seen: Seen) -> None:
-    out.append(_netstring(b"M", v.isoformat().encode()))
+    out.append(_netstring(b"M", v.isoformat().encode()) + b"%d" % v.fold)
+    _rich.enc_tzinfo(v.tzinfo, v, out)
 
 
 def _enc_date(v: _dt.date, out: Out, seen: Seen) -> None:
@@ -169,7 +181,8 @@ def _enc_date(v: _dt.date, out: Out, seen: Seen) -> None:
 
 
 def _enc_time(v: _dt.time, out: Out, seen: Seen) -> None:
-    out.append(_netstring(b"O", v.isoformat().encode()))
+    out.append(_netstring(b"O", v.isoformat().encode()) + b"%d" % v.fold)
+    _rich.enc_tzinfo(v.tzinfo, None, out)
 
 
 def _enc_timedelta(v: _dt.timedelta, out: Out, seen: Seen) -> None:
@@ -189,6 +202,7 @@ _EXACT: dict[type, _Encoder] = {
     bool: _enc_bool,
     int: _enc_int,
     float: _enc_float,
+    complex: _enc_complex,
     str: _enc_str,
     bytes: _enc_bytes,
     bytearray: _enc_bytearray,
@@ -210,6 +224,7 @@ _EXACT: dict[type, _Encoder] = {
 _BASES: tuple[type, ...] = (
     int,
     float,
+    complex,
     str,
     bytes,
     bytearray,
@@ -248,29 +263,25 @@ def _encode_other(v: Any, out: Out, seen: Seen) -> None:
         return
     if isinstance(v, enum.Enum):
         out.append(_netstring(b"E", _class_path(cls)))
-        _enc_str(v.name, out, seen)
+        if v.name is not None:
+            _enc_str(v.name, out, seen)
+        else:  # a Flag combination without a name, e.g. Perm(0): its value names it
+            out.append(b"v")
+            _encode(v.value, out, seen)
         return
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         if isinstance(v, numpy.ndarray):
-            _enc_ndarray(v, out, b"a")
+            if cls is numpy.ndarray:
+                _enc_ndarray(v, out, b"a")
+            else:
+                _rich.enc_ndarray_subclass(v, out, numpy)
             return
         if isinstance(v, numpy.generic):
             _enc_ndarray(numpy.asarray(v), out, b"g")
             return
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        out.append(_netstring(b"D", _class_path(cls)))
-        inner = _enter(v, seen)
-        # Only fields that take part in __eq__: equal dataclasses must give equal keys.
-        fields = [f for f in dataclasses.fields(v) if f.compare]
-        out.append(b"%d:" % len(fields))
-        for f in fields:
-            _enc_str(f.name, out, inner)
-            try:
-                _encode(getattr(v, f.name), out, inner)
-            except _Unencodable as exc:
-                raise exc.within(f".{f.name}") from None
-        inner.discard(id(v))
+        _rich.enc_dataclass(v, out, seen)
         return
     if isinstance(v, PurePath):
         out.append(_netstring(b"P", _class_path(cls)))
@@ -278,16 +289,15 @@ def _encode_other(v: Any, out: Out, seen: Seen) -> None:
         return
     pydantic = sys.modules.get("pydantic")
     if pydantic is not None and isinstance(v, pydantic.BaseModel):
-        out.append(_netstring(b"Y", _class_path(cls)))
-        try:
-            _encode(v.model_dump(mode="python"), out, seen)
-        except _Unencodable as exc:
-            raise exc.within(".model_dump()") from None
+        _rich.enc_pydantic(v, out, seen)
+        return
+    if isinstance(v, dict) and _rich.enc_special_dict(v, out, seen):
         return
     for base in _BASES:
         if isinstance(v, base):
             out.append(_netstring(b"X", _class_path(cls)))
             _EXACT[base](v, out, seen)
+            _rich.enc_instance_state(v, out, seen)
             return
     raise _Unencodable(
         v, f"values of type {cls.__module__}.{cls.__qualname__} have no stable encoding"
@@ -298,7 +308,7 @@ def _enc_ndarray(v: Any, out: Out, tag: bytes) -> None:
     if v.dtype.hasobject:
         raise _Unencodable(v, "numpy arrays of dtype=object have no stable encoding")
     shape = ",".join(str(n) for n in v.shape).encode()
-    out.append(_netstring(tag, v.dtype.str.encode()))
+    out.append(_netstring(tag, _rich.dtype_text(v.dtype)))
     out.append(_netstring(b"", shape))
     out.append(_netstring(b"", v.tobytes(order="C")))
 
@@ -328,3 +338,7 @@ def encode_value(value: Any, name: str = "value") -> bytes:
     out: Out = []
     encode_argument(name, value, out)
     return b"".join(out)
+
+
+# Last: _encoding_rich uses this module's helpers (at call time).
+from . import _encoding_rich as _rich  # noqa: E402

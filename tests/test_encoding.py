@@ -1,0 +1,497 @@
+"""Encoding audit, one property per encoded type: values a function can tell apart never
+share an encoding (and equal values share one where that is promised).
+
+Each test draws pairs from a deliberately small domain, so look-alike pairs (same digits,
+another exponent; same wall time, another zone; same data, another dtype) are common,
+and compares the encodings with `observe`: everything a function could read from the
+value. Property: encode(x) == encode(y)  =>  observe(x) == observe(y).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import functools
+import math
+import pathlib
+import struct
+import uuid
+import zoneinfo
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pydantic
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pmm_memo import UnencodableArgumentError
+from pmm_memo._encoding import encode_value
+
+PROPERTY = settings(max_examples=250, deadline=None)
+
+
+def _never_shared(x: Any, y: Any, observe: Callable[[Any], Any]) -> None:
+    if encode_value(x) == encode_value(y):
+        assert observe(x) == observe(y), (x, y)
+
+
+def _float_bits(v: float) -> Any:
+    return "nan" if math.isnan(v) else struct.pack(">d", v)
+
+
+# -- numbers --------------------------------------------------------------------------
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+class Other(enum.IntEnum):
+    LOW = 1
+
+
+class Perm(enum.Flag):
+    R = 1
+    W = 2
+
+
+class Bits(enum.IntFlag):
+    A = 1
+
+
+numbers = st.one_of(
+    st.sampled_from([0, 1, -1, 2, True, False, Level.LOW, Level.HIGH, Other.LOW]),
+    st.sampled_from([Perm(0), Perm.R, Perm.W, Perm.R | Perm.W, Bits(0), Bits(8), Bits.A]),
+    st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.0, math.inf, -math.inf, math.nan]),
+    st.sampled_from([np.float16(1), np.float32(1), np.float64(1), np.int32(1), np.int64(1)]),
+    st.sampled_from([np.float32(-0.0), np.bool_(True), np.uint8(1)]),
+    st.sampled_from([1j, complex(1, 0), complex(1, -0.0), complex(-0.0, 1), complex(math.nan, 0)]),
+)
+
+
+def observe_number(v: Any) -> Any:
+    if isinstance(v, enum.Enum):
+        return (type(v), v.value)
+    if isinstance(v, np.generic):
+        return (type(v), np.asarray(v).tobytes())
+    if isinstance(v, complex):
+        return (type(v), _float_bits(v.real), _float_bits(v.imag))
+    if isinstance(v, float):
+        return (type(v), _float_bits(v))
+    return (type(v), v)
+
+
+@PROPERTY
+@given(numbers, numbers)
+def test_numbers(x: Any, y: Any) -> None:
+    _never_shared(x, y, observe_number)
+
+
+def test_unnamed_flag_values_encode() -> None:
+    # Perm(0) has no name: it used to crash the key builder with an AttributeError.
+    assert encode_value(Perm(0)) != encode_value(Perm.R)
+    assert encode_value(Bits(8)) != encode_value(Bits(0)) != encode_value(8)
+
+
+# -- text and bytes -----------------------------------------------------------------------
+
+
+class Tag(str):
+    pass
+
+
+class Color(enum.StrEnum):
+    RED = "red"
+
+
+def _tagged(text: str, lang: str | None) -> Tag:
+    t = Tag(text)
+    if lang is not None:
+        t.lang = lang  # type: ignore[attr-defined]
+    return t
+
+
+small_text = st.sampled_from(["", "a", "red", "\ud800", "é", "e\u0301"])
+texts = st.one_of(
+    small_text,
+    st.builds(_tagged, small_text, st.sampled_from([None, "en", "fr"])),
+    st.just(Color.RED),
+    small_text.map(lambda s: s.encode("utf-8", "surrogatepass")),
+    small_text.map(lambda s: bytearray(s.encode("utf-8", "surrogatepass"))),
+    small_text.map(pathlib.PurePosixPath),
+    small_text.map(pathlib.PureWindowsPath),
+)
+
+
+def observe_text(v: Any) -> Any:
+    if isinstance(v, enum.Enum):
+        return (type(v), v.value)
+    if isinstance(v, bytes | bytearray):
+        return (type(v), bytes(v))
+    return (type(v), str(v), tuple(sorted(getattr(v, "__dict__", {}).items())))
+
+
+@PROPERTY
+@given(texts, texts)
+def test_text_bytes_and_paths(x: Any, y: Any) -> None:
+    _never_shared(x, y, observe_text)
+
+
+# -- time -----------------------------------------------------------------------------------
+
+ZONES: list[Any] = [
+    None,
+    dt.UTC,
+    dt.timezone(dt.timedelta(hours=1)),
+    dt.timezone(dt.timedelta(hours=1), "CET"),
+    dt.timezone(dt.timedelta(hours=2)),
+    zoneinfo.ZoneInfo("Europe/Berlin"),
+    zoneinfo.ZoneInfo("Europe/Paris"),
+    zoneinfo.ZoneInfo("Africa/Lagos"),  # +01:00 all year, no DST
+]
+# Around the 2024 end of DST in Europe (02:00-03:00 happens twice on Oct 27).
+moments = st.builds(
+    dt.datetime,
+    st.just(2024),
+    st.just(10),
+    st.sampled_from([26, 27]),
+    st.sampled_from([1, 2, 3]),
+    st.sampled_from([0, 30]),
+    tzinfo=st.sampled_from(ZONES),
+    fold=st.sampled_from([0, 1]),
+)
+times = st.builds(
+    dt.time,
+    st.sampled_from([1, 2]),
+    tzinfo=st.sampled_from(ZONES[:5]),
+    fold=st.sampled_from([0, 1]),
+)
+temporal = st.one_of(
+    moments,
+    times,
+    st.sampled_from([dt.date(2024, 10, 27), dt.timedelta(0), dt.timedelta(days=1)]),
+    st.sampled_from([dt.timedelta(seconds=86400), dt.timedelta(microseconds=-1)]),
+)
+
+
+def observe_time(v: Any) -> Any:
+    if isinstance(v, dt.datetime | dt.time):
+        tz = v.tzinfo
+        at = v if isinstance(v, dt.datetime) else None
+        zone = None
+        if tz is not None:
+            zone = (
+                type(tz),
+                getattr(tz, "key", None),
+                tz.tzname(at),
+                tz.utcoffset(at),
+                tz.dst(at),
+            )
+        return (type(v), v.replace(tzinfo=None), v.fold, zone)
+    return (type(v), v)
+
+
+@PROPERTY
+@given(temporal, temporal)
+def test_dates_times_and_zones(x: Any, y: Any) -> None:
+    _never_shared(x, y, observe_time)
+
+
+def test_the_same_wall_time_in_two_zones_with_one_offset() -> None:
+    berlin = dt.datetime(2024, 1, 15, 12, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin"))
+    fixed = berlin.replace(tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    assert berlin.isoformat() == fixed.isoformat()  # what the old encoding saw
+    assert berlin.tzname() != fixed.tzname()
+    assert encode_value(berlin) != encode_value(fixed)
+
+
+# -- decimal and uuid -------------------------------------------------------------------
+
+
+decimals = st.sampled_from(
+    ["0", "-0", "0.0", "1", "1.0", "1.00", "10", "1E+1", "NaN", "-NaN", "sNaN", "Infinity"]
+).map(decimal.Decimal)
+uuids = st.integers(0, 3).map(lambda i: uuid.UUID(int=i))
+
+
+@PROPERTY
+@given(st.one_of(decimals, uuids), st.one_of(decimals, uuids))
+def test_decimals_and_uuids(x: Any, y: Any) -> None:
+    _never_shared(x, y, lambda v: (type(v), str(v)))
+
+
+# -- containers ----------------------------------------------------------------------------
+
+Pair = collections.namedtuple("Pair", "a b")
+leaves = st.sampled_from([0, 1, 1.0, True, "a", b"a", None])
+
+
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    keys = st.sampled_from([0, 1, 1.0, True, "a", "b"])
+    return st.one_of(
+        st.lists(inner, max_size=3),
+        st.lists(inner, max_size=3).map(tuple),
+        st.builds(Pair, inner, inner),
+        st.frozensets(keys, max_size=3),
+        st.sets(keys, max_size=3),
+        st.dictionaries(keys, inner, max_size=3),
+        st.lists(st.tuples(keys, inner), max_size=3).map(collections.OrderedDict),
+        st.builds(
+            collections.defaultdict,
+            st.sampled_from([None, int, list]),
+            st.dictionaries(keys, inner, max_size=2),
+        ),
+    )
+
+
+containers = st.recursive(leaves, _containers, max_leaves=8)
+
+
+def observe_container(v: Any) -> Any:
+    t = type(v)
+    if isinstance(v, collections.OrderedDict):
+        return (t, tuple((observe_container(k), observe_container(x)) for k, x in v.items()))
+    if isinstance(v, dict):
+        factory = getattr(v, "default_factory", None)
+        items = frozenset((observe_container(k), observe_container(x)) for k, x in v.items())
+        return (t, factory, items)
+    if isinstance(v, list | tuple):
+        return (t, tuple(observe_container(x) for x in v))
+    if isinstance(v, set | frozenset):
+        return (t, frozenset(observe_container(x) for x in v))
+    if isinstance(v, float):
+        return (t, _float_bits(v))
+    return (t, v)
+
+
+@settings(max_examples=400, deadline=None)
+@given(containers, containers)
+def test_containers(x: Any, y: Any) -> None:
+    _never_shared(x, y, observe_container)
+
+
+def test_ordered_dict_order_counts_dict_order_does_not() -> None:
+    a = collections.OrderedDict([("x", 1), ("y", 2)])
+    b = collections.OrderedDict([("y", 2), ("x", 1)])
+    assert a != b and encode_value(a) != encode_value(b)
+    assert encode_value(dict(a)) == encode_value(dict(b))  # dicts are equal: one key
+
+
+def test_defaultdict_factory_counts() -> None:
+    assert encode_value(collections.defaultdict(int)) != encode_value(collections.defaultdict(list))
+    with pytest.raises(UnencodableArgumentError, match="default_factory"):
+        encode_value(collections.defaultdict(functools.partial(int)))
+
+
+# -- dataclasses and pydantic models ---------------------------------------------------
+
+
+@dataclasses.dataclass
+class Job:
+    name: str
+    note: str = dataclasses.field(default="", compare=False)
+    derived: int = dataclasses.field(init=False, default=0)
+
+
+@dataclasses.dataclass
+class OtherJob:
+    name: str
+    note: str = ""
+    derived: int = 0
+
+
+def _job(cls: type, name: str, note: str, derived: int) -> Any:
+    job = cls(name, note)
+    job.derived = derived
+    return job
+
+
+jobs = st.builds(
+    _job,
+    st.sampled_from([Job, OtherJob]),
+    st.sampled_from(["a", "b"]),
+    st.sampled_from(["", "urgent"]),
+    st.sampled_from([0, 1]),
+)
+
+
+@PROPERTY
+@given(jobs, jobs)
+def test_dataclasses(x: Any, y: Any) -> None:
+    _never_shared(x, y, lambda v: (type(v), dataclasses.astuple(v)))
+
+
+class Inner(pydantic.BaseModel):
+    x: int
+
+
+class InnerToo(pydantic.BaseModel):
+    x: int
+
+
+class Outer(pydantic.BaseModel):
+    inner: Inner | InnerToo
+    secret: str = pydantic.Field(default="", exclude=True)
+    _cache: int = pydantic.PrivateAttr(default=0)
+
+
+class Loose(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="allow")
+    x: int = 0
+
+
+def _outer(inner_cls: type, x: int, secret: str, private: int) -> Outer:
+    model = Outer(inner=inner_cls(x=x), secret=secret)
+    model._cache = private
+    return model
+
+
+models = st.one_of(
+    st.builds(
+        _outer,
+        st.sampled_from([Inner, InnerToo]),
+        st.sampled_from([1, 2]),
+        st.sampled_from(["", "s"]),
+        st.sampled_from([0, 1]),
+    ),
+    st.sampled_from([Loose(), Loose(x=1), Loose(y=1), Loose(x=0, y="1")]),
+)
+
+
+def observe_model(v: Any) -> Any:
+    if not isinstance(v, pydantic.BaseModel):
+        return (type(v), v)
+    fields = {k: observe_model(x) for k, x in v.__dict__.items()}
+    return (type(v), sorted(fields.items()), v.__pydantic_extra__, v.__pydantic_private__)
+
+
+@PROPERTY
+@given(models, models)
+def test_pydantic_models(x: Any, y: Any) -> None:
+    _never_shared(x, y, lambda v: repr(observe_model(v)))
+
+
+# -- numpy --------------------------------------------------------------------------------
+
+DTYPES: list[Any] = [
+    np.int32,
+    np.int64,
+    ">i4",
+    np.float32,
+    np.uint8,
+    [("a", "<i4"), ("b", "<f4")],
+    [("x", "<f4"), ("y", "<i4")],
+    [("a", "<i4"), ("b", "<i4")],
+]
+
+
+def _array(dtype: Any, shape: tuple[int, ...], fortran: bool, masked: int) -> Any:
+    n = int(np.prod(shape))
+    base = np.zeros(n, dtype=dtype) if isinstance(dtype, list) else np.arange(n).astype(dtype)
+    arr = base.reshape(shape, order="F" if fortran else "C")
+    if masked:
+        mask = np.zeros(n, dtype=bool)
+        mask[: masked - 1] = True
+        return np.ma.array(arr, mask=mask.reshape(shape))
+    return arr
+
+
+arrays = st.builds(
+    _array,
+    st.sampled_from(DTYPES),
+    st.sampled_from([(4,), (2, 2), (1, 4)]),
+    st.booleans(),
+    st.sampled_from([0, 1, 2]),
+)
+
+
+def observe_array(v: Any) -> Any:
+    mask = np.ma.getmaskarray(v).tobytes() if isinstance(v, np.ma.MaskedArray) else None
+    data = np.asarray(v.data if isinstance(v, np.ma.MaskedArray) else v)
+    return (type(v), repr(v.dtype.descr), v.shape, np.ascontiguousarray(data).tobytes(), mask)
+
+
+@PROPERTY
+@given(arrays, arrays)
+def test_numpy_arrays(x: Any, y: Any) -> None:
+    _never_shared(x, y, observe_array)
+
+
+def test_structured_dtypes_and_masks_regressions() -> None:
+    one = np.zeros(2, dtype=[("a", "<i4"), ("b", "<f4")])
+    two = np.zeros(2, dtype=[("x", "<f4"), ("y", "<i4")])
+    assert one.dtype.str == two.dtype.str  # "|V8": what the old encoding saw
+    assert encode_value(one) != encode_value(two)
+    fill = np.ma.array([1, 2], mask=[0, 1]).fill_value
+    masked = np.ma.array([1, 2], mask=[0, 1])
+    assert encode_value(masked) != encode_value(np.array([1, fill]))
+    assert encode_value(masked) != encode_value(np.ma.array([1, 3], mask=[0, 1]))
+
+
+def test_unknown_array_subclasses_ask_for_cache_key() -> None:
+    class Quantity(np.ndarray):
+        unit = "m"
+
+    q = np.arange(3).view(Quantity)
+    with pytest.raises(UnencodableArgumentError, match="__cache_key__"):
+        encode_value(q)
+
+
+def test_subclass_instance_attributes_count() -> None:
+    assert encode_value(_tagged("a", "en")) != encode_value(_tagged("a", "fr"))
+    assert encode_value(_tagged("a", None)) != encode_value(_tagged("a", "en"))
+    assert encode_value(_tagged("a", None)) == encode_value(Tag("a"))
+
+
+# -- the same look-alike pairs through the decorator, on both backends, sync and async ---
+
+LOOK_ALIKES: list[tuple[str, Any, Any]] = [
+    (
+        "zone vs fixed offset",
+        dt.datetime(2024, 1, 15, 12, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin")),
+        dt.datetime(2024, 1, 15, 12, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+    ),
+    (
+        "OrderedDict order",
+        collections.OrderedDict([("x", 1), ("y", 2)]),
+        collections.OrderedDict([("y", 2), ("x", 1)]),
+    ),
+    ("defaultdict factory", collections.defaultdict(int), collections.defaultdict(list)),
+    (
+        "structured dtype",
+        np.zeros(2, dtype=[("a", "<i4"), ("b", "<f4")]),
+        np.zeros(2, dtype=[("x", "<f4"), ("y", "<i4")]),
+    ),
+    ("mask", np.ma.array([1, 2], mask=[0, 1]), np.ma.array([1, 2], mask=[0, 0])),
+    ("compare=False field", Job("a", "urgent"), Job("a", "")),
+    ("nested model class", _outer(Inner, 1, "", 0), _outer(InnerToo, 1, "", 0)),
+    ("excluded model field", _outer(Inner, 1, "s", 0), _outer(Inner, 1, "", 0)),
+    ("str subclass attribute", _tagged("a", "en"), _tagged("a", "fr")),
+]
+
+
+@pytest.mark.parametrize(("name", "x", "y"), LOOK_ALIKES, ids=[r[0] for r in LOOK_ALIKES])
+def test_look_alikes_get_their_own_results(cache: Any, name: str, x: Any, y: Any) -> None:
+    from pmm_memo import cached
+    from tests.conftest import run
+
+    seen: list[Any] = []
+
+    @cached(tenant="t", cache=cache)
+    def sync_f(v: Any) -> int:
+        seen.append(v)
+        return len(seen)
+
+    @cached(tenant="t", cache=cache)
+    async def async_f(v: Any) -> int:
+        seen.append(v)
+        return len(seen)
+
+    assert sync_f(x) == 1 and sync_f(y) == 2 and sync_f(x) == 1
+    assert run(async_f(x)) == 3 and run(async_f(y)) == 4 and run(async_f(y)) == 4
