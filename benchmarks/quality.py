@@ -1,20 +1,28 @@
-"""Semantic-lookup quality on public near-duplicate data (../shared/eval-data).
+"""Semantic-lookup quality: hard negatives, GPTCache paraphrases, held-out Quora pairs.
 
-    python3 benchmarks/quality.py [--embedder offline|local] [--qqp-pairs N]
-                                  [--replay-pairs N] [--data DIR]
+    python3 benchmarks/quality.py [--embedder offline|local] [--qqp-test N] [--data DIR]
+                                  [--thresholds 0.85,0.9,...] [--guards all|none|...]
 
-1. GPTCache mock data (999 paraphrase pairs): store every `origin`, query every
-   `similar`; per threshold: right hits, wrong hits, misses (comparable with GPTCache's
-   published table, whose threshold is on its own ONNX distance score, not cosine).
-   The 0.90 row is also replayed end to end through @semantic_lookup on the embedded
-   backend, and must agree with the matrix computation.
-2. Quora Question Pairs (80,854 labelled pairs): pair-level precision / recall /
-   false-positive rate per threshold, and a cache replay (store every text_a, query
-   every text_b: hit rate, right and wrong hits; "right" = the returned question is the
-   same text or a labelled duplicate; QQP labels are incomplete, so "wrong" is an upper
-   bound).
+Per embedder, per guard set and threshold, as a cache sees it (store, then query; the
+top-1 candidate at or above the threshold that the guards allow is a hit — the
+decorator's default k=1):
 
-The data is read from the eval-data folder at run time; none of it is in the package.
+1. Hard negatives (benchmarks/hard_negatives.py, written for pmm_memo): every `stored`
+   question is cached; each `negative` (one number / entity / symbol / negation changed)
+   must miss, each `control` (a paraphrase keeping them) should hit its own question.
+2. GPTCache mock data (999 ChatGPT paraphrases of web sentences): store every origin,
+   query every paraphrase: right hits (its own origin), wrong hits, misses. The default
+   row is also replayed end to end through @semantic_lookup and must agree.
+3. Quora Question Pairs, held out: questions are grouped into duplicate clusters (label-1
+   edges, transitively); clusters are split 80/20 by a hash of their smallest question,
+   so train and test share no question. On a fixed sample of test pairs: store every
+   text_a, query every text_b. A hit is right *strictly* when the returned question is
+   the query itself or a labelled duplicate of it, *transitively* when it is in the
+   query's duplicate cluster (duplicates of duplicates). QQP labels are incomplete, so
+   "wrong" is an upper bound.
+4. What the guards cost: microseconds per candidate checked.
+
+Data is read from ../shared/eval-data at run time; none of it is in the package.
 """
 
 from __future__ import annotations
@@ -24,18 +32,29 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from xxhash import xxh3_64_intdigest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pmm_memo
+from benchmarks.hard_negatives import HARD_NEGATIVES
 from pmm_memo import Cache, CacheConfig, semantic_lookup
+from pmm_memo._guards import DEFAULT_GUARDS, Guards
 from pmm_memo.embedders import Embedder, OfflineEmbedder
 
-THRESHOLDS = (0.80, 0.85, 0.90, 0.93, 0.95, 0.97, 0.99)
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval-data"
+THRESHOLDS = (0.80, 0.85, 0.88, 0.90, 0.92, 0.95, 0.97)
+GUARD_SETS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "numbers": ("numbers",),
+    "numbers+entities": ("numbers", "entities"),
+    "numbers+negation": ("numbers", "negation"),
+    "all": ("numbers", "entities", "negation"),
+}
 
 
 def make_embedder(name: str) -> Embedder:
@@ -46,7 +65,7 @@ def make_embedder(name: str) -> Embedder:
     return OfflineEmbedder(1536, batch_size=2000)
 
 
-def embed_unique(embedder: Embedder, texts: list[str]) -> tuple[np.ndarray, dict[str, int]]:
+def embed_unique(embedder: Embedder, texts: Sequence[str]) -> tuple[np.ndarray, dict[str, int]]:
     index: dict[str, int] = {}
     unique: list[str] = []
     for t in texts:
@@ -69,33 +88,109 @@ def top1(
     return best, sims
 
 
-def mock_data(embedder: Embedder, data_dir: Path) -> None:
+def hits(
+    queries: Sequence[str],
+    stored: Sequence[str],
+    best: np.ndarray,
+    sims: np.ndarray,
+    threshold: float,
+    guards: Guards,
+) -> np.ndarray:
+    """Which queries hit (top-1 above the threshold and allowed by the guards)."""
+    out = sims >= threshold
+    if guards:
+        for i in np.flatnonzero(out).tolist():
+            if guards.veto(queries[i], stored[int(best[i])]) is not None:
+                out[i] = False
+    return out
+
+
+def _guard_sets(choice: str) -> dict[str, Guards]:
+    names = GUARD_SETS if choice == "all" else {choice: GUARD_SETS[choice]}
+    return {label: Guards(g) for label, g in names.items()}
+
+
+# -- 1. hard negatives ---------------------------------------------------------------------
+
+
+def hard_negatives(
+    embedder: Embedder, thresholds: Sequence[float], guard_sets: dict[str, Guards]
+) -> None:
+    stored = [r[1] for r in HARD_NEGATIVES]
+    negatives = [r[2] for r in HARD_NEGATIVES]
+    controls = [r[3] for r in HARD_NEGATIVES]
+    kinds = [r[0] for r in HARD_NEGATIVES]
+    s_vecs = embedder.embed(stored)
+    n_best, n_sims = top1(embedder.embed(negatives), s_vecs)
+    c_best, c_sims = top1(embedder.embed(controls), s_vecs)
+    own = np.arange(len(stored))
+    n = len(HARD_NEGATIVES)
+    print(
+        f"\n1. Hard negatives: {n} stored questions; wrong hits among {n} negatives "
+        f"(by kind: {', '.join(f'{k} {kinds.count(k)}' for k in dict.fromkeys(kinds))}) / "
+        f"controls hitting their own question (of {n})"
+    )
+    print("   guards           | " + " | ".join(f"{t:^11.2f}" for t in thresholds))
+    for label, guards in guard_sets.items():
+        cells = []
+        for t in thresholds:
+            wrong = int(hits(negatives, stored, n_best, n_sims, t, guards).sum())
+            right = int((hits(controls, stored, c_best, c_sims, t, guards) & (c_best == own)).sum())
+            cells.append(f"{wrong:>2} / {right:>2} {100 * right / n:3.0f}%")
+        print(f"   {label:16} | " + " | ".join(cells))
+    by_kind = {k: [i for i, x in enumerate(kinds) if x == k] for k in dict.fromkeys(kinds)}
+    print("   negatives' similarity to their stored question, by kind (min / median / max):")
+    sims = np.einsum("ij,ij->i", embedder.embed(negatives), s_vecs)
+    for k, idx in by_kind.items():
+        v = sims[idx]
+        print(f"     {k:9} {v.min():.3f} / {np.median(v):.3f} / {v.max():.3f}")
+
+
+# -- 2. GPTCache mock data -----------------------------------------------------------------
+
+
+def mock_data(
+    embedder: Embedder,
+    data_dir: Path,
+    thresholds: Sequence[float],
+    guard_sets: dict[str, Guards],
+    replay_at: float,
+) -> None:
     pairs = json.loads((data_dir / "gptcache_mock_data.json").read_text())
     origins = [p["origin"] for p in pairs]
     similars = [p["similar"] for p in pairs]
     o_vecs, o_index = embed_unique(embedder, origins)
-    s_vecs = embedder.embed(similars)
-    best, sims = top1(s_vecs, o_vecs)
+    stored = list(o_index)
+    best, sims = top1(embedder.embed(similars), o_vecs)
     expected = np.array([o_index[o] for o in origins])
-    print(f"\n1. GPTCache mock data: {len(pairs)} pairs, {len(o_index)} distinct origins stored")
-    print("   threshold | right hits | wrong hits | misses")
-    rows = {}
-    for t in THRESHOLDS:
-        hit = sims >= t
-        right = int((hit & (best == expected)).sum())
-        wrong = int((hit & (best != expected)).sum())
-        rows[t] = (right, wrong, int((~hit).sum()))
-        print(f"   {t:9.2f} | {right:10d} | {wrong:10d} | {rows[t][2]:6d}")
+    print(
+        f"\n2. GPTCache mock data: {len(pairs)} pairs, {len(stored)} distinct origins stored; "
+        "right / wrong hits (misses = the rest)"
+    )
+    print("   guards           | " + " | ".join(f"{t:^9.2f}" for t in thresholds))
+    rows: dict[tuple[str, float], tuple[int, int, int]] = {}
+    for label, guards in guard_sets.items():
+        cells = []
+        for t in thresholds:
+            hit = hits(similars, stored, best, sims, t, guards)
+            right = int((hit & (best == expected)).sum())
+            wrong = int((hit & (best != expected)).sum())
+            rows[(label, t)] = (right, wrong, len(pairs) - right - wrong)
+            cells.append(f"{right:>3} / {wrong:>3}")
+        print(f"   {label:16} | " + " | ".join(cells))
     print(
         "   GPTCache published (ONNX + FAISS, its own score): 0.95 -> 425/25/549, "
         "0.9 -> 804/77/118, 0.8 -> 904/92/3"
     )
-    replay = replay_through_decorator(embedder, origins, similars, 0.90)
-    print(
-        f"   end-to-end @semantic_lookup replay at 0.90: right {replay[0]}, wrong "
-        f"{replay[1]}, misses {replay[2]} (matrix: {rows[0.90]})"
-    )
-    assert replay == rows[0.90], "the decorator disagrees with the matrix computation"
+    default_label = next((lb for lb, g in GUARD_SETS.items() if g == DEFAULT_GUARDS), None)
+    if default_label in guard_sets and (default_label, replay_at) in rows:
+        replay = replay_through_decorator(embedder, origins, similars, replay_at)
+        print(
+            f"   end-to-end @semantic_lookup replay at {replay_at} with the default guards "
+            f"{DEFAULT_GUARDS}: right {replay[0]}, wrong {replay[1]}, misses {replay[2]} "
+            f"(matrix: {rows[(default_label, replay_at)]})"
+        )
+        assert replay == rows[(default_label, replay_at)], "decorator and matrix disagree"
 
 
 def replay_through_decorator(
@@ -128,78 +223,145 @@ def replay_through_decorator(
     return right, wrong, misses
 
 
+# -- 3. Quora, held out --------------------------------------------------------------------
+
+
+class _Clusters:
+    """Union-find over questions joined by label-1 pairs (duplicates, transitively)."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, q: str) -> str:
+        root = q
+        while self.parent.get(root, root) != root:
+            root = self.parent[root]
+        while self.parent.get(q, q) != root:  # path compression
+            self.parent[q], q = root, self.parent[q]
+        return root
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)  # root = smallest question: stable
+
+
+def qqp_split(
+    pairs: list[dict[str, object]],
+) -> tuple[list[dict[str, object]], list[dict[str, object]], _Clusters]:
+    """(train, test, clusters): a pair is in test when both its questions' groups are.
+
+    Groups join every pair's two questions (duplicates or not), so a question never
+    appears on both sides; a group goes to test when a hash of its root is 0 mod 5.
+    """
+    groups = _Clusters()
+    dups = _Clusters()
+    for p in pairs:
+        groups.union(str(p["text_a"]), str(p["text_b"]))
+        if p["label"] == 1:
+            dups.union(str(p["text_a"]), str(p["text_b"]))
+    train, test = [], []
+    for p in pairs:
+        root = groups.find(str(p["text_a"]))
+        (test if xxh3_64_intdigest(root.encode()) % 5 == 0 else train).append(p)
+    return train, test, dups
+
+
 def qqp(
-    embedder: Embedder, data_dir: Path, pair_limit: int | None, replay_limit: int, seed: int = 7
+    embedder: Embedder,
+    data_dir: Path,
+    sample: int,
+    thresholds: Sequence[float],
+    guard_sets: dict[str, Guards],
+    seed: int = 11,
 ) -> None:
     pairs = json.loads((data_dir / "gptcache_similar_qqp_full.json").read_text())
+    train, test, dups = qqp_split(pairs)
+    train_q = {p["text_a"] for p in train} | {p["text_b"] for p in train}
+    test_q = {p["text_a"] for p in test} | {p["text_b"] for p in test}
+    assert not train_q & test_q, "train and test share a question"
+    labelled = {(p["text_a"], p["text_b"]) for p in pairs if p["label"] == 1}
+    labelled |= {(b, a) for a, b in labelled}
     rng = random.Random(seed)
-    if pair_limit is not None and pair_limit < len(pairs):
-        pairs = rng.sample(pairs, pair_limit)
-    a_vecs, a_index = embed_unique(embedder, [p["text_a"] for p in pairs])
-    b_vecs, b_index = embed_unique(embedder, [p["text_b"] for p in pairs])
-    labels = np.array([p["label"] for p in pairs], dtype=bool)
-    ai = np.array([a_index[p["text_a"]] for p in pairs])
-    bi = np.array([b_index[p["text_b"]] for p in pairs])
-    sims = np.einsum("ij,ij->i", a_vecs[ai], b_vecs[bi])
+    chosen = test if sample >= len(test) else rng.sample(test, sample)
+    stored_vecs, stored_index = embed_unique(embedder, [p["text_a"] for p in chosen])
+    stored = list(stored_index)
+    queries = [p["text_b"] for p in chosen]
+    best, sims = top1(embedder.embed(queries), stored_vecs)
+    n_dup = sum(p["label"] for p in chosen)
     print(
-        f"\n2a. Quora pairs, pair level: {len(pairs)} pairs ({labels.sum()} duplicates, "
-        f"{(~labels).sum()} non-duplicates)"
+        f"\n3. Quora, held out: {len(train)} train / {len(test)} test pairs (no shared "
+        f"question); {len(chosen)} test pairs sampled (seed {seed}, {n_dup} labelled "
+        f"duplicates), {len(stored)} distinct text_a stored, every text_b queried"
     )
-    print("   threshold | precision | recall | false-positive rate")
-    for t in THRESHOLDS:
-        pred = sims >= t
-        tp = int((pred & labels).sum())
-        fp = int((pred & ~labels).sum())
-        precision = tp / (tp + fp) if tp + fp else float("nan")
-        print(
-            f"   {t:9.2f} | {precision:9.3f} | {tp / labels.sum():6.3f} | "
-            f"{fp / (~labels).sum():8.4f}"
-        )
+    print(
+        "   guards           | threshold | hit rate | hits | strict precision | "
+        "transitive precision"
+    )
+    for label, guards in guard_sets.items():
+        for t in thresholds:
+            hit = hits(queries, stored, best, sims, t, guards)
+            strict = transitive = 0
+            for i in np.flatnonzero(hit).tolist():
+                q, found = queries[i], stored[int(best[i])]
+                if found == q or (found, q) in labelled:
+                    strict += 1
+                    transitive += 1
+                elif dups.find(found) == dups.find(q):
+                    transitive += 1
+            n_hits = int(hit.sum())
+            sp = strict / n_hits if n_hits else float("nan")
+            tp = transitive / n_hits if n_hits else float("nan")
+            print(
+                f"   {label:16} | {t:9.2f} | {hit.mean():8.3f} | {n_hits:4d} | "
+                f"{sp:16.3f} | {tp:20.3f}"
+            )
 
-    sample = pairs if replay_limit >= len(pairs) else rng.sample(pairs, replay_limit)
-    dup: set[tuple[str, str]] = set()
-    for p in json.loads((data_dir / "gptcache_similar_qqp_full.json").read_text()):
-        if p["label"] == 1:
-            dup.add((p["text_a"], p["text_b"]))
-            dup.add((p["text_b"], p["text_a"]))
-    stored_vecs, stored_index = embed_unique(embedder, [p["text_a"] for p in sample])
-    stored_texts = list(stored_index)
-    queries = [p["text_b"] for p in sample]
-    q_vecs = embedder.embed(queries)
-    best, best_sims = top1(q_vecs, stored_vecs)
-    print(
-        f"\n2b. Quora cache replay: {len(stored_texts)} distinct text_a stored, "
-        f"{len(queries)} text_b queried"
-    )
-    print("   threshold | hit rate | right hits | wrong hits (upper bound)")
-    for t in THRESHOLDS:
-        hit = best_sims >= t
-        right = wrong = 0
-        for q, j, h in zip(queries, best, hit, strict=True):
-            if not h:
-                continue
-            found = stored_texts[j]
-            if found == q or (found, q) in dup:
-                right += 1
-            else:
-                wrong += 1
-        print(f"   {t:9.2f} | {hit.mean():8.3f} | {right:10d} | {wrong:10d}")
+
+# -- 4. cost ------------------------------------------------------------------------------
+
+
+def guard_cost(guard_sets: dict[str, Guards], data_dir: Path) -> None:
+    pairs = json.loads((data_dir / "gptcache_mock_data.json").read_text())
+    texts = [(p["similar"], p["origin"]) for p in pairs]
+    print("\n4. Guard cost per candidate checked (GPTCache pairs, mean of 3 rounds):")
+    for label, guards in guard_sets.items():
+        if not guards:
+            continue
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            for q, c in texts:
+                guards.veto(q, c)
+            best = min(best, (time.perf_counter() - start) / len(texts))
+        print(f"   {label:16} {best * 1e6:6.1f} µs")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--embedder", choices=["offline", "local"], default="offline")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--embedder", choices=["offline", "local"], default="local")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument(
-        "--qqp-pairs", type=int, default=None, help="pairs for the pair-level table (default: all)"
-    )
-    parser.add_argument("--replay-pairs", type=int, default=20000)
+    parser.add_argument("--qqp-test", type=int, default=4000, help="test pairs sampled")
+    parser.add_argument("--thresholds", default=",".join(f"{t:g}" for t in THRESHOLDS))
+    parser.add_argument("--guards", default="all", choices=["all", *GUARD_SETS])
+    parser.add_argument("--replay-at", type=float, default=0.90)
+    parser.add_argument("--skip", default="", help="comma list of sections to skip: 1,2,3,4")
     args = parser.parse_args(argv)
+    thresholds = [float(t) for t in args.thresholds.split(",")]
+    guard_sets = _guard_sets(args.guards)
+    skip = set(args.skip.split(","))
     start = time.perf_counter()
     embedder = make_embedder(args.embedder)
-    print(f"embedder: {args.embedder} (dim {embedder.dim})")
-    mock_data(embedder, args.data)
-    qqp(embedder, args.data, args.qqp_pairs, args.replay_pairs)
+    print(f"embedder: {args.embedder} (dim {embedder.dim}); default guards {DEFAULT_GUARDS}")
+    sections: list[tuple[str, Callable[[], None]]] = [
+        ("1", lambda: hard_negatives(embedder, thresholds, guard_sets)),
+        ("2", lambda: mock_data(embedder, args.data, thresholds, guard_sets, args.replay_at)),
+        ("3", lambda: qqp(embedder, args.data, args.qqp_test, thresholds, guard_sets)),
+        ("4", lambda: guard_cost(guard_sets, args.data)),
+    ]
+    for name, run in sections:
+        if name not in skip:
+            run()
     print(f"\n(done in {time.perf_counter() - start:.0f}s)")
 
 

@@ -41,6 +41,11 @@ T = TypeVar("T")
 _CONFIG_ERRORS = (IndexSchemaError, SearchUnavailableError)
 
 
+# A reported wrong hit's similarity is raised by this much: the same query (same vector)
+# scores the same on the next lookup, within float32 rounding, and must now fall short.
+MIN_SIMILARITY_MARGIN = 1e-5
+
+
 class Cache:
     """Owns one backend, its codec, breaker, counters and single-flight tables."""
 
@@ -397,6 +402,19 @@ class Cache:
 
     def knn(self, query: VectorQuery, counters: Counters) -> list[Neighbour]:
         return self._guarded("search", lambda: self.backend.knn(query), [], counters)
+
+    def raise_min_similarity(self, key: str, similarity: float, counters: Counters) -> bool:
+        """Feedback on a wrong hit: the entry needs more than `similarity` from now on."""
+        bumped = similarity + MIN_SIMILARITY_MARGIN
+        return self._guarded(
+            "feedback", lambda: self.backend.raise_min_similarity(key, bumped), False, counters
+        )
+
+    async def araise_min_similarity(self, key: str, similarity: float, counters: Counters) -> bool:
+        bumped = similarity + MIN_SIMILARITY_MARGIN
+        return await self._aguarded(
+            "feedback", lambda: self.backend.araise_min_similarity(key, bumped), False, counters
+        )
 
     def _guarded(
         self, op: str, fn: Callable[[], T], default: T, counters: Counters | None = None

@@ -5,7 +5,9 @@ Order of work for a call (semantic steps only for `semantic_lookup`):
 2. bind + encode the arguments -> key (bad arguments raise here, before any I/O);
 3. exact read -> hit;
 4. embed the text argument, KNN among entries of the same tenant, function, scope and
-   user -> the nearest neighbour at or above the threshold is a hit;
+   user -> the nearest neighbour at or above the threshold (and its entry's own
+   min_similarity, raised by `report_wrong_hit`) that the guards allow (_guards) and the
+   optional judge accepts (_verify) is a hit;
 5. single-flight: the first concurrent caller computes and stores, others wait for it.
 
 Built on wrapt's FunctionWrapper so functions, methods, classmethods and staticmethods
@@ -14,6 +16,7 @@ behave alike and the wrapper looks like the function to `inspect`.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING, Any, overload
 import wrapt
 from xxhash import xxh3_128_hexdigest
 
-from . import _stats, _validate
+from . import _guards, _stats, _validate, _verify
 from ._codec import allow_types_from_annotation
 from ._context import Mode, current_mode
 from ._distributed import arun_locked, run_locked
@@ -79,6 +82,8 @@ class _Memo:
         unless: Callable[[Any], bool] | None,
         cache: Cache | None,
         lock: bool | None = None,
+        guards: object = _guards.DEFAULT_GUARDS,
+        verify: object = None,
     ) -> None:
         self.func = func
         self.tenant = _validate.tenant(tenant)
@@ -104,6 +109,9 @@ class _Memo:
         _stats.track(self.counters, self.tenant, self.fn_name)  # for metrics exporters
         self._prefix: tuple[Cache | None, str, str] = (None, "", "")
         self.is_async = inspect.iscoroutinefunction(func)
+        self.guards = _guards.parse(guards)
+        checked = _verify.check(verify, self.is_async)
+        self.judge = None if checked is None else _verify.Judge(checked)
         allow_types_from_annotation(func)
 
     def cache(self) -> Cache:
@@ -233,17 +241,21 @@ class _Memo:
             fn=self.fn_of(cache),
             scope=cache.digests.scope(call.scope_material()),
             user=self.user_of(call),
-            with_text=False,
+            # Guards and the judge compare texts: candidates come with their stored text.
+            with_text=bool(self.guards) or self.judge is not None,
         )
 
-    def accept(self, query: VectorQuery, neighbours: list[Neighbour]) -> Any:
-        """The first neighbour that is close enough and provably ours, or MISSING.
+    def accept(
+        self, query: VectorQuery, text: str, neighbours: list[Neighbour], record: bool = True
+    ) -> Neighbour | None:
+        """The first neighbour that is close enough, provably ours and allowed by the
+        guards, or None. (The judge, if any, is asked by the caller: it may be async.)
 
         Backends filter already; this re-checks the stored tenant/user/function/scope so
         a filter bug or a foreign entry can never leak a result.
         """
         assert self.threshold is not None
-        if neighbours:
+        if neighbours and record:
             self.counters.record_similarity(neighbours[0].similarity)
         for n in neighbours:
             if n.similarity < self.threshold:
@@ -254,10 +266,31 @@ class _Memo:
                 or n.user != query.user
                 or n.fn != query.fn
                 or n.scope != query.scope
+                or n.similarity < n.min_similarity  # a reported wrong hit (feedback)
             ):
                 continue
-            return n.value
-        return MISSING
+            if self.guards and (n.text is None or self.guards.veto(text, n.text) is not None):
+                if record:
+                    self.counters.guard_rejections += 1
+                continue
+            return n
+        return None
+
+    def verified(self, text: str, n: Neighbour) -> bool:
+        if self.judge is None:
+            return True
+        if self.judge(text, n.text or ""):
+            return True
+        self.counters.verify_rejections += 1
+        return False
+
+    async def averified(self, text: str, n: Neighbour) -> bool:
+        if self.judge is None:
+            return True
+        if await self.judge.acall(text, n.text or ""):
+            return True
+        self.counters.verify_rejections += 1
+        return False
 
     def wants_vector(self, cache: Cache, call: BoundCall) -> bool:
         return self.embed_key and cache.config.enable_embeddings and isinstance(call.text, str)
@@ -298,13 +331,14 @@ class _Memo:
                 return value
         call = self.call_of(plan, values, instance)  # a miss: the entry needs the details
         if mode is Mode.NORMAL and self.semantic and self.wants_vector(cache, call):
-            vector = cache.embed(self.text_of(cache, call) or "", counters)
+            text = self.text_of(cache, call) or ""
+            vector = cache.embed(text, counters)
             if vector is not None:
                 query = self.query(cache, call, vector)
-                value = self.accept(query, cache.knn(query, counters))
-                if value is not MISSING:
+                found = self.accept(query, text, cache.knn(query, counters))
+                if found is not None and self.verified(text, found):
                     counters.semantic_hits += 1
-                    return value
+                    return found.value
         if mode is Mode.BYPASS:
             counters.misses += 1
             return wrapped(*args, **kwargs)
@@ -380,13 +414,14 @@ class _Memo:
                 return value
         call = self.call_of(plan, values, instance)
         if mode is Mode.NORMAL and self.semantic and self.wants_vector(cache, call):
-            vector = await cache.aembed(self.text_of(cache, call) or "", counters)
+            text = self.text_of(cache, call) or ""
+            vector = await cache.aembed(text, counters)
             if vector is not None:
                 query = self.query(cache, call, vector)
-                value = self.accept(query, await cache.aknn(query, counters))
-                if value is not MISSING:
+                found = self.accept(query, text, await cache.aknn(query, counters))
+                if found is not None and await self.averified(text, found):
                     counters.semantic_hits += 1
-                    return value
+                    return found.value
         if mode is Mode.BYPASS:
             counters.misses += 1
             return await wrapped(*args, **kwargs)
@@ -443,6 +478,43 @@ class _Memo:
         key, _ = self.key_of(cache, self.require_bind(args, kwargs, instance))
         return cache.delete(key)
 
+    def _wrong_hit_query(
+        self, cache: Cache, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[str, VectorQuery] | None:
+        if not self.semantic:
+            raise TypeError("report_wrong_hit is for @semantic_lookup functions")
+        call = self.require_bind(args, kwargs, instance)
+        if not self.wants_vector(cache, call):
+            return None
+        text = self.text_of(cache, call) or ""
+        vector = cache.embed(text, self.counters)
+        return None if vector is None else (text, self.query(cache, call, vector))
+
+    def report_wrong_hit(
+        self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> bool:
+        cache = self.cache()
+        found = self._wrong_hit_query(cache, instance, args, kwargs)
+        if found is None:
+            return False
+        text, query = found
+        n = self.accept(query, text, cache.knn(query, self.counters), record=False)
+        return n is not None and cache.raise_min_similarity(n.key, n.similarity, self.counters)
+
+    async def areport_wrong_hit(
+        self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> bool:
+        cache = self.cache()
+        # Binding and embedding as in the sync twin; the embedder call runs in a thread.
+        found = await asyncio.to_thread(self._wrong_hit_query, cache, instance, args, kwargs)
+        if found is None:
+            return False
+        text, query = found
+        n = self.accept(query, text, await cache.aknn(query, self.counters), record=False)
+        if n is None:
+            return False
+        return await cache.araise_min_similarity(n.key, n.similarity, self.counters)
+
     def cache_clear(self) -> int:
         cache = self.cache()
         removed = cache.clear(self.tenant, self.fn_of(cache))
@@ -487,6 +559,16 @@ class _CachedWrapper(_FunctionWrapper):
         """Hits, misses, semantic hits, errors and (where known) the number of entries."""
         return self._memo().cache_info()
 
+    def report_wrong_hit(self, *args: Any, **kwargs: Any) -> bool:
+        """This call's semantic hit was wrong: the entry that answered it will need a
+        higher similarity than this call's from now on, so the pair never hits again.
+        True when an entry was marked; False when no semantic candidate answers it."""
+        return self._memo().report_wrong_hit(None, args, kwargs)
+
+    async def areport_wrong_hit(self, *args: Any, **kwargs: Any) -> bool:
+        """Async twin of `report_wrong_hit`."""
+        return await self._memo().areport_wrong_hit(None, args, kwargs)
+
 
 class _BoundCachedWrapper(_BoundFunctionWrapper):
     """`obj.method` / `Cls.classmethod`: the same attributes, with the instance bound."""
@@ -525,6 +607,14 @@ class _BoundCachedWrapper(_BoundFunctionWrapper):
 
     def cache_info(self) -> CacheInfo:
         return self._memo().cache_info()
+
+    def report_wrong_hit(self, *args: Any, **kwargs: Any) -> bool:
+        instance, rest = self._resolve(args)
+        return self._memo().report_wrong_hit(instance, rest, kwargs)
+
+    async def areport_wrong_hit(self, *args: Any, **kwargs: Any) -> bool:
+        instance, rest = self._resolve(args)
+        return await self._memo().areport_wrong_hit(instance, rest, kwargs)
 
 
 setattr(_CachedWrapper, "__bound_function_wrapper__", _BoundCachedWrapper)  # noqa: B010
@@ -627,6 +717,8 @@ def semantic_lookup(
     unless: Callable[[Any], bool] | None = ...,
     cache: Cache | None = ...,
     lock: bool | None = ...,
+    guards: tuple[str, ...] | list[str] = ...,
+    verify: _verify.Verifier | None = ...,
 ) -> CacheDecorator: ...
 
 
@@ -644,12 +736,19 @@ def semantic_lookup(
     unless: Callable[[Any], bool] | None = None,
     cache: Cache | None = None,
     lock: bool | None = None,
+    guards: tuple[str, ...] | list[str] = _guards.DEFAULT_GUARDS,
+    verify: _verify.Verifier | None = None,
 ) -> Any:
     """Like `cached`, and on an exact miss return the stored result of a near-duplicate
     call: same function, tenant, user and other arguments, with a `text_arg` whose
     embedding has cosine similarity >= `threshold`.
 
     Bare `@semantic_lookup` (no parentheses) uses the default threshold, 0.95.
+
+    `guards`: text checks a candidate must pass (see pmm_memo._guards): "numbers"
+    (default: equal numbers in order), "entities", "negation"; `()` for none.
+    `verify`: an optional judge `(query_text, cached_text) -> bool` (sync, or async for an
+    async function) asked about the best candidate; False or a failure is a miss.
     """
     if callable(threshold) or isinstance(threshold, classmethod | staticmethod):
         return semantic_lookup()(threshold)
@@ -667,5 +766,7 @@ def semantic_lookup(
         "unless": unless,
         "cache": cache,
         "lock": lock,
+        "guards": _guards.parse(guards).names,
+        "verify": _verify.check(verify, None),  # callable? (async-ness: at decoration)
     }
     return lambda f: _wrap(f, options)

@@ -144,11 +144,31 @@ class CacheManager:
                     "text": n.text,
                     "user": n.user,
                     "similarity": n.similarity,
+                    "min_similarity": n.min_similarity,
                     "created_at": n.created_at,
                     "value": None if n.corrupt else n.value,
                 }
             )
         return out
+
+    def report_wrong_hit(self, tenant: str, key: str, similarity: float) -> bool:
+        """A hit on this entry at `similarity` (as `knn_search` reported it) was wrong: from
+        now on the entry needs a higher similarity to be a semantic hit, so that pair never
+        hits again (the decorators honour it; `knn_search` results carry it as
+        `min_similarity`). Stored with the entry. False when the entry does not exist."""
+        full = self.full_key(tenant, key)
+        if isinstance(similarity, bool) or not isinstance(similarity, int | float):
+            raise TypeError(f"similarity must be a number, not {type(similarity).__name__}")
+        if not -1.0 <= float(similarity) <= 1.0:
+            raise ValueError(f"similarity must be a cosine similarity in [-1, 1], got {similarity}")
+        entry = self.cache.backend.fetch(full)
+        if entry is None or entry.tenant != tenant:
+            return False
+        from ._cache import MIN_SIMILARITY_MARGIN
+
+        return self.cache.backend.raise_min_similarity(
+            full, float(similarity) + MIN_SIMILARITY_MARGIN
+        )
 
     def search_text(
         self, tenant: str, text: str, k: int = 10, user: str | None = None

@@ -27,6 +27,8 @@ class CacheInfo(NamedTuple):
     uncacheable: int = 0
     similarity_histogram: tuple[tuple[str, int], ...] = ()
     waited_hits: int = 0
+    guard_rejections: int = 0  # semantic candidates a guard vetoed (see _guards)
+    verify_rejections: int = 0  # candidates the verify= judge rejected or failed on
 
 
 @dataclass
@@ -38,6 +40,8 @@ class Counters:
     corrupt: int = 0
     uncacheable: int = 0
     waited_hits: int = 0  # results received from another process's computation
+    guard_rejections: int = 0
+    verify_rejections: int = 0
     similarity: list[int] = field(default_factory=lambda: [0] * (len(SIMILARITY_BUCKETS) + 1))
 
     def record_similarity(self, similarity: float) -> None:
@@ -62,6 +66,8 @@ class Counters:
             self.uncacheable,
             self.histogram(),
             self.waited_hits,
+            self.guard_rejections,
+            self.verify_rejections,
         )
 
     def reset(self) -> None:

@@ -32,6 +32,9 @@ class Entry:
     text: str | None = None
     scope: str | None = None  # digest of the non-text arguments (semantic entries)
     embedding: np.ndarray | None = None  # L2-normalised float32 (dim,)
+    # Feedback: a semantic hit on this entry needs at least this similarity (raised above
+    # a reported wrong hit's similarity; 0.0 = only the caller's threshold applies).
+    min_similarity: float = 0.0
 
 
 @dataclass(slots=True)
@@ -69,6 +72,7 @@ class Neighbour:
     value: Any = None
     check: str | bytes | None = None
     corrupt: bool = False  # the stored value failed to decode or verify
+    min_similarity: float = 0.0  # Entry.min_similarity (feedback on wrong hits)
 
 
 class Backend(Protocol):
@@ -103,6 +107,11 @@ class Backend(Protocol):
     ) -> int: ...
     def count(self, tenant: str | None = None, fn: str | None = None) -> int | None: ...
     def knn(self, query: VectorQuery) -> list[Neighbour]: ...
+    def raise_min_similarity(self, key: str, similarity: float) -> bool:
+        """Raise the entry's min_similarity to `similarity` (never lower it); False when
+        the entry is gone."""
+        ...
+
     def ping(self) -> float: ...
     def close(self) -> None: ...
 
@@ -112,3 +121,4 @@ class Backend(Protocol):
     async def aset(self, entry: Entry, ttl_ms: int) -> None: ...
     async def adelete(self, key: str) -> bool: ...
     async def aknn(self, query: VectorQuery) -> list[Neighbour]: ...
+    async def araise_min_similarity(self, key: str, similarity: float) -> bool: ...

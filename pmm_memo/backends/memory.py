@@ -286,11 +286,20 @@ class MemoryBackend:
                         e.created_at,
                         e.value if query.with_values else None,
                         e.check,
+                        min_similarity=e.min_similarity,
                     )
                 )
                 if len(out) == query.k:
                     break
             return out
+
+    def raise_min_similarity(self, key: str, similarity: float) -> bool:
+        with self._lock:
+            rec = self._data.get(key)
+            if rec is None or rec.expires_at <= self._clock():
+                return False
+            rec.entry.min_similarity = max(rec.entry.min_similarity, float(similarity))
+            return True
 
     def ping(self) -> float:
         return 0.0
@@ -314,6 +323,9 @@ class MemoryBackend:
 
     async def adelete(self, key: str) -> bool:
         return self.delete(key)
+
+    async def araise_min_similarity(self, key: str, similarity: float) -> bool:
+        return self.raise_min_similarity(key, similarity)
 
     async def aknn(self, query: VectorQuery) -> list[Neighbour]:
         return self.knn(query)

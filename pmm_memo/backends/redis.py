@@ -51,6 +51,7 @@ _READ_FIELDS = ("fmt", "codec", "value", "sig", "sum", "check")  # envelope + ch
 _ENVELOPE = 5  # the first five are what Codec.decode takes
 _FILTER_FIELDS = ("tenant", "user", "fn", "scope")  # re-checked on every hit
 _TEXT_FIELDS = ("text", "created_at")
+_FEEDBACK_FIELDS = ("min_sim",)  # Entry.min_similarity
 _HEX32 = re.compile(rb"[0-9a-f]{32}")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 TENANT_DIGEST = b"pmm_memo/tenant/v1"
@@ -60,6 +61,14 @@ _UNLOCK_SCRIPT = (
     "else return 0 end"
 )
 USER_DIGEST = b"pmm_memo/user/v1"
+# Feedback on a wrong semantic hit: raise the entry's `min_sim` (never lower it), only if
+# the entry still exists (HSET on a missing key would create a stray hash without TTL).
+_RAISE_MIN_SIM_SCRIPT = (
+    "if redis.call('exists', KEYS[1]) == 0 then return 0 end "
+    "local cur = tonumber(redis.call('hget', KEYS[1], 'min_sim') or '0') or 0 "
+    "if tonumber(ARGV[1]) > cur then redis.call('hset', KEYS[1], 'min_sim', ARGV[1]) end "
+    "return 1"
+)
 
 
 def glob_escape(text: str) -> str:
@@ -193,6 +202,8 @@ class RedisBackend:
             m["text"] = _b(entry.text)
         if entry.scope is not None:
             m["scope"] = entry.scope
+        if entry.min_similarity > 0:
+            m["min_sim"] = repr(float(entry.min_similarity))
         if entry.embedding is not None and vectors:
             m["embedding"] = entry.embedding.astype(self._vector_dtype).tobytes()
         return m
@@ -242,6 +253,7 @@ class RedisBackend:
             text=_u(raw["text"]) if "text" in raw else None,
             scope=_u(raw.get("scope")) or None,
             embedding=vector,
+            min_similarity=_float_or_zero(raw.get("min_sim")),
         )
 
     def ttl_ms(self, key: str) -> int | None:
@@ -346,6 +358,17 @@ class RedisBackend:
     async def adelete(self, key: str) -> bool:
         client = await self.aclient()
         return bool(await client.unlink(key))
+
+    # -- feedback (wrong semantic hits) ---------------------------------------------------
+
+    def raise_min_similarity(self, key: str, similarity: float) -> bool:
+        args = ("EVAL", _RAISE_MIN_SIM_SCRIPT, 1, key, repr(float(similarity)))
+        return bool(_command(self.client, *args))
+
+    async def araise_min_similarity(self, key: str, similarity: float) -> bool:
+        client = await self.aclient()
+        args = ("EVAL", _RAISE_MIN_SIM_SCRIPT, 1, key, repr(float(similarity)))
+        return bool(await _acommand(client, *args))
 
     # -- locks (see _distributed) -----------------------------------------------------------
 
@@ -537,6 +560,7 @@ class RedisBackend:
         fields = [
             "__score",
             *_FILTER_FIELDS,
+            *_FEEDBACK_FIELDS,
             *(_TEXT_FIELDS if q.with_text else ()),
             *(_READ_FIELDS if q.with_values else ()),
         ]
@@ -572,6 +596,7 @@ class RedisBackend:
                 scope=_u(f.get("scope")) or None,
                 text=_u(f.get("text")) if f.get("text") is not None else None,
                 created_at=float(_u(f["created_at"])) if f.get("created_at") else None,
+                min_similarity=_float_or_zero(f.get("min_sim")),
             )
             if q.with_values:
                 binding = self._binding(key, f.get("check"), [f.get(x) for x in _FILTER_FIELDS])
@@ -655,6 +680,17 @@ def _command(client: redis.Redis, *args: Any) -> Any:
 
 async def _acommand(client: redis.asyncio.Redis, *args: Any) -> Any:
     return await client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
+def _float_or_zero(raw: Any) -> float:
+    """A stored `min_sim`; anything unreadable counts as none (0.0), never a crash."""
+    if raw is None:
+        return 0.0
+    try:
+        value = float(_u(raw))
+    except ValueError:
+        return 0.0
+    return value if 0.0 <= value <= 2.0 else 0.0
 
 
 def _iter_docs(reply: Any) -> Iterator[tuple[Any, dict[Any, Any]]]:

@@ -1,0 +1,121 @@
+"""Guards (pmm_memo._guards): pure text checks, no embedder or backend needed."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from benchmarks.hard_negatives import HARD_NEGATIVES
+from pmm_memo._guards import (
+    DEFAULT_GUARDS,
+    GUARDS,
+    Guards,
+    names,
+    numbers,
+    parse,
+    same_entities,
+    same_negation,
+    same_numbers,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("What is 15% of 200?", ["15", "200"]),
+        ("iPhone 6 vs iPhone 7", ["6", "7"]),
+        ("1,000 or 1000 or 1,000.50", ["1000", "1000", "1000.50"]),
+        ("the 7th gen i7, x86 and mp3", ["7", "i7", "x86", "mp3"]),
+        ("version 3.10 is not 3.1", ["3.10", "3.1"]),  # versions: decimals as written
+        ("two thousand and twelve", ["2", "12"]),
+        ("the third of ninety", ["3", "90"]),
+        ("Which one is the first?", []),  # "one"/"first" are rarely numbers in questions
+        ("Calculate the square root of 144.", ["144"]),
+        ("no numbers here", []),
+    ],
+)
+def test_numbers_are_extracted_in_order_and_normalised(text: str, expected: list[str]) -> None:
+    assert numbers(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("What is 15% of 200?", "What is 25% of 200?"),
+        ("Is the iPhone 6 waterproof?", "Is the iPhone 7 waterproof?"),
+        ("6th gen Intel", "7th gen Intel"),
+        ("What is 10 divided by 2?", "What is 2 divided by 10?"),  # order matters
+        ("convert 5 km", "convert 50 km"),
+        ("two eggs", "three eggs"),
+        ("Intel i5", "Intel i7"),
+        ("the 2011 census", "the census"),  # a number on one side only
+        ("Python 3.10 features", "Python 3.1 features"),
+    ],
+)
+def test_numbers_guard_vetoes_a_changed_number(a: str, b: str) -> None:
+    assert not same_numbers(a, b)
+    assert not same_numbers(b, a)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("What is 15% of 200?", "How much is 15 percent of 200?"),
+        ("1,000 users", "1000 users"),
+        ("Is the 7th gen good?", "Is the seventh gen good?"),
+        ("How are you?", "How are you doing?"),
+    ],
+)
+def test_numbers_guard_allows_the_same_numbers_written_differently(a: str, b: str) -> None:
+    assert same_numbers(a, b)
+
+
+def test_entities() -> None:
+    assert names("Which is better to live in, Dubai or Qatar?") == {"dubai", "qatar"}
+    assert names("How do I learn C++ quickly? And C#.") == {"c++", "c#"}
+    assert names("What were Einstein's discoveries?") == {"einstein"}
+    assert names("Is it OK if I go?") == set()  # "OK" and "I" are not names
+    assert not same_entities("learn C quickly", "learn C++ quickly")
+    assert not same_entities("Dubai or Qatar?", "Dubai or Oman?")
+    assert same_entities("how do I learn python?", "What is the best way to learn Python?")
+
+
+def test_negation() -> None:
+    assert not same_negation("Why do cats purr?", "Why don't cats purr?")
+    assert not same_negation("Which animals can swim?", "Which animals cannot swim?")
+    assert not same_negation("coffee with sugar", "coffee without sugar")
+    assert same_negation("Why don't cats purr?", "Why do cats never purr?")
+    assert same_negation("Why do cats purr?", "What makes cats purr?")
+
+
+@pytest.mark.parametrize(("kind", "stored", "negative", "control"), HARD_NEGATIVES)
+def test_hard_negatives_table(kind: str, stored: str, negative: str, control: str) -> None:
+    """Every negative of benchmarks/hard_negatives.py is vetoed by the guard for its kind,
+    and every paraphrase control passes all guards."""
+    every = Guards(GUARDS)
+    guard_for = {"number": "numbers", "entity": "entities", "symbol": "entities"}
+    assert every.veto(negative, stored) == guard_for.get(kind, "negation")
+    assert every.veto(control, stored) is None
+
+
+@given(st.text(max_size=200))
+def test_a_text_always_passes_against_itself(text: str) -> None:
+    assert Guards(GUARDS).veto(text, text) is None
+
+
+@given(st.text(max_size=80), st.text(max_size=80))
+def test_guards_are_symmetric(a: str, b: str) -> None:
+    every = Guards(GUARDS)
+    assert (every.veto(a, b) is None) == (every.veto(b, a) is None)
+
+
+def test_parse_validates() -> None:
+    assert parse(DEFAULT_GUARDS).names == DEFAULT_GUARDS
+    assert parse(()).names == () and not parse(())
+    assert parse(["negation", "numbers", "numbers"]).names == ("numbers", "negation")
+    assert parse("entities").names == ("entities",)
+    with pytest.raises(ValueError, match="unknown guard 'digits'"):
+        parse(("digits",))
+    with pytest.raises(TypeError, match="guards must be a tuple"):
+        parse(3)
