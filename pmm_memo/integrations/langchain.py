@@ -154,12 +154,13 @@ class PmmMemoCache(BaseCache):
             if value is not MISSING:
                 return self._served(value, False)
             if self.semantic and memo.wants_vector(cache, call):
-                vector = cache.embed(memo.text_of(cache, call) or "", memo.counters)
+                text = memo.text_of(cache, call) or ""
+                vector = cache.embed(text, memo.counters)
                 if vector is not None:
                     query = memo.query(cache, call, vector)
-                    value = memo.accept(query, cache.knn(query, memo.counters))
-                    if value is not MISSING:
-                        return self._served(value, True)
+                    found = memo.accept(query, text, cache.knn(query, memo.counters))
+                    if found is not None and memo.verified(text, found):
+                        return self._served(found.value, True)
             memo.counters.misses += 1
         except Exception as exc:
             self._failed("lookup", exc)
@@ -198,12 +199,13 @@ class PmmMemoCache(BaseCache):
             if value is not MISSING:
                 return self._served(value, False)
             if self.semantic and memo.wants_vector(cache, call):
-                vector = await cache.aembed(memo.text_of(cache, call) or "", memo.counters)
+                text = memo.text_of(cache, call) or ""
+                vector = await cache.aembed(text, memo.counters)
                 if vector is not None:
                     query = memo.query(cache, call, vector)
-                    value = memo.accept(query, await cache.aknn(query, memo.counters))
-                    if value is not MISSING:
-                        return self._served(value, True)
+                    found = memo.accept(query, text, await cache.aknn(query, memo.counters))
+                    if found is not None and await memo.averified(text, found):
+                        return self._served(found.value, True)
             memo.counters.misses += 1
         except Exception as exc:
             self._failed("lookup", exc)
