@@ -141,12 +141,15 @@ _FIELDS: dict[str, _Field] = {
     "signing_key": _Field(
         "CACHE_SIGNING_KEY",
         _parse_optional_str,
-        "HMAC-SHA256 key for pickled entries; an entry without a valid signature is a miss.",
+        "HMAC-SHA256 key: every Redis entry is signed with its key, tenant, user, function "
+        "and scope; an unsigned, badly signed or moved entry is a miss (required by the "
+        "pickle codec).",
     ),
     "hash_secret": _Field(
         "CACHE_HASH_SECRET",
         _parse_optional_str,
-        "Secret seed for the key hash: keys cannot be predicted or collided offline "
+        "Secret seed for the key hash and the entry digests: keys cannot be predicted or "
+        "collided offline; entries written under another secret are never served "
         "(changing it re-keys every entry).",
     ),
     "max_value_bytes": _Field(
