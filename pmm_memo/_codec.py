@@ -259,11 +259,15 @@ def entry_binding(
     return b"".join(out)
 
 
+_CHECKSUM_HEADS = {c: b"".join((FORMAT_VERSION, b"\x00", c, b"\x00")) for c in (b"str", b"json")}
+
+
 def checksum(codec: bytes, payload: bytes) -> bytes:
     """Integrity digest of an entry's envelope (XXH3-64 over format, codec, payload)."""
-    digest: str = xxhash.xxh3_64_hexdigest(
-        b"".join((FORMAT_VERSION, b"\x00", codec, b"\x00", payload))
-    )
+    head = _CHECKSUM_HEADS.get(codec) or b"".join((FORMAT_VERSION, b"\x00", codec, b"\x00"))
+    h = xxhash.xxh3_64(head)  # streamed: the payload (up to megabytes) is never copied
+    h.update(payload)
+    digest: str = h.hexdigest()
     return digest.encode()
 
 

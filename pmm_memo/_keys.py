@@ -59,9 +59,22 @@ def qhash(material: bytes, seed: int = 0) -> str:
     return digest
 
 
+# Keyed states are set up once per key; copying one skips the key schedule on every hit.
+_check_states: dict[bytes, Any] = {}
+
+
 def check_digest(material: bytes, key: bytes = _CHECK_KEY) -> str:
-    """Independent digest stored beside an entry to reject hash collisions."""
-    return hashlib.blake2b(material, digest_size=8, key=key).hexdigest()
+    """Independent digest stored beside an entry to reject hash collisions (keyed
+    BLAKE2b-64 of the key material)."""
+    state = _check_states.get(key)
+    if state is None:
+        if len(_check_states) >= 16:  # one key per configured secret: a few at most
+            _check_states.clear()
+        state = _check_states[key] = hashlib.blake2b(digest_size=8, key=key)
+    h = state.copy()
+    h.update(material)
+    digest: str = h.hexdigest()
+    return digest
 
 
 def short_digest(value: str, purpose: bytes = _SCOPE_KEY) -> str:

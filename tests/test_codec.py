@@ -231,3 +231,15 @@ def test_checksum_catches_payloads_that_would_still_parse() -> None:
 def test_pickle_requires_key() -> None:
     with pytest.raises(CodecError, match="signing key"):
         Codec(allow_pickle=True)
+
+
+def test_checksum_never_changes() -> None:
+    """Entries already stored carry this checksum: XXH3-64 over format, codec, payload."""
+    import xxhash
+
+    assert checksum(b"str", b"answer") == b"0d5594e076209144"
+    assert checksum(b"pickle", b"abc") == b"9cfc7ae26e0f69c2"  # a codec without a cached head
+    for codec in (b"str", b"json", b"bytes", b"pickle", b"other"):
+        for payload in (b"", b"x", bytes(range(256)) * 40):
+            joined = b"".join((FORMAT_VERSION, b"\x00", codec, b"\x00", payload))
+            assert checksum(codec, payload) == xxhash.xxh3_64_hexdigest(joined).encode()

@@ -452,3 +452,12 @@ def test_hot_path_falls_back_cleanly_mid_sequence() -> None:
             encode_value(v) for v in ("p", value, 7)
         )
     assert encode_included([object()], (0,)) is None
+
+
+@given(st.binary(max_size=2000))
+def test_check_digest_is_keyed_blake2b_and_never_changes(material: bytes) -> None:
+    import hashlib
+
+    expected = hashlib.blake2b(material, digest_size=8, key=b"pmm_memo/check/v1").hexdigest()
+    assert check_digest(material) == expected
+    assert check_digest(b"pmm1|golden") == "7f39e020a59dd593"
