@@ -237,7 +237,10 @@ class CacheConfig:
     max_value_bytes: int = 8 * 1024 * 1024
     lock_ttl: float = 60.0
     lock_wait: float = 60.0
-    vector_algorithm: str = "HNSW"
+    # FLAT, the origin project's schema, by measurement (benchmarks/peers.py, 10k entries
+    # over 10 tenants): filtered queries as fast as HNSW with exact recall, 10x faster
+    # to load, less memory. HNSW pays off from ~50k entries per index (README).
+    vector_algorithm: str = "FLAT"
     vector_type: str = "FLOAT32"
     hnsw_m: int = 16
     hnsw_ef_construction: int = 200

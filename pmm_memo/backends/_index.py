@@ -11,7 +11,7 @@ re-checked against the stored plain values as well.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .._errors import IndexSchemaError
@@ -134,6 +134,20 @@ def describe_existing(info: Any) -> dict[str, Any]:
         }
     prefixes = [str(_s(p)) for p in definition.get("prefixes", [])]
     return {"prefixes": prefixes, "fields": fields, "num_docs": int(_s(top.get("num_docs", 0)))}
+
+
+def adopt_algorithm(spec: IndexSpec, info: Any) -> IndexSpec:
+    """`spec` with the live index's vector algorithm when it uses the other one.
+
+    FLAT or HNSW is a choice of load time, memory and query speed, never of what a
+    lookup may return, so an index built under the other setting (an older default, a
+    second service) is used as it is, queries following it, rather than refused.
+    """
+    live = describe_existing(info)["fields"].get("embedding")
+    algorithm = live["algorithm"] if live else ""
+    if algorithm in ("FLAT", "HNSW") and algorithm != spec.algorithm:
+        return replace(spec, algorithm=algorithm)
+    return spec
 
 
 def check_compatible(spec: IndexSpec, info: Any) -> None:

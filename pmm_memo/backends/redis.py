@@ -42,7 +42,7 @@ from ._connect import (
     close_client,
     sync_client,
 )
-from ._index import IndexSpec, check_compatible
+from ._index import IndexSpec, adopt_algorithm, check_compatible
 from ._write import EntryWriter
 
 logger = logging.getLogger("pmm_memo")
@@ -510,6 +510,15 @@ class RedisBackend:
                 if "already exists" not in str(create_exc).lower():
                     raise
             info = _command(self.client, "FT.INFO", self.index.name)
+        adopted = adopt_algorithm(self.index, info)
+        if adopted is not self.index:
+            logger.info(
+                "index %s uses %s (CACHE_VECTOR_ALGORITHM=%s applies to new indexes)",
+                adopted.name,
+                adopted.algorithm,
+                self.index.algorithm,
+            )
+            self._index = adopted
         try:
             check_compatible(self.index, info)
         except IndexSchemaError as exc:

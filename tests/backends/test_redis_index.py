@@ -19,6 +19,7 @@ from pmm_memo import (
     semantic_lookup,
 )
 from pmm_memo.backends._index import describe_existing
+from pmm_memo.backends.redis import RedisBackend
 from tests.conftest import make_cache
 from tests.support.servers import ValkeyServer
 
@@ -190,3 +191,31 @@ def test_index_lost_by_a_restart_is_recreated(tmp_path: Path) -> None:
         assert calls == [Q, Q]
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(("built", "configured"), [("HNSW", "FLAT"), ("FLAT", "HNSW")])
+def test_an_index_built_with_the_other_algorithm_is_used_not_refused(
+    redis_url: str, search_server: ValkeyServer, built: str, configured: str
+) -> None:
+    """The algorithm is a speed choice: an index made under the other setting (e.g. the
+    earlier HNSW default) keeps semantic lookups working, queries following the index."""
+    first = make_cache("redis", redis_url, vector_algorithm=built)
+    first_calls: list[str] = []
+    assert _ask(first, first_calls)(Q) == Q
+    first.close()
+    cache = make_cache("redis", redis_url, vector_algorithm=configured)
+    calls: list[str] = []
+    ask = _ask(cache, calls)
+    assert ask(NEAR) == Q and calls == [] and ask.cache_info().semantic_hits == 1
+    assert ask.cache_info().errors == 0
+    backend = cache.backend
+    assert isinstance(backend, RedisBackend) and backend.index is not None
+    assert backend.index.algorithm == built
+    info = describe_existing(search_server.client().execute_command("FT.INFO", "idx:cache"))
+    assert info["fields"]["embedding"]["algorithm"] == built
+    cache.close()
+
+
+def test_flat_is_the_default_algorithm() -> None:
+    """Chosen by measurement (benchmarks/peers.py, README): see CacheConfig."""
+    assert CacheConfig().vector_algorithm == "FLAT"
