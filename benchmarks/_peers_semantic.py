@@ -25,6 +25,7 @@ from benchmarks.bench_semantic import (
     Precomputed,
     build_entries,
     decorated,
+    label,
     near,
     raw_knn_args,
     unit,
@@ -109,7 +110,7 @@ def bench_semantic(table: Table, url: str, args: argparse.Namespace) -> None:
         vectors = unit(rng, size)
         picks = rng.choice(size, args.queries, replace=False)
         queries = near(rng, vectors[picks])
-        texts = {f"query {j}": q for j, q in enumerate(queries)}
+        texts = {label("query", j): q for j, q in enumerate(queries)}
         cache, backend, funcs, _, _ = _load_pmm(url, size, vectors, texts)
         rvl = _redisvl(url, "rvl", texts)
         pipe = client.pipeline(transaction=False)
@@ -118,7 +119,7 @@ def bench_semantic(table: Table, url: str, args: argparse.Namespace) -> None:
                 f"rvl:{i}",
                 mapping={
                     "entry_id": str(i),
-                    "prompt": f"stored {i}",
+                    "prompt": label("stored", i),
                     "response": f"answer {i}",
                     "prompt_vector": vec.astype(np.float32).tobytes(),
                     "inserted_at": time.time(),
@@ -133,7 +134,7 @@ def bench_semantic(table: Table, url: str, args: argparse.Namespace) -> None:
         pmm_calls, floor_calls, both_calls, rvl_calls, rvl_raw_calls = [], [], [], [], []
         for j, i in enumerate(picks):
             t = int(i) % TENANTS
-            fn, text = funcs[t], f"query {j}"
+            fn, text = funcs[t], label("query", j)
             knn = raw_knn_args(backend, funcs, cache, t, queries[j])
             exact_key = fn.cache_key(text)
             vec_list = queries[j].tolist()
