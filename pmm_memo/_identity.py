@@ -34,6 +34,7 @@ never receives this class's answers.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import inspect
 import logging
@@ -165,9 +166,59 @@ def _code_of(value: Any) -> str:
     return code_digest(value)
 
 
+def _encoded_parts(owner: Any, values: list[tuple[str, Any]]) -> bytes:
+    """Encodable (name, value) pairs; the others are named but left out (logged)."""
+    from ._encoding import encode_value
+    from ._errors import UnencodableArgumentError
+
+    parts = []
+    for name, value in values:
+        try:
+            parts.append(name.encode() + b"=" + encode_value(value, name))
+        except (UnencodableArgumentError, RecursionError):
+            logger.debug("%s of %r has no stable encoding; left out of its identity", name, owner)
+            parts.append(name.encode() + b"=?")
+    return b"\x00".join(parts)
+
+
+def _object_state(obj: Any) -> str:
+    """What a decorated object (callable instance, a bound method's `self`) carries:
+    its `__cache_key__()` when defined, else its encodable attributes."""
+    if getattr(type(obj), "__cache_key__", None) is not None:
+        from ._encoding import encode_value
+
+        return _digest(encode_value(obj, "self"))
+    attrs = sorted((getattr(obj, "__dict__", None) or {}).items())
+    return _digest(_encoded_parts(obj, attrs))
+
+
 def function_identity(func: Callable[..., Any], version: str | None) -> str:
     """The identity hashed into keys: `module.qualname@version` when a version is given,
-    else `module.qualname#<code digest>[+env:<closure digest>]`."""
+    else `module.qualname#<code digest>[+env:<closure digest>]`.
+
+    Decorated objects that are not plain functions carry what they are bound to:
+    a `functools.partial` its bound arguments, a bound method its `self`, a callable
+    instance its class's code and its state (`__cache_key__()` or encodable attributes).
+    """
+    if isinstance(func, functools.partial):
+        bound = [(f"args[{i}]", a) for i, a in enumerate(func.args)]
+        bound += sorted((f"kw[{k}]", v) for k, v in func.keywords.items())
+        inner = function_identity(func.func, version)
+        return f"{inner}+partial:{_digest(_encoded_parts(func, bound))}"
+    if inspect.ismethod(func):
+        owner = qualified_name(type(func.__self__))
+        inner = function_identity(func.__func__, version)
+        return f"{inner}+self:{owner}:{_object_state(func.__self__)}"
+    target = inspect.unwrap(func)
+    is_instance = not (
+        inspect.isfunction(target) or inspect.isbuiltin(target) or isinstance(target, type)
+    )
+    if is_instance and inspect.isfunction(inspect.getattr_static(type(target), "__call__", None)):
+        cls = type(target)
+        name = qualified_name(cls) + ".__call__"
+        code = "" if version is not None else "#" + _class_code(cls)
+        tag = f"@{version}" if version is not None else ""
+        return f"{name}{tag}{code}+state:{_object_state(target)}"
     name = qualified_name(func)
     if version is not None:
         return f"{name}@{version}"

@@ -3,6 +3,7 @@ served; the same code keeps its keys from another directory or machine."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # -- programs sharing one Redis (the issue's input), as real subprocesses ---------------
 
 _SCRIPT = """\
+import functools
 import os
 from pmm_memo import cached
 
@@ -350,3 +352,62 @@ def test_versioned_methods_key_only_the_class_name() -> None:
     assert call is not None
     material = call.with_instance(A()).material()
     assert b"<locals>.A|" in material and b"#" not in material  # no code digests at all
+
+
+# -- decorated objects that are not plain functions ------------------------------------------
+
+
+def _add(a: int, b: int) -> int:
+    return a + b
+
+
+class Scaler:
+    def __init__(self, k: int, client: object = None) -> None:
+        self.k, self.client = k, client
+
+    def __call__(self, x: int) -> int:
+        return x * self.k
+
+    def scale(self, x: int) -> int:
+        return x * self.k
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("partial", lambda n: functools.partial(_add, n)),
+        ("partial keyword", lambda n: functools.partial(_add, b=n)),
+        ("callable instance", lambda n: Scaler(n, object())),
+        ("bound method", lambda n: Scaler(n, object()).scale),
+    ],
+)
+def test_decorated_objects_carry_what_they_are_bound_to(cache: Cache, name: str, make: Any) -> None:
+    two, three = cached(tenant="t", cache=cache)(make(2)), cached(tenant="t", cache=cache)(make(3))
+    assert two(1) == make(2)(1)
+    assert three(1) == make(3)(1)  # used to be two's answer
+    again = cached(tenant="t", cache=cache)(make(2))
+    assert again(1) == make(2)(1)
+    if name != "bound method":  # a bound method decorated directly is a pass-through
+        assert again.cache_info().hits == 1
+
+
+def _notebook_cell(cell: str, source: str) -> Any:
+    """What IPython does with a cell: its source registered in linecache, compiled under
+    a pseudo file name, run in `__main__`'s namespace."""
+    import linecache
+
+    filename = f"<ipython-input-{cell}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    ns: dict[str, Any] = {"__name__": "__main__"}
+    exec(compile(source, filename, "exec"), ns)
+    return ns["summarize"]
+
+
+def test_notebook_cells_are_told_apart_by_their_source(cache: Cache) -> None:
+    one = _notebook_cell("1-aa", "def summarize(text):\n    return 'A:' + text\n")
+    two = _notebook_cell("7-bb", "def summarize(text):\n    return 'B:' + text\n")
+    rerun = _notebook_cell("9-cc", "def summarize(text):\n    return 'A:' + text\n")
+    assert code_digest(one).startswith("src:")
+    f1, f2, f3 = (cached(tenant="t", cache=cache)(f) for f in (one, two, rerun))
+    assert f1("x") == "A:x" and f2("x") == "B:x"
+    assert f3("x") == "A:x" and f3.cache_info().hits == 1  # the same cell run again
