@@ -6,6 +6,7 @@ read or recorded as a stream, or answered in the SDK's raw call shapes.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -138,11 +139,20 @@ def _raw_call(
     stream = kind != "embeddings" and bool(request.get("stream"))
     try:
         if stream:
-            cache, memo, _, key, check = _stream_key(state, kind, request, base_url, False)
+            cache, memo, bound, key, check = _stream_key(state, kind, request, base_url, False)
             stored = cache.read(key, check, memo.counters)
             if stored is MISSING:
                 memo.counters.misses += 1
-                return wrapped(**kwargs)  # not recorded: see _raw
+                response = wrapped(**kwargs)
+
+                def store(chunks: Chunks) -> None:
+                    entry = memo.entry(cache, bound, key, check, chunks, None)
+                    cache.write(entry, memo.ttl_for(cache), memo.counters)
+
+                # The response keeps its parse: the caller's `.parse()` gets this very
+                # stream, now recording (read through `.iter_lines()` it is not stored).
+                record(response.parse(), store)
+                return response
             memo.counters.hits += 1
             return _raw.hit(instance, kind, kwargs, stored, True)
         fn, lead = _route(state, kind, False, request)
@@ -172,11 +182,21 @@ async def _araw(
     stream = kind != "embeddings" and bool(request.get("stream"))
     try:
         if stream:
-            cache, memo, _, key, check = _stream_key(state, kind, request, base_url, True)
+            cache, memo, bound, key, check = _stream_key(state, kind, request, base_url, True)
             stored = await cache.aread(key, check, memo.counters)
             if stored is MISSING:
                 memo.counters.misses += 1
-                return await wrapped(**kwargs)
+                response = await wrapped(**kwargs)
+
+                async def astore(chunks: Chunks) -> None:
+                    entry = memo.entry(cache, bound, key, check, chunks, None)
+                    await cache.awrite(entry, memo.ttl_for(cache), memo.counters)
+
+                parsed = response.parse()
+                if inspect.isawaitable(parsed):  # AsyncAPIResponse.parse is a coroutine
+                    parsed = await parsed
+                arecord(parsed, astore)
+                return response
             memo.counters.hits += 1
             return await _raw.ahit(instance, kind, kwargs, stored, True)
         fn, lead = _route(state, kind, True, request)

@@ -10,9 +10,9 @@ wrapper) and returns a `LegacyAPIResponse` / `APIResponse` instead of the parsed
   `stream=True` the stored chunks as server-sent events, with an `x-pmm-memo-cache: hit`
   header) and hands it to the client's own `_process_response`, so the caller gets the
   SDK's type for that shape, with `.headers`, `.parse()`, `.iter_lines()`...
-- A `stream=True` request in a raw shape is served from a stored stream on a hit and
-  passed through (not recorded) on a miss: recording would mean reading the caller's
-  stream before the caller does.
+- A `stream=True` request in a raw shape: a miss records the stream the response's
+  `.parse()` returns (the SDK keeps that parse, so the caller reads the very same
+  stream); a hit replays the stored chunks.
 """
 
 from __future__ import annotations

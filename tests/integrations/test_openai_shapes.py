@@ -113,12 +113,33 @@ def test_raw_stream_served_from_a_recorded_stream(instrumented: FakeOpenAI) -> N
     replayed = list(raw.parse())
     assert all(isinstance(ch, ChatCompletionChunk) for ch in replayed)
     assert [ch.model_dump() for ch in replayed] == recorded
-    # A raw stream that misses goes to the API and streams as usual.
+    # A raw stream that misses goes to the API, streams as usual and is recorded...
     miss = c.chat.completions.with_raw_response.create(**chat_kw(stream=True, seed=3))
     assert HIT not in miss.headers
     text = "".join(ch.choices[0].delta.content or "" for ch in miss.parse())
     assert text == "echo: hello"
+    # ...so the same request, in any shape, is then a hit.
+    again = c.chat.completions.create(**chat_kw(stream=True, seed=3))
+    assert "".join(ch.choices[0].delta.content or "" for ch in again) == text
+    with c.chat.completions.with_streaming_response.create(**chat_kw(stream=True, seed=3)) as r:
+        assert r.headers[HIT] == "hit"
+        assert "".join(ch.choices[0].delta.content or "" for ch in r.parse()) == text
     assert instrumented.count("/chat/completions") == 2
+
+    async def amiss() -> str:
+        ac = aclient()
+        async with ac.chat.completions.with_streaming_response.create(
+            **chat_kw(stream=True, seed=4)
+        ) as resp:
+            chunks = [ch.choices[0].delta.content or "" async for ch in await resp.parse()]
+        hit = await ac.chat.completions.with_raw_response.create(**chat_kw(stream=True, seed=4))
+        assert hit.headers[HIT] == "hit"
+        replay = [ch.choices[0].delta.content or "" async for ch in hit.parse()]
+        assert replay == chunks
+        return "".join(chunks)
+
+    assert run(amiss()) == "echo: hello"
+    assert instrumented.count("/chat/completions") == 3
 
 
 def respond(c: openai.OpenAI, prompt: Any = "hello", **kw: Any) -> Any:
