@@ -33,6 +33,7 @@ from benchmarks.bench_semantic import (
 from pmm_memo import Cache, CacheConfig
 from pmm_memo.backends.redis import RedisBackend, _command
 
+PATIENT = {"socket_timeout": 10.0, "connect_timeout": 10.0}  # see peers.py
 PROMPT = "stored question number {i}: how do I configure the cache for tenant {t}?"
 RESPONSE = "answer {i}: " + "set CACHE_REDIS_URL and decorate the function. " * 4
 
@@ -47,7 +48,8 @@ def _wait_indexed(client: redis.Redis, index: str, size: int) -> None:
 
 
 def _load_pmm(url: str, size: int, vectors: np.ndarray, table: dict[str, np.ndarray], **cfg: Any):
-    cache = Cache(CacheConfig(redis_url=url, batch_size=500, **cfg), embedder=Precomputed(table))
+    config = CacheConfig(redis_url=url, batch_size=500, **PATIENT, **cfg)
+    cache = Cache(config, embedder=Precomputed(table))
     backend = cache.backend
     assert isinstance(backend, RedisBackend)
     funcs = decorated(cache)
@@ -264,9 +266,8 @@ def bench_server_memory(table: Table, args: argparse.Namespace) -> None:
             client = redis.Redis.from_url(url, protocol=2)
             if who == "pmm_memo":
                 table_ = {p: v for p, v in zip(prompts, vectors, strict=True)}
-                cache = Cache(
-                    CacheConfig(redis_url=url, batch_size=500), embedder=Precomputed(table_)
-                )
+                config = CacheConfig(redis_url=url, batch_size=500, **PATIENT)
+                cache = Cache(config, embedder=Precomputed(table_))
                 backend = cache.backend
                 assert isinstance(backend, RedisBackend)
                 backend.ensure_index()

@@ -37,6 +37,9 @@ from benchmarks._interleave import Table, ainterleaved, interleaved, timed_calls
 from benchmarks._util import redis_server
 from pmm_memo import Cache, CacheConfig, cached
 
+# The peers wait on their sockets without a timeout; pmm_memo's default (0.25 s, then fail
+# open) would turn a scheduling stall on a loaded machine into a verified-hit failure.
+PATIENT = {"socket_timeout": 10.0, "connect_timeout": 10.0}
 READ_FIELDS = ("fmt", "codec", "value", "sig", "sum", "check")  # what an exact hit reads
 computed: dict[str, int] = {}
 
@@ -167,7 +170,7 @@ def _dogpile_region(url: str) -> Any:
 
 def bench_redis_sync(table: Table, url: str, args: argparse.Namespace, payload: str) -> None:
     calls, batch, reps = args.redis_calls, 10, args.repeats
-    cache = Cache(CacheConfig(redis_url=url, embedder="offline"))
+    cache = Cache(CacheConfig(redis_url=url, embedder="offline", **PATIENT))
     region = _dogpile_region(url)
     raw = redis.Redis.from_url(url, protocol=2)  # the protocol pmm_memo's client uses
     pmm = cached(tenant="bench", cache=cache)(counting("pmm", complete))
@@ -241,7 +244,7 @@ async def bench_redis_async(table: Table, url: str, args: argparse.Namespace, pa
 
     calls, batch, reps = args.redis_calls, 10, args.repeats
     host, port = url.split("//")[1].split("/")[0].split(":")
-    cache = Cache(CacheConfig(redis_url=url, embedder="offline"))
+    cache = Cache(CacheConfig(redis_url=url, embedder="offline", **PATIENT))
     raw = redis.asyncio.Redis.from_url(url, protocol=2)
     cashews = CashewsCache()
     cashews.setup(url, client_side=False)
