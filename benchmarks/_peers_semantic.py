@@ -38,6 +38,12 @@ PROMPT = "stored question number {i}: how do I configure the cache for tenant {t
 RESPONSE = "answer {i}: " + "set CACHE_REDIS_URL and decorate the function. " * 4
 
 
+def _patient_search(client: redis.Redis) -> None:
+    """RediSearch fails a query after 500 ms by default; on a loaded machine a 10k-entry
+    VECTOR_RANGE can take that long, and a failed timed call would end the run."""
+    client.execute_command("FT.CONFIG", "SET", "TIMEOUT", 10_000)
+
+
 def _wait_indexed(client: redis.Redis, index: str, size: int) -> None:
     while True:
         info = client.execute_command("FT.INFO", index)
@@ -107,6 +113,7 @@ def bench_semantic(table: Table, url: str, args: argparse.Namespace) -> None:
 
     rng = np.random.default_rng(7)
     client = redis.Redis.from_url(url, protocol=2)  # the protocol pmm_memo's client uses
+    _patient_search(client)
     for size in [int(s) for s in args.sizes.split(",")]:
         client.flushall()
         vectors = unit(rng, size)
@@ -201,6 +208,7 @@ def bench_index(table: Table, url: str, args: argparse.Namespace, size: int = 10
     time until indexed, then the filtered KNN query interleaved, with recall@1."""
     rng = np.random.default_rng(11)
     client = redis.Redis.from_url(url, protocol=2)
+    _patient_search(client)
     client.flushall()
     vectors = unit(rng, size)
     picks = rng.choice(size, args.queries, replace=False)
