@@ -53,6 +53,14 @@ def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=12, key=_DIGEST_KEY).hexdigest()
 
 
+def _unwrap(func: Any) -> Any:
+    """`inspect.unwrap`, tolerating a `__wrapped__` cycle (then: the object itself)."""
+    try:
+        return inspect.unwrap(func)
+    except ValueError:
+        return func
+
+
 def qualified_name(obj: Any) -> str:
     """`module.qualname`: readable, and stable across processes (unlike id() or repr())."""
     module = getattr(obj, "__module__", None) or "?"
@@ -65,7 +73,7 @@ def normalised_source(func: Callable[..., Any]) -> str | None:
     None when Python has no source for it."""
     try:
         lines, _ = inspect.getsourcelines(func)
-    except (OSError, TypeError):
+    except Exception:  # OSError/TypeError normally; inspect can raise others on odd code
         return None
     text = textwrap.dedent("".join(lines)).replace("\r\n", "\n").replace("\r", "\n")
     try:
@@ -115,7 +123,7 @@ def code_digest(func: Callable[..., Any]) -> str:
     source = normalised_source(func)
     if source is not None:
         return "src:" + _digest(source.encode("utf-8", "surrogatepass"))
-    code = getattr(inspect.unwrap(func), "__code__", None)
+    code = getattr(_unwrap(func), "__code__", None)
     if isinstance(code, types.CodeType):
         return "pyc:" + bytecode_digest(code)
     logger.debug(
@@ -127,13 +135,12 @@ def code_digest(func: Callable[..., Any]) -> str:
 
 def _closure_part(func: Callable[..., Any]) -> str:
     """Digest of the encodable values `func` captured from enclosing functions."""
-    target = inspect.unwrap(func)
+    target = _unwrap(func)
     cells = getattr(target, "__closure__", None)
     code = getattr(target, "__code__", None)
     if not cells or code is None:
         return ""
     from ._encoding import encode_value  # late: _encoding imports nothing from here
-    from ._errors import UnencodableArgumentError
 
     parts: list[bytes] = []
     for name, cell in zip(code.co_freevars, cells, strict=False):
@@ -148,7 +155,7 @@ def _closure_part(func: Callable[..., Any]) -> str:
         else:
             try:
                 data = encode_value(value, name)
-            except (UnencodableArgumentError, RecursionError):
+            except Exception:  # unencodable, too deep, or a __cache_key__ that raised
                 logger.debug(
                     "captured variable %r of %s has no stable encoding; left out of its "
                     "cache identity",
@@ -169,13 +176,12 @@ def _code_of(value: Any) -> str:
 def _encoded_parts(owner: Any, values: list[tuple[str, Any]]) -> bytes:
     """Encodable (name, value) pairs; the others are named but left out (logged)."""
     from ._encoding import encode_value
-    from ._errors import UnencodableArgumentError
 
     parts = []
     for name, value in values:
         try:
             parts.append(name.encode() + b"=" + encode_value(value, name))
-        except (UnencodableArgumentError, RecursionError):
+        except Exception:  # unencodable, too deep, or a __cache_key__ that raised
             logger.debug("%s of %r has no stable encoding; left out of its identity", name, owner)
             parts.append(name.encode() + b"=?")
     return b"\x00".join(parts)
@@ -185,9 +191,7 @@ def _object_state(obj: Any) -> str:
     """What a decorated object (callable instance, a bound method's `self`) carries:
     its `__cache_key__()` when defined, else its encodable attributes."""
     if getattr(type(obj), "__cache_key__", None) is not None:
-        from ._encoding import encode_value
-
-        return _digest(encode_value(obj, "self"))
+        return _digest(_encoded_parts(obj, [("self", obj)]))
     attrs = sorted((getattr(obj, "__dict__", None) or {}).items())
     return _digest(_encoded_parts(obj, attrs))
 
@@ -209,7 +213,7 @@ def function_identity(func: Callable[..., Any], version: str | None) -> str:
         owner = qualified_name(type(func.__self__))
         inner = function_identity(func.__func__, version)
         return f"{inner}+self:{owner}:{_object_state(func.__self__)}"
-    target = inspect.unwrap(func)
+    target = _unwrap(func)
     is_instance = not (
         inspect.isfunction(target) or inspect.isbuiltin(target) or isinstance(target, type)
     )

@@ -26,7 +26,10 @@ _PLAIN: frozenset[type] = frozenset(
 
 def reject_generator_function(func: Callable[..., Any]) -> None:
     """Raise TypeError when `func` (or what it wraps) is a generator function."""
-    target = inspect.unwrap(func)
+    try:
+        target = inspect.unwrap(func)
+    except ValueError:  # a __wrapped__ cycle
+        target = func
     kind = (
         "a generator function"
         if inspect.isgeneratorfunction(target)

@@ -411,3 +411,29 @@ def test_notebook_cells_are_told_apart_by_their_source(cache: Cache) -> None:
     f1, f2, f3 = (cached(tenant="t", cache=cache)(f) for f in (one, two, rerun))
     assert f1("x") == "A:x" and f2("x") == "B:x"
     assert f3("x") == "A:x" and f3.cache_info().hits == 1  # the same cell run again
+
+
+def test_identity_never_fails_on_odd_objects() -> None:
+    class Raises:
+        def __cache_key__(self) -> str:
+            raise RuntimeError("broken")
+
+    def make(captured: object) -> Any:
+        def f(x: int) -> object:
+            return captured
+
+        return f
+
+    looped: Any = make(1)
+    looped.__wrapped__ = looped  # a __wrapped__ cycle
+    for func in (make(Raises()), make(object()), looped):
+        assert function_identity(func, None).startswith("tests.test_identity.")
+    assert "+state:" in function_identity(_Stateful(Raises()), None)
+
+
+class _Stateful:
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+
+    def __call__(self) -> object:
+        return self.inner
