@@ -55,6 +55,10 @@ if TYPE_CHECKING:
     from ._cache import Cache
 
 LLM_TENANTS = frozenset({"pmm_llm"})
+# Chosen by measurement (benchmarks/quality.py, local MiniLM + the default guards): the
+# highest threshold at which >= 70% of paraphrase controls of the hard-negatives table
+# still hit, with 0 wrong hits there. See README "Choosing a threshold".
+DEFAULT_THRESHOLD = 0.92
 
 
 def _keyed_instance(instance: Any) -> bool:
@@ -723,7 +727,7 @@ def semantic_lookup(
 
 
 def semantic_lookup(
-    threshold: Any = 0.95,
+    threshold: Any = DEFAULT_THRESHOLD,
     *,
     tenant: str = "default",
     ttl: float | None = None,
@@ -743,7 +747,7 @@ def semantic_lookup(
     call: same function, tenant, user and other arguments, with a `text_arg` whose
     embedding has cosine similarity >= `threshold`.
 
-    Bare `@semantic_lookup` (no parentheses) uses the default threshold, 0.95.
+    Bare `@semantic_lookup` (no parentheses) uses the default threshold, 0.92.
 
     `guards`: text checks a candidate must pass (see pmm_memo._guards): "numbers"
     (default: equal numbers in order), "entities", "negation"; `()` for none.

@@ -111,7 +111,7 @@ def test_guards_are_symmetric(a: str, b: str) -> None:
 
 
 def test_parse_validates() -> None:
-    assert parse(DEFAULT_GUARDS).names == DEFAULT_GUARDS
+    assert parse(DEFAULT_GUARDS).names == DEFAULT_GUARDS == GUARDS
     assert parse(()).names == () and not parse(())
     assert parse(["negation", "numbers", "numbers"]).names == ("numbers", "negation")
     assert parse("entities").names == ("entities",)
