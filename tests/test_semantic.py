@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pmm_memo import Cache, ConfigError, cached, semantic_lookup
+from pmm_memo._decorators import DEFAULT_THRESHOLD
 from tests.conftest import run
 
 Q = "How do I reset my password?"
@@ -205,7 +206,8 @@ def test_embeddings_disabled_means_exact_only(
 
 
 def test_bare_decorator_uses_the_documented_default_threshold() -> None:
-    """`@semantic_lookup` without parentheses: threshold 0.95, on every kind of callable."""
+    """`@semantic_lookup` without parentheses: the default threshold, on every kind of
+    callable."""
     import pmm_memo
 
     pmm_memo.configure(pmm_memo.CacheConfig(embedder="offline", embedding_dimensions=64))
@@ -240,7 +242,8 @@ def test_bare_decorator_uses_the_documented_default_threshold() -> None:
                 calls.append(prompt)
                 return prompt + "!"
 
-        assert ask(Q) == ask(NEAR) == Q.upper()  # similarity 1.0 >= 0.95: a hit
+        assert ask._memo().threshold == DEFAULT_THRESHOLD
+        assert ask(Q) == ask(NEAR) == Q.upper()  # similarity 1.0 >= the default: a hit
         assert ask.cache_info().semantic_hits == 1
         assert ask(FAR) == FAR.upper()
         assert run(aask(Q)) == run(aask(NEAR)) == Q.lower()
