@@ -7,22 +7,41 @@ share many words but differ in one crucial word ("not") can score high. Use Open
 the local MiniLM model for semantic similarity.
 
 Method: feature hashing (the "hashing trick"). Features are lower-cased words (minus a
-short stop-word list, at reduced weight) and character trigrams of each word (which make
-typos and inflections overlap). Each feature is hashed with XXH3 into one of `dim`
-buckets with a hash-derived sign; counts are dampened (sqrt) and the vector normalised.
-No model, no download, no randomness: the same text gives the same vector everywhere.
+short stop-word list, at reduced weight) with the character trigrams of each word (which
+make typos and inflections overlap), numbers, and symbols. Each feature is hashed with
+XXH3 into one of `dim` buckets with a hash-derived sign; counts are dampened (sqrt) and
+the vector normalised. No model, no download, no randomness: the same text gives the same
+vector everywhere.
+
+What is kept because it carries meaning (a text that differs only there must not get the
+same vector): numbers as whole tokens with their sign, currency and percent ("-5",
+"$100", "5%", "3.14"; no trigrams, so 100 and 1000 do not overlap), a word's `++`/`#`
+suffix ("C++", "C#"), operators and math/currency/other symbols ("+", "<=", "!=", "€",
+"≠", "🍕"). What is dropped: sentence punctuation (. , ; : ! ? quotes, brackets) and
+the hyphen inside a hyphenated word, which change how a text reads, not what it asks.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import numpy as np
 import xxhash
 
 from ._base import BaseEmbedder
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+_CURRENCY = "$€£¥₹₽¢₩₪₫₺₴₦₱฿₿"
+_MINUS = "\u2212"  # MINUS SIGN, read as "-"
+_TOKEN = re.compile(
+    # A number, with its sign when the sign is not a binary minus ("x -5", not "x-5").
+    rf"(?P<num>(?<![\w.])[-+±\u2212]?[{_CURRENCY}]?\d+(?:[.,]\d+)*(?:[%‰{_CURRENCY}](?!\w))?)"
+    r"|(?P<word>\w+(?:\+\+|#(?!\w))?)"  # c++, c#, f#
+    r"|(?P<op>!=|==|<=|>=|->|=>|\*\*|&&|\|\||<<|>>|//|\S)",
+    re.UNICODE,
+)
+# Characters in category P* (punctuation) that are operators in most texts.
+_OPERATOR_PUNCT = frozenset("%&*/#@-\\")
 _STOP = frozenset(
     "a an the of to in on at for by with and or is are was were be been it its this that "
     "do does did i you he she we they my your our their me us what how why when where "
@@ -31,11 +50,41 @@ _STOP = frozenset(
 _WORD_WEIGHT = 1.0
 _STOP_WEIGHT = 0.25
 _TRIGRAM_WEIGHT = 0.4
+_NUMBER_WEIGHT = 2.0  # a different number is a different question
+_SYMBOL_WEIGHT = 1.0
 _SEED = 0x706D6D  # fixed forever: changing it changes every stored offline vector
+
+
+def _meaningful_op(op: str, text: str, start: int, end: int) -> bool:
+    """Is this non-word token a symbol that carries meaning (not plain punctuation)?"""
+    if len(op) > 1:
+        return True  # one of the listed multi-character operators
+    if op == "-" and start > 0 and end < len(text) and text[start - 1].isalpha():
+        return not text[end].isalpha()  # the hyphen of "e-mail" is spelling
+    return op in _OPERATOR_PUNCT or unicodedata.category(op)[0] == "S"
+
+
+def tokens(text: str) -> list[tuple[str, str]]:
+    """(kind, token) pairs: kind is "w" (word), "n" (number) or "s" (symbol)."""
+    low = text.lower()
+    out: list[tuple[str, str]] = []
+    for m in _TOKEN.finditer(low):
+        kind = m.lastgroup
+        tok = m.group()
+        if kind == "num":
+            out.append(("n", tok.replace(_MINUS, "-")))
+        elif kind == "word":
+            out.append(("w", tok))
+        elif _meaningful_op(tok, low, m.start(), m.end()):
+            out.append(("s", tok.replace(_MINUS, "-")))
+    return out
 
 
 class OfflineEmbedder(BaseEmbedder):
     name = "offline"
+    # The feature set's version: vectors of another version are another space (see
+    # embedder identity in `pmm_memo.embedders._identity`).
+    model = "hash-v2"
 
     def __init__(self, dim: int = 1536, batch_size: int = 1000) -> None:
         super().__init__(dim, batch_size)
@@ -44,19 +93,28 @@ class OfflineEmbedder(BaseEmbedder):
     def _features(self, text: str) -> dict[int, float]:
         feats: dict[int, float] = {}
         h = self._hash
-        words = _WORD.findall(text.lower())
-        if not words:
-            words = [text.strip().lower() or "<empty>"]
-        for w in words:
-            weight = _STOP_WEIGHT if w in _STOP else _WORD_WEIGHT
-            key = h(("w:" + w).encode("utf-8", "surrogatepass"), _SEED)
+
+        def add(feature: str, weight: float) -> None:
+            key = h(feature.encode("utf-8", "surrogatepass"), _SEED)
             feats[key] = feats.get(key, 0.0) + weight
-            if w in _STOP:
+
+        toks = tokens(text)
+        if not toks:
+            toks = [("w", text.strip().lower() or "<empty>")]
+        for kind, tok in toks:
+            if kind == "n":
+                add("n:" + tok, _NUMBER_WEIGHT)
                 continue
-            padded = f"<{w}>"
+            if kind == "s":
+                add("s:" + tok, _SYMBOL_WEIGHT)
+                continue
+            if tok in _STOP:
+                add("w:" + tok, _STOP_WEIGHT)
+                continue
+            add("w:" + tok, _WORD_WEIGHT)
+            padded = f"<{tok}>"
             for i in range(len(padded) - 2):
-                key = h(("c:" + padded[i : i + 3]).encode("utf-8", "surrogatepass"), _SEED)
-                feats[key] = feats.get(key, 0.0) + _TRIGRAM_WEIGHT
+                add("c:" + padded[i : i + 3], _TRIGRAM_WEIGHT)
         return feats
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
