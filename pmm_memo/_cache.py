@@ -31,6 +31,7 @@ from .backends._index import IndexSpec
 if TYPE_CHECKING:
     import numpy as np
 
+    from ._embedder_id import EmbedderId
     from .embedders import Embedder
 
 logger = logging.getLogger("pmm_memo")
@@ -74,6 +75,7 @@ class Cache:
         self._embedder = embedder
         self._embedder_ready = False
         self._embedder_lock = threading.Lock()
+        self._embedder_id: EmbedderId | None = None
         self._logged: set[str] = set()
         self.backend: Backend = backend if backend is not None else self._make_backend()
         self._connection_errors = _connection_errors(self.backend)
@@ -152,6 +154,23 @@ class Cache:
             self._embed_failed(exc, counters)
             return None
 
+    def embed_many(self, texts: tuple[str, ...], counters: Counters) -> np.ndarray | None:
+        """(len(texts), dim) normalised vectors, or None when embedding failed."""
+        try:
+            vectors: np.ndarray = self.embedder.embed(list(texts))
+            return vectors
+        except Exception as exc:
+            self._embed_failed(exc, counters)
+            return None
+
+    async def aembed_many(self, texts: tuple[str, ...], counters: Counters) -> np.ndarray | None:
+        try:
+            vectors: np.ndarray = await self.embedder.aembed(list(texts))
+            return vectors
+        except Exception as exc:
+            self._embed_failed(exc, counters)
+            return None
+
     def _embed_failed(self, exc: BaseException, counters: Counters) -> None:
         self._count(counters, "errors")
         self.log_once(
@@ -167,10 +186,23 @@ class Cache:
         """Vector size of the index: the embedder's (a local model fixes its own)."""
         return self.embedder.dim
 
+    @property
+    def embedder_id(self) -> EmbedderId:
+        """The vector space of this cache's embeddings (recorded with every entry)."""
+        ident = self._embedder_id
+        if ident is None:
+            from ._embedder_id import identity_of
+
+            ident = self._embedder_id = identity_of(self.embedder)
+        return ident
+
     def index_spec(self) -> IndexSpec:
+        """This cache's embedder's index: `<CACHE_INDEX_NAME>:<embedder slug>`."""
         cfg = self.config
+        ident = self.embedder_id
         return IndexSpec(
-            name=cfg.index_name,
+            name=f"{cfg.index_name}:{ident.slug}",
+            embedder_tag=ident.tag,
             prefix=cfg.key_prefix,
             dim=self.dimensions,
             algorithm=cfg.vector_algorithm,
@@ -228,12 +260,7 @@ class Cache:
         # never close again.
         self._succeeded()
         if isinstance(exc, _CONFIG_ERRORS):
-            self.log_once(
-                f"config:{type(exc).__name__}",
-                logging.ERROR,
-                "%s; semantic lookups are exact-only until fixed",
-                exc,
-            )
+            self.config_problem(exc)
             return
         self.log_once(
             f"error:{op}:{type(exc).__name__}",
@@ -241,6 +268,16 @@ class Cache:
             "cache %s failed (%s: %s); the call went to the function",
             op,
             type(exc).__name__,
+            exc,
+        )
+
+    def config_problem(self, exc: BaseException) -> None:
+        """An index problem (another schema, no search module): logged once at ERROR,
+        for decorators and the manager alike."""
+        self.log_once(
+            f"config:{type(exc).__name__}",
+            logging.ERROR,
+            "%s; semantic lookups are exact-only until fixed",
             exc,
         )
 

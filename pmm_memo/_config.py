@@ -66,7 +66,12 @@ _FIELDS: dict[str, _Field] = {
         "Unset: embedded in-process backend. `redis://`, `rediss://` (TLS), `unix://`, or "
         "`redis+sentinel://host:port[,host:port]/service[/db]`: Redis.",
     ),
-    "index_name": _Field("CACHE_INDEX_NAME", _parse_str, "RediSearch index name."),
+    "index_name": _Field(
+        "CACHE_INDEX_NAME",
+        _parse_str,
+        "RediSearch index name; each embedder gets `<name>:<embedder>` (e.g. "
+        "`idx:cache:offline-1536-a2d7ca05`).",
+    ),
     "key_prefix": _Field("CACHE_KEY_PREFIX", _parse_str, "Prefix of every entry key."),
     "embedding_dimensions": _Field(
         "CACHE_EMBEDDING_DIMENSIONS",
@@ -84,7 +89,8 @@ _FIELDS: dict[str, _Field] = {
     "max_text_length": _Field(
         "CACHE_MAX_TEXT_LENGTH",
         _parse_int,
-        "Characters of `text` stored and embedded; longer text is cut at this length.",
+        "Characters of a text that are embedded and stored (a longer text: its tail; the "
+        "rest must be identical for a semantic hit).",
     ),
     "batch_size": _Field(
         "CACHE_BATCH_SIZE", _parse_int, "Texts per embedding request; keys per SCAN/UNLINK."

@@ -4,10 +4,11 @@ Order of work for a call (semantic steps only for `semantic_lookup`):
 1. disabled (context or CACHE_ENABLED=false) -> call the function, nothing else;
 2. bind + encode the arguments -> key (bad arguments raise here, before any I/O);
 3. exact read -> hit;
-4. embed the text argument, KNN among entries of the same tenant, function, scope and
-   user -> the nearest neighbour at or above the threshold (and its entry's own
-   min_similarity, raised by `report_wrong_hit`) that the guards allow (_guards) and the
-   optional judge accepts (_verify) is a hit;
+4. embed the text argument (its window, see `_semantic`), KNN among entries of the same
+   tenant, function, scope, user and embedder -> the nearest neighbour that passes
+   `_candidates.Matcher` (threshold, same normalised text at 1.0, its entry's own
+   min_similarity raised by `report_wrong_hit`, the guards of `_guards`, changed
+   sentences) and the optional judge (`_verify`) is a hit;
 5. single-flight: the first concurrent caller computes and stores, others wait for it.
 
 Built on wrapt's FunctionWrapper so functions, methods, classmethods and staticmethods
@@ -18,14 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 import wrapt
 from xxhash import xxh3_128_hexdigest
 
 from . import _guards, _stats, _validate, _verify
+from ._candidates import Matcher
 from ._codec import allow_types_from_annotation
 from ._context import Mode, current_mode
 from ._distributed import arun_locked, run_locked
@@ -38,7 +41,9 @@ from ._keys import (
 )
 from ._results import OneShot, one_shot_kind, reject_generator_function
 from ._runtime import default_cache
+from ._semantic import SemanticText, prepare
 from ._stats import CacheInfo, Counters
+from ._textarg import TextArg, check_text_param, replace_text
 from ._typing import (
     CachedClassMethod,
     CacheDecorator,
@@ -59,6 +64,12 @@ LLM_TENANTS = frozenset({"pmm_llm"})
 # highest threshold at which >= 70% of paraphrase controls of the hard-negatives table
 # still hit, with 0 wrong hits there. See README "Choosing a threshold".
 DEFAULT_THRESHOLD = 0.92
+logger = logging.getLogger("pmm_memo")
+
+
+class _Semantic(NamedTuple):
+    text: SemanticText | None  # None: nothing to embed (no str text, or empty)
+    scope: str  # digest of what must be equal for a semantic match
 
 
 def _keyed_instance(instance: Any) -> bool:
@@ -81,7 +92,7 @@ class _Memo:
         ignore: tuple[str, ...],
         key: Callable[..., Any] | None,
         version: str | None,
-        text_arg: str | None,
+        text_arg: TextArg,
         user_arg: str | None,
         unless: Callable[[Any], bool] | None,
         cache: Cache | None,
@@ -111,9 +122,15 @@ class _Memo:
         self.fn_name = self.keys.func_name
         self.counters = Counters()
         _stats.track(self.counters, self.tenant, self.fn_name)  # for metrics exporters
+        self._warned = False
+        if self.embed_key and self.keys.text_fn is None:
+            check_text_param(
+                func, self.keys.text_arg, "semantic_lookup" if self.semantic else "embed_key"
+            )
         self._prefix: tuple[Cache | None, str, str] = (None, "", "")
         self.is_async = inspect.iscoroutinefunction(func)
         self.guards = _guards.parse(guards)
+        self.matcher = Matcher(threshold, self.guards) if threshold is not None else None
         checked = _verify.check(verify, self.is_async)
         self.judge = None if checked is None else _verify.Judge(checked)
         allow_types_from_annotation(func)
@@ -202,12 +219,64 @@ class _Memo:
         user = call.user
         return "" if user is None else str(user)
 
-    def text_of(self, cache: Cache, call: BoundCall) -> str | None:
-        text = call.text
-        if not isinstance(text, str):
-            return None
-        # Stored and embedded text is cut at CACHE_MAX_TEXT_LENGTH (documented).
-        return text[: cache.config.max_text_length]
+    def semantic_of(self, cache: Cache, call: BoundCall) -> _Semantic:
+        """What this call contributes to matching: its text (None: nothing to embed) and
+        its scope digest (everything that must be equal: the other arguments, and the
+        part of the text that is not embedded)."""
+        text_fn = self.keys.text_fn
+        if text_fn is None:
+            raw = call.text
+            material = call.scope_material()
+        else:
+            raw = text_fn(call.arguments())
+            if raw is not None and not isinstance(raw, str):
+                raise TypeError(
+                    f"text_arg callable of {self.fn_name} returned "
+                    f"{type(raw).__name__}; it must return the text to embed (str) or None"
+                )
+            found = False
+
+            def replace(value: Any) -> Any:
+                nonlocal found
+                new, hit = replace_text(value, raw)
+                found = found or hit
+                return new
+
+            # No text (None): nothing to take out; the whole arguments are the scope.
+            material = call.scope_material(None if raw is None else replace)
+            if raw is not None and not found:
+                self._warn_once(
+                    "%s: the text_arg callable returned a text that is not one of the "
+                    "arguments' own strings, so the scope holds the whole arguments and "
+                    "only the same call matches; return the argument's string itself",
+                    self.fn_name,
+                )
+        text = None
+        if not self.embed_key:
+            pass  # exact caching only: nothing is embedded
+        elif isinstance(raw, str):
+            if cache.config.enable_embeddings:
+                text = prepare(raw, cache.config.max_text_length)
+        elif raw is not None:
+            self._warn_not_str(raw)
+        scope = cache.digests.scope(material if text is None else material + text.scope_suffix())
+        return _Semantic(text, scope)
+
+    def _warn_not_str(self, raw: Any) -> None:
+        self._warn_once(
+            "%s: text argument %r is %s, not str: it is not embedded, so only exact "
+            "matches are served; pass text_arg=callable returning the text "
+            "(e.g. the last user message)",
+            self.fn_name,
+            self.keys.text_arg,
+            type(raw).__name__,
+        )
+
+    def _warn_once(self, message: str, *args: Any) -> None:
+        """One warning per decorated function (a misconfiguration, not an outage)."""
+        if not self._warned:
+            self._warned = True
+            logger.warning(message, *args)
 
     def entry(
         self,
@@ -217,9 +286,12 @@ class _Memo:
         check: str | bytes,
         value: Any,
         vector: np.ndarray | None,
+        sem: _Semantic | None = None,
     ) -> Entry:
-        text = self.text_of(cache, call)
-        scope = cache.digests.scope(call.scope_material()) if self.embed_key else None
+        scope = None
+        text = None
+        if self.embed_key:
+            text, scope = sem if sem is not None else self.semantic_of(cache, call)
         return Entry(
             key=key,
             value=value,
@@ -229,55 +301,50 @@ class _Memo:
             fn=self.fn_of(cache),
             fn_name=self.fn_name,
             created_at=time.time(),
-            text=text,
+            text=None if text is None else text.window,
             scope=scope,
             embedding=vector,
+            text_h=None if text is None else text.digest,
+            embedder=None if vector is None else cache.embedder_id.label,
         )
 
     def ttl_for(self, cache: Cache) -> int:
         return self.ttl_ms if self.ttl_ms is not None else cache.config.default_ttl * 1000
 
-    def query(self, cache: Cache, call: BoundCall, vector: np.ndarray) -> VectorQuery:
+    def query(self, cache: Cache, call: BoundCall, sem: _Semantic, vector: Any) -> VectorQuery:
+        assert self.matcher is not None and sem.text is not None
+        text = sem.text
+        exact_only = self.matcher.exact_only
         return VectorQuery(
             tenant=self.tenant,
             vector=vector,
             k=self.k or cache.config.knn_k,
             fn=self.fn_of(cache),
-            scope=cache.digests.scope(call.scope_material()),
+            scope=sem.scope,
             user=self.user_of(call),
-            # Guards and the judge compare texts: candidates come with their stored text.
-            with_text=bool(self.guards) or self.judge is not None,
+            embedder=cache.embedder_id.label,
+            # threshold=1.0: only the same normalised text, found by its digest.
+            text_h=text.digest if exact_only else None,
+            # The matcher, guards and judge compare texts (not needed at 1.0).
+            with_text=not exact_only,
         )
 
-    def accept(
-        self, query: VectorQuery, text: str, neighbours: list[Neighbour], record: bool = True
+    def lookup(
+        self, cache: Cache, call: BoundCall, sem: _Semantic, vector: Any, record: bool = True
     ) -> Neighbour | None:
-        """The first neighbour that is close enough, provably ours and allowed by the
-        guards, or None. (The judge, if any, is asked by the caller: it may be async.)
-
-        Backends filter already; this re-checks the stored tenant/user/function/scope so
-        a filter bug or a foreign entry can never leak a result.
-        """
-        assert self.threshold is not None
-        if neighbours and record:
-            self.counters.record_similarity(neighbours[0].similarity)
-        for n in neighbours:
-            if n.similarity < self.threshold:
-                break
-            if (
-                n.corrupt
-                or n.tenant != query.tenant
-                or n.user != query.user
-                or n.fn != query.fn
-                or n.scope != query.scope
-                or n.similarity < n.min_similarity  # a reported wrong hit (feedback)
+        """The neighbour the matcher accepts (the judge, if any, is asked by the caller: it
+        may be async), or None. `record=False`: no similarity or rejection is counted."""
+        assert self.matcher is not None and sem.text is not None
+        query = self.query(cache, call, sem, vector)
+        found = cache.knn(query, self.counters)
+        if found and record:
+            self.counters.record_similarity(found[0].similarity)
+        counters = self.counters if record else None
+        for c in self.matcher.candidates(query, sem.text, found, counters):
+            if c.compare is None or self.matcher.confirm(
+                cache.embed_many(c.compare, self.counters)
             ):
-                continue
-            if self.guards and (n.text is None or self.guards.veto(text, n.text) is not None):
-                if record:
-                    self.counters.guard_rejections += 1
-                continue
-            return n
+                return c.neighbour
         return None
 
     def verified(self, text: str, n: Neighbour) -> bool:
@@ -296,8 +363,21 @@ class _Memo:
         self.counters.verify_rejections += 1
         return False
 
-    def wants_vector(self, cache: Cache, call: BoundCall) -> bool:
-        return self.embed_key and cache.config.enable_embeddings and isinstance(call.text, str)
+    async def alookup(
+        self, cache: Cache, call: BoundCall, sem: _Semantic, vector: Any, record: bool = True
+    ) -> Neighbour | None:
+        assert self.matcher is not None and sem.text is not None
+        query = self.query(cache, call, sem, vector)
+        found = await cache.aknn(query, self.counters)
+        if found and record:
+            self.counters.record_similarity(found[0].similarity)
+        counters = self.counters if record else None
+        for c in self.matcher.candidates(query, sem.text, found, counters):
+            if c.compare is None or self.matcher.confirm(
+                await cache.aembed_many(c.compare, self.counters)
+            ):
+                return c.neighbour
+        return None
 
     def keepable(self, cache: Cache, result: Any, counters: Counters, owner: object) -> Any:
         """`result` itself when it is a value; a OneShot (not stored, counted) when it is
@@ -334,13 +414,13 @@ class _Memo:
                 counters.hits += 1
                 return value
         call = self.call_of(plan, values, instance)  # a miss: the entry needs the details
-        if mode is Mode.NORMAL and self.semantic and self.wants_vector(cache, call):
-            text = self.text_of(cache, call) or ""
-            vector = cache.embed(text, counters)
+        sem = self.semantic_of(cache, call) if self.embed_key else None
+        text = None if sem is None else sem.text
+        if mode is Mode.NORMAL and self.semantic and sem is not None and text is not None:
+            vector = cache.embed(text.window, counters)
             if vector is not None:
-                query = self.query(cache, call, vector)
-                found = self.accept(query, text, cache.knn(query, counters))
-                if found is not None and self.verified(text, found):
+                found = self.lookup(cache, call, sem, vector)
+                if found is not None and self.verified(text.window, found):
                     counters.semantic_hits += 1
                     return found.value
         if mode is Mode.BYPASS:
@@ -365,10 +445,12 @@ class _Memo:
             if self.unless is not None and self.unless(result):
                 return result
             vec = vector
-            if vec is None and self.wants_vector(cache, call):
-                vec = cache.embed(self.text_of(cache, call) or "", counters)
+            if vec is None and text is not None:
+                vec = cache.embed(text.window, counters)
             cache.write(
-                self.entry(cache, call, key, check, result, vec), self.ttl_for(cache), counters
+                self.entry(cache, call, key, check, result, vec, sem),
+                self.ttl_for(cache),
+                counters,
             )
             return result
 
@@ -417,13 +499,13 @@ class _Memo:
                 counters.hits += 1
                 return value
         call = self.call_of(plan, values, instance)
-        if mode is Mode.NORMAL and self.semantic and self.wants_vector(cache, call):
-            text = self.text_of(cache, call) or ""
-            vector = await cache.aembed(text, counters)
+        sem = self.semantic_of(cache, call) if self.embed_key else None
+        text = None if sem is None else sem.text
+        if mode is Mode.NORMAL and self.semantic and sem is not None and text is not None:
+            vector = await cache.aembed(text.window, counters)
             if vector is not None:
-                query = self.query(cache, call, vector)
-                found = self.accept(query, text, await cache.aknn(query, counters))
-                if found is not None and await self.averified(text, found):
+                found = await self.alookup(cache, call, sem, vector)
+                if found is not None and await self.averified(text.window, found):
                     counters.semantic_hits += 1
                     return found.value
         if mode is Mode.BYPASS:
@@ -446,10 +528,12 @@ class _Memo:
             if self.unless is not None and self.unless(result):
                 return result
             vec = vector
-            if vec is None and self.wants_vector(cache, call):
-                vec = await cache.aembed(self.text_of(cache, call) or "", counters)
+            if vec is None and text is not None:
+                vec = await cache.aembed(text.window, counters)
             await cache.awrite(
-                self.entry(cache, call, key, check, result, vec), self.ttl_for(cache), counters
+                self.entry(cache, call, key, check, result, vec, sem),
+                self.ttl_for(cache),
+                counters,
             )
             return result
 
@@ -484,15 +568,15 @@ class _Memo:
 
     def _wrong_hit_query(
         self, cache: Cache, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[str, VectorQuery] | None:
+    ) -> tuple[BoundCall, _Semantic, Any] | None:
         if not self.semantic:
             raise TypeError("report_wrong_hit is for @semantic_lookup functions")
         call = self.require_bind(args, kwargs, instance)
-        if not self.wants_vector(cache, call):
+        sem = self.semantic_of(cache, call)
+        if sem.text is None:
             return None
-        text = self.text_of(cache, call) or ""
-        vector = cache.embed(text, self.counters)
-        return None if vector is None else (text, self.query(cache, call, vector))
+        vector = cache.embed(sem.text.window, self.counters)
+        return None if vector is None else (call, sem, vector)
 
     def report_wrong_hit(
         self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -501,8 +585,7 @@ class _Memo:
         found = self._wrong_hit_query(cache, instance, args, kwargs)
         if found is None:
             return False
-        text, query = found
-        n = self.accept(query, text, cache.knn(query, self.counters), record=False)
+        n = self.lookup(cache, *found, record=False)
         return n is not None and cache.raise_min_similarity(n.key, n.similarity, self.counters)
 
     async def areport_wrong_hit(
@@ -513,8 +596,7 @@ class _Memo:
         found = await asyncio.to_thread(self._wrong_hit_query, cache, instance, args, kwargs)
         if found is None:
             return False
-        text, query = found
-        n = self.accept(query, text, await cache.aknn(query, self.counters), record=False)
+        n = await self.alookup(cache, *found, record=False)
         if n is None:
             return False
         return await cache.araise_min_similarity(n.key, n.similarity, self.counters)
@@ -651,7 +733,7 @@ def cached(
     ignore: tuple[str, ...] | list[str] = ...,
     key: Callable[..., Any] | None = ...,
     version: str | int | None = ...,
-    text_arg: str | None = ...,
+    text_arg: TextArg = ...,
     user_arg: str | None = ...,
     unless: Callable[[Any], bool] | None = ...,
     cache: Cache | None = ...,
@@ -669,7 +751,7 @@ def cached(
     ignore: tuple[str, ...] | list[str] = (),
     key: Callable[..., Any] | None = None,
     version: str | int | None = None,
-    text_arg: str | None = None,
+    text_arg: TextArg = None,
     user_arg: str | None = None,
     unless: Callable[[Any], bool] | None = None,
     cache: Cache | None = None,
@@ -716,7 +798,7 @@ def semantic_lookup(
     ignore: tuple[str, ...] | list[str] = ...,
     key: Callable[..., Any] | None = ...,
     version: str | int | None = ...,
-    text_arg: str | None = ...,
+    text_arg: TextArg = ...,
     user_arg: str | None = ...,
     unless: Callable[[Any], bool] | None = ...,
     cache: Cache | None = ...,
@@ -735,7 +817,7 @@ def semantic_lookup(
     ignore: tuple[str, ...] | list[str] = (),
     key: Callable[..., Any] | None = None,
     version: str | int | None = None,
-    text_arg: str | None = None,
+    text_arg: TextArg = None,
     user_arg: str | None = None,
     unless: Callable[[Any], bool] | None = None,
     cache: Cache | None = None,

@@ -210,10 +210,14 @@ class KeyMaker:
         *,
         version: str | None = None,
         ignore: Sequence[str] = (),
-        text_arg: str | None = None,
+        text_arg: str | Callable[[dict[str, Any]], Any] | None = None,
         user_arg: str | None = None,
         custom_key: Callable[..., Any] | None = None,
     ) -> None:
+        # A callable text_arg extracts the text itself (see _textarg); then no parameter
+        # is "the text", and every argument is in the scope.
+        self.text_fn = text_arg if callable(text_arg) else None
+        text_arg = None if callable(text_arg) else text_arg
         # func_name is for people (CLI, logs); func_id is what keys hash (see _identity).
         self.func_name = function_id(func) + (f"@{version}" if version is not None else "")
         self.func_id = function_identity(func, version)
@@ -238,6 +242,8 @@ class KeyMaker:
         self.ignore = frozenset(ignore)
         first_data = self._first_data_param(params)
         self.text_arg: str | None = text_arg if text_arg is not None else first_data
+        if self.text_fn is not None:
+            self.text_arg = None
         if user_arg is None:
             user_arg = next((n for n in ("user_id", "user") if n in all_names), None)
         self.user_arg = user_arg
@@ -449,15 +455,26 @@ class BoundCall:
             return b"".join(self._encode_segments())  # raises, naming the parameter
         return encoded
 
-    def scope_material(self) -> bytes:
+    def scope_material(self, replace: Callable[[Any], Any] | None = None) -> bytes:
         """Material of every included argument except the text argument: calls that
-        differ only in their text share a scope, and only they may answer each other."""
+        differ only in their text share a scope, and only they may answer each other.
+        `replace` (a `text_arg` callable's text taken out) maps each value first."""
         plan = self._plan
         parts = [self._head(), b"|scope|"]
+        if replace is not None:
+            for i in plan.included:
+                out: list[bytes] = []
+                encode_argument(plan.names[i], replace(self.values[i]), out)
+                parts.append(b"".join(out))
+            return b"".join(parts)
         for seg, i in zip(self._encode_segments(), plan.included, strict=True):
             if i != plan.text_pos:
                 parts.append(seg)
         return b"".join(parts)
+
+    def arguments(self) -> dict[str, Any]:
+        """The bound arguments by name, defaults applied (what a text_arg callable gets)."""
+        return dict(zip(self._plan.names, self.values, strict=True))
 
     @property
     def text(self) -> Any:

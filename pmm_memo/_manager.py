@@ -8,7 +8,15 @@
     manager.clear_tenant_cache("pmm_bot")             # -> number of entries removed
 
 Unlike the decorators, manager calls are explicit operations: a backend failure raises
-(the caller asked for that operation), except `health_check`, which reports it.
+(the caller asked for that operation), except `health_check`, which reports it. An index
+problem (an index of that name with another schema, no search module) is handled as the
+decorators handle it: logged once at ERROR, entries stored without their vector, and
+searches find nothing until it is fixed; `health_check()["index_error"]` says what it is.
+With CACHE_REQUIRE_SEARCH=true the manager checks the index at construction and raises.
+
+Vectors passed to `put_cache`/`knn_search` are taken to come from the configured
+embedder (CACHE_EMBEDDER, its dimensions): they are recorded and searched under its
+label, in its own index, never compared with another embedder's.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from typing import Any
 from . import _validate
 from ._cache import Cache
 from ._config import CacheConfig
-from ._errors import ConfigError
+from ._errors import ConfigError, IndexSchemaError, SearchUnavailableError
 from ._keys import qhash
 from .backends._base import Entry, VectorQuery
 
@@ -95,9 +103,10 @@ class CacheManager:
             text=text[: self.config.max_text_length],
             scope=self._fn,
             embedding=vector,
+            embedder=None if vector is None else self.cache.embedder_id.label,
         )
-        if vector is not None:
-            self._ensure_index()
+        # An index problem makes the backend store the entry without its vector (logged
+        # once), exactly as for decorated functions.
         self.cache.backend.set(entry, ttl_ms)
         return full
 
@@ -117,6 +126,7 @@ class CacheManager:
             "created_at": entry.created_at,
             "function": entry.fn_name,
             "embedding": entry.embedding,
+            "embedder": entry.embedder,
             "ttl_ms": ttl_of(full) if ttl_of else None,
         }
 
@@ -130,13 +140,26 @@ class CacheManager:
         vector = _check_vectors(
             [query_vector], 1, self.cache.dimensions, "knn_search(query_vector=...)"
         )[0]
-        self._ensure_index()
+        label = self.cache.embedder_id.label
         query = VectorQuery(
-            tenant=tenant, vector=vector, k=k, user=None if user is None else str(user)
+            tenant=tenant,
+            vector=vector,
+            k=k,
+            user=None if user is None else str(user),
+            embedder=label,
         )
+        try:
+            found = self.cache.backend.knn(query)
+        except (IndexSchemaError, SearchUnavailableError) as exc:
+            self.cache.config_problem(exc)  # the decorators' policy: logged once, no hits
+            return []
         out = []
-        for n in self.cache.backend.knn(query):
-            if n.tenant != tenant or (query.user is not None and n.user != query.user):
+        for n in found:
+            if (
+                n.tenant != tenant
+                or (query.user is not None and n.user != query.user)
+                or n.embedder != label
+            ):
                 continue  # never trust a filter alone
             out.append(
                 {
@@ -220,6 +243,9 @@ class CacheManager:
                 if info is not None:
                     report["index_exists"] = True
                     report["index_docs"] = info["num_docs"]
+                problem = getattr(backend, "index_error", None)
+                if problem is not None:
+                    report["index_error"] = str(problem)
             except Exception as exc:
                 report["error"] = f"{type(exc).__name__}: {exc}"
         try:
@@ -228,6 +254,7 @@ class CacheManager:
             name = self.cache.embedder.name
             choice, why = choose_embedder(self.config)
             report["embedder"] = name
+            report["embedder_id"] = self.cache.embedder_id.label  # name/model/dimensions
             # Why this embedder: CACHE_EMBEDDER, auto's reasoning, or one given to Cache.
             report["embedder_choice"] = why if name.split("+")[0] == choice else "given to Cache"
         except Exception as exc:

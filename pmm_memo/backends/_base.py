@@ -35,6 +35,8 @@ class Entry:
     # Feedback: a semantic hit on this entry needs at least this similarity (raised above
     # a reported wrong hit's similarity; 0.0 = only the caller's threshold applies).
     min_similarity: float = 0.0
+    text_h: str | None = None  # digest of the whole normalised text (see `_semantic`)
+    embedder: str | None = None  # label of the embedder of `embedding` (name/model/dim)
 
 
 @dataclass(slots=True)
@@ -55,6 +57,8 @@ class VectorQuery:
     fn: str | None = None
     scope: str | None = None
     user: str | None = None  # None: any user; "" : entries stored without a user
+    embedder: str | None = None  # label of the query vector's embedder: only its entries
+    text_h: str | None = None  # only entries with this whole-text digest (threshold 1.0)
     with_values: bool = True
     with_text: bool = True  # text/created_at: for people (manager, CLI), not for hits
 
@@ -73,6 +77,8 @@ class Neighbour:
     check: str | bytes | None = None
     corrupt: bool = False  # the stored value failed to decode or verify
     min_similarity: float = 0.0  # Entry.min_similarity (feedback on wrong hits)
+    text_h: str | None = None
+    embedder: str | None = None
 
 
 class Backend(Protocol):

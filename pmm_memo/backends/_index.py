@@ -5,8 +5,12 @@ The seed's fields (`text TEXT, tenant TAG, user TAG, created_at NUMERIC SORTABLE
 embedding VECTOR ... COSINE`) are kept as they are. Filters never use `tenant`/`user`
 directly: TAG fields fold case and split on commas, and `{ } | * @` change query meaning,
 so every filter uses a hex digest of the value in a CASESENSITIVE tag (`tenant_h`,
-`user_h`, `fn`, `scope`) — exact for any string, with nothing to escape. Hits are
-re-checked against the stored plain values as well.
+`user_h`, `fn`, `scope`, `text_h`) — exact for any string, with nothing to escape. Hits
+are re-checked against the stored plain values as well.
+
+One index per embedder (vector space): its name is `<CACHE_INDEX_NAME>:<slug>` and its
+`FILTER @emb=="<digest>"` admits only entries written with that embedder, so a vector is
+never searched with another space's query and two dimensions never conflict.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 from .._errors import IndexSchemaError
 
 # Seed fields first, then ours. (name, type, extra args)
-_TAG_FIELDS = ("tenant_h", "user_h", "fn", "scope")
+_TAG_FIELDS = ("tenant_h", "user_h", "fn", "scope", "text_h")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,9 @@ class IndexSpec:
     m: int = 16
     ef_construction: int = 200
     ef_runtime: int = 200
+    # Digest of the embedder label (`_embedder_id`): the index holds only entries
+    # whose `emb` field equals it, so each vector space has its own index on one server.
+    embedder_tag: str | None = None
 
     def create_args(self) -> list[Any]:
         vector: list[Any] = ["TYPE", self.vector_type, "DIM", self.dim, "DISTANCE_METRIC", "COSINE"]
@@ -60,7 +67,10 @@ class IndexSpec:
         ]
         for tag in _TAG_FIELDS:
             schema += [tag, "TAG", "CASESENSITIVE"]
-        return ["FT.CREATE", self.name, "ON", "HASH", "PREFIX", 1, self.prefix, "SCHEMA", *schema]
+        head: list[Any] = ["FT.CREATE", self.name, "ON", "HASH", "PREFIX", 1, self.prefix]
+        if self.embedder_tag is not None:
+            head += ["FILTER", f'@emb=="{self.embedder_tag}"']
+        return [*head, "SCHEMA", *schema]
 
     def create_command(self) -> str:
         """The FT.CREATE command as text, for error messages and docs."""
@@ -133,7 +143,13 @@ def describe_existing(info: Any) -> dict[str, Any]:
             "casesensitive": "CASESENSITIVE" in attr["flags"],
         }
     prefixes = [str(_s(p)) for p in definition.get("prefixes", [])]
-    return {"prefixes": prefixes, "fields": fields, "num_docs": int(_s(top.get("num_docs", 0)))}
+    raw_filter = definition.get("filter")
+    return {
+        "prefixes": prefixes,
+        "filter": None if raw_filter is None else str(_s(raw_filter)),
+        "fields": fields,
+        "num_docs": int(_s(top.get("num_docs", 0))),
+    }
 
 
 def adopt_algorithm(spec: IndexSpec, info: Any) -> IndexSpec:
@@ -156,6 +172,8 @@ def check_compatible(spec: IndexSpec, info: Any) -> None:
     problems = []
     if live["prefixes"] != [spec.prefix]:
         problems.append(f"key prefix {live['prefixes']} (want [{spec.prefix!r}])")
+    if spec.embedder_tag is not None and spec.embedder_tag not in (live["filter"] or ""):
+        problems.append(f'FILTER {live["filter"]!r} (want @emb=="{spec.embedder_tag}")')
     emb = live["fields"].get("embedding")
     if emb is None or emb["type"] != "VECTOR":
         problems.append("no VECTOR field 'embedding'")

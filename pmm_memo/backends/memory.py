@@ -4,9 +4,10 @@ Stores Python objects as they are (like functools.lru_cache: a hit costs no deco
 and callers must not mutate results they get back). Thread-safe, TTL per entry, bounded
 by CACHE_MEMORY_MAX_ENTRIES with least-recently-used eviction.
 
-Vectors live in partitions keyed by (tenant, function, scope, user): a semantic lookup
-only ever sees the matrix of entries it may match, so isolation is structural and the
-search is one matrix-vector product, the same work as a bare numpy top-1.
+Vectors live in partitions keyed by (tenant, function, scope, user, embedder): a
+semantic lookup only ever sees the matrix of entries it may match (never vectors of
+another embedder or dimension), so isolation is structural and the search is one
+matrix-vector product, the same work as a bare numpy top-1.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ._base import Entry, Neighbour, Stored, VectorQuery
 if TYPE_CHECKING:
     import numpy as np
 
-_PartitionKey = tuple[str, str, str, str]  # tenant, fn, scope, user
+_PartitionKey = tuple[str, str, str, str, str]  # tenant, fn, scope, user, embedder
 
 
 def approx_size(value: object, _depth: int = 0) -> int:
@@ -163,8 +164,12 @@ class MemoryBackend:
                 entry, self._clock() + ttl_ms / 1000.0, Stored(entry.value, entry.check), size
             )
             self.nbytes += size
-            if entry.embedding is not None and entry.scope is not None:
-                pkey = (entry.tenant, entry.fn, entry.scope, entry.user)
+            if (
+                entry.embedding is not None
+                and entry.scope is not None
+                and entry.embedder is not None
+            ):
+                pkey = (entry.tenant, entry.fn, entry.scope, entry.user, entry.embedder)
                 part = self._partitions.get(pkey)
                 if part is None:
                     part = self._partitions[pkey] = _Partition(entry.embedding.shape[0])
@@ -240,23 +245,29 @@ class MemoryBackend:
 
     def knn(self, query: VectorQuery) -> list[Neighbour]:
         with self._lock:
-            if query.fn is not None and query.scope is not None and query.user is not None:
-                part = self._partitions.get((query.tenant, query.fn, query.scope, query.user))
+            q = query
+            if None not in (q.fn, q.scope, q.user, q.embedder):
+                part = self._partitions.get((q.tenant, q.fn, q.scope, q.user, q.embedder))  # type: ignore[arg-type]
                 parts = [part] if part is not None else []
             else:
                 parts = [
                     p
-                    for (t, f, s, u), p in self._partitions.items()
-                    if t == query.tenant
-                    and (query.fn is None or f == query.fn)
-                    and (query.scope is None or s == query.scope)
-                    and (query.user is None or u == query.user)
+                    for (t, f, s, u, e), p in self._partitions.items()
+                    if t == q.tenant
+                    and (q.fn is None or f == q.fn)
+                    and (q.scope is None or s == q.scope)
+                    and (q.user is None or u == q.user)
+                    and (q.embedder is None or e == q.embedder)
+                    and p.matrix.shape[1] == q.vector.shape[0]
                 ]
             scored: list[tuple[float, str]] = []
             if parts:
                 import numpy as np
             for part in parts:
                 sims = part.matrix[: part.n] @ query.vector
+                if query.text_h is not None:  # only the same normalised text may match
+                    same = [self._data[key].entry.text_h == query.text_h for key in part.keys]
+                    sims = np.where(same, sims, -np.inf)
                 k = min(query.k, part.n)
                 if k == 1:  # the common case: no partial sort, no negated copy
                     top: Any = (int(np.argmax(sims)),)
@@ -264,7 +275,7 @@ class MemoryBackend:
                     top = np.argpartition(sims, part.n - k)[part.n - k :]
                 else:
                     top = range(part.n)
-                scored.extend((float(sims[i]), part.keys[i]) for i in top)
+                scored.extend((float(sims[i]), part.keys[i]) for i in top if sims[i] > -np.inf)
             scored.sort(key=lambda s: -s[0])
             now = self._clock()
             out: list[Neighbour] = []
@@ -287,6 +298,8 @@ class MemoryBackend:
                         e.value if query.with_values else None,
                         e.check,
                         min_similarity=e.min_similarity,
+                        text_h=e.text_h,
+                        embedder=e.embedder,
                     )
                 )
                 if len(out) == query.k:

@@ -3,7 +3,9 @@
 Entry layout (a hash at `cache:<tenant>:<qhash>`): the seed's `text`, `tenant`, `user`,
 `created_at`, `embedding`, plus `fmt`/`codec`/`value`/`sig` (the envelope, see
 `_codec`), `check` (collision digest), `fn`/`fn_name`, `scope`, `tenant_h`/`user_h`
-(exact-match filter digests, see `_index`).
+(exact-match filter digests, see `_index`), `text_h` (digest of the whole normalised
+text, see `_semantic`), `embedder`/`emb` (the vector's embedder label and its digest,
+which the index FILTER of that embedder's index matches).
 
 - A write is atomic UNLINK + HSET + PEXPIRE (one script call, see `_write`; bulk writes
   one MULTI/EXEC per batch), so no key ever exists without a TTL and no stale field (an
@@ -31,6 +33,7 @@ from redis.retry import Retry
 from redis.typing import EncodableT
 
 from .._codec import FORMAT_VERSION, Codec, entry_binding
+from .._embedder_id import embedder_tag
 from .._errors import CodecError, IndexSchemaError, SearchUnavailableError
 from .._keys import check_digest, short_digest
 from .._loopbound import LoopBound
@@ -50,6 +53,7 @@ logger = logging.getLogger("pmm_memo")
 _READ_FIELDS = ("fmt", "codec", "value", "sig", "sum", "check")  # envelope + check digest
 _ENVELOPE = 5  # the first five are what Codec.decode takes
 _FILTER_FIELDS = ("tenant", "user", "fn", "scope")  # re-checked on every hit
+_MATCH_FIELDS = ("text_h", "embedder")  # read by the matcher (see _candidates)
 _TEXT_FIELDS = ("text", "created_at")
 _FEEDBACK_FIELDS = ("min_sim",)  # Entry.min_similarity
 _HEX32 = re.compile(rb"[0-9a-f]{32}")
@@ -204,8 +208,14 @@ class RedisBackend:
             m["scope"] = entry.scope
         if entry.min_similarity > 0:
             m["min_sim"] = repr(float(entry.min_similarity))
-        if entry.embedding is not None and vectors:
+        if entry.text_h is not None:
+            m["text_h"] = entry.text_h
+        if entry.embedding is not None and vectors and entry.embedder is not None:
+            # A vector is stored only with its embedder: without the label no index
+            # would hold it, and it could never be told apart from another space's.
             m["embedding"] = entry.embedding.astype(self._vector_dtype).tobytes()
+            m["embedder"] = _b(entry.embedder)
+            m["emb"] = embedder_tag(entry.embedder)
         return m
 
     def _binding(self, key: Any, check: Any, fields: list[Any]) -> bytes:
@@ -254,6 +264,8 @@ class RedisBackend:
             scope=_u(raw.get("scope")) or None,
             embedding=vector,
             min_similarity=_float_or_zero(raw.get("min_sim")),
+            text_h=_u(raw.get("text_h")) or None,
+            embedder=_u(raw.get("embedder")) or None,
         )
 
     def ttl_ms(self, key: str) -> int | None:
@@ -527,6 +539,11 @@ class RedisBackend:
         self._index_ready = True
         return True
 
+    @property
+    def index_error(self) -> IndexSchemaError | SearchUnavailableError | None:
+        """The index problem found, if any (for health checks)."""
+        return self._index_error
+
     def _vectors_writable(self) -> bool:
         """May embeddings be written? Not into an index that would ignore them."""
         if self._index_ready:
@@ -561,6 +578,8 @@ class RedisBackend:
             filters.append(f"@scope:{{{q.scope}}}")
         if q.user is not None:
             filters.append(f"@user_h:{{{user_tag(q.user)}}}")
+        if q.text_h is not None:
+            filters.append(f"@text_h:{{{q.text_h}}}")
         ef = " EF_RUNTIME $ef" if self.index.algorithm == "HNSW" else ""
         query = f"({' '.join(filters)})=>[KNN $k @embedding $vec{ef} AS __score]"
         params: list[Any] = ["k", q.k, "vec", q.vector.astype(self._vector_dtype).tobytes()]
@@ -570,6 +589,7 @@ class RedisBackend:
             "__score",
             *_FILTER_FIELDS,
             *_FEEDBACK_FIELDS,
+            *_MATCH_FIELDS,
             *(_TEXT_FIELDS if q.with_text else ()),
             *(_READ_FIELDS if q.with_values else ()),
         ]
@@ -606,6 +626,8 @@ class RedisBackend:
                 text=_u(f.get("text")) if f.get("text") is not None else None,
                 created_at=float(_u(f["created_at"])) if f.get("created_at") else None,
                 min_similarity=_float_or_zero(f.get("min_sim")),
+                text_h=_u(f.get("text_h")) or None,
+                embedder=_u(f.get("embedder")) or None,
             )
             if q.with_values:
                 binding = self._binding(key, f.get("check"), [f.get(x) for x in _FILTER_FIELDS])

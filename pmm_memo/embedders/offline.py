@@ -83,7 +83,7 @@ def tokens(text: str) -> list[tuple[str, str]]:
 class OfflineEmbedder(BaseEmbedder):
     name = "offline"
     # The feature set's version: vectors of another version are another space (see
-    # embedder identity in `pmm_memo.embedders._identity`).
+    # embedder identity in `pmm_memo._embedder_id`).
     model = "hash-v2"
 
     def __init__(self, dim: int = 1536, batch_size: int = 1000) -> None:

@@ -153,13 +153,12 @@ class PmmMemoCache(BaseCache):
             value = cache.read(key, check, memo.counters)
             if value is not MISSING:
                 return self._served(value, False)
-            if self.semantic and memo.wants_vector(cache, call):
-                text = memo.text_of(cache, call) or ""
-                vector = cache.embed(text, memo.counters)
+            sem = memo.semantic_of(cache, call)
+            if self.semantic and sem.text is not None:
+                vector = cache.embed(sem.text.window, memo.counters)
                 if vector is not None:
-                    query = memo.query(cache, call, vector)
-                    found = memo.accept(query, text, cache.knn(query, memo.counters))
-                    if found is not None and memo.verified(text, found):
+                    found = memo.lookup(cache, call, sem, vector)
+                    if found is not None and memo.verified(sem.text.window, found):
                         return self._served(found.value, True)
             memo.counters.misses += 1
         except Exception as exc:
@@ -175,9 +174,10 @@ class PmmMemoCache(BaseCache):
             cache, call, key, check = prepared
             memo = self._memo
             vector = None
-            if memo.wants_vector(cache, call):
-                vector = cache.embed(memo.text_of(cache, call) or "", memo.counters)
-            entry = memo.entry(cache, call, key, check, _dump(return_val), vector)
+            sem = memo.semantic_of(cache, call)
+            if sem.text is not None:
+                vector = cache.embed(sem.text.window, memo.counters)
+            entry = memo.entry(cache, call, key, check, _dump(return_val), vector, sem)
             cache.write(entry, memo.ttl_for(cache), memo.counters)
         except Exception as exc:
             self._failed("update", exc)
@@ -198,13 +198,12 @@ class PmmMemoCache(BaseCache):
             value = await cache.aread(key, check, memo.counters)
             if value is not MISSING:
                 return self._served(value, False)
-            if self.semantic and memo.wants_vector(cache, call):
-                text = memo.text_of(cache, call) or ""
-                vector = await cache.aembed(text, memo.counters)
+            sem = memo.semantic_of(cache, call)
+            if self.semantic and sem.text is not None:
+                vector = await cache.aembed(sem.text.window, memo.counters)
                 if vector is not None:
-                    query = memo.query(cache, call, vector)
-                    found = memo.accept(query, text, await cache.aknn(query, memo.counters))
-                    if found is not None and await memo.averified(text, found):
+                    found = await memo.alookup(cache, call, sem, vector)
+                    if found is not None and await memo.averified(sem.text.window, found):
                         return self._served(found.value, True)
             memo.counters.misses += 1
         except Exception as exc:
@@ -219,9 +218,10 @@ class PmmMemoCache(BaseCache):
             cache, call, key, check = prepared
             memo = self._memo
             vector = None
-            if memo.wants_vector(cache, call):
-                vector = await cache.aembed(memo.text_of(cache, call) or "", memo.counters)
-            entry = memo.entry(cache, call, key, check, _dump(return_val), vector)
+            sem = memo.semantic_of(cache, call)
+            if sem.text is not None:
+                vector = await cache.aembed(sem.text.window, memo.counters)
+            entry = memo.entry(cache, call, key, check, _dump(return_val), vector, sem)
             await cache.awrite(entry, memo.ttl_for(cache), memo.counters)
         except Exception as exc:
             self._failed("update", exc)

@@ -24,6 +24,7 @@ def entry(
     user: str = "",
     scope: str | None = None,
     vec: list[float] | None = None,
+    embedder: str = "test/m/3",
 ) -> Entry:
     emb = None if vec is None else np.asarray(vec, np.float32) / np.linalg.norm(vec)
     return Entry(
@@ -37,6 +38,7 @@ def entry(
         created_at=0.0,
         scope=scope,
         embedding=emb,
+        embedder=None if vec is None else embedder,
     )
 
 
@@ -111,3 +113,18 @@ def test_value_over_limit_is_refused() -> None:
     with pytest.raises(CodecError, match="CACHE_MAX_VALUE_BYTES"):
         b.set(entry("big", np.zeros(1000)), 10_000)
     assert b.get("big") is None
+
+
+def test_vectors_of_two_embedders_never_meet() -> None:
+    """Partitions include the embedder: another space (or dimension) is never searched."""
+    b = MemoryBackend()
+    b.set(entry("a", "A", scope="s", vec=[1, 0, 0], embedder="x/m/3"), 5000)
+    b.set(entry("b", "B", scope="s", vec=[1, 0, 0], embedder="y/m/3"), 5000)
+    b.set(entry("c", "C", scope="s", vec=[1, 0, 0, 0], embedder="z/m/4"), 5000)
+    vec3 = np.asarray([1, 0, 0], np.float32)
+    for label, want in (("x/m/3", ["a"]), ("y/m/3", ["b"]), ("w/m/3", [])):
+        q = VectorQuery(tenant="t", vector=vec3, k=5, fn="f", scope="s", user="", embedder=label)
+        assert [n.key for n in b.knn(q)] == want
+        assert all(n.embedder == label for n in b.knn(q))
+    # Without an embedder filter (any space), vectors of another dimension are skipped.
+    assert sorted(n.key for n in b.knn(VectorQuery(tenant="t", vector=vec3, k=5))) == ["a", "b"]

@@ -13,7 +13,6 @@ import pytest
 from pmm_memo import (
     CacheConfig,
     CacheManager,
-    IndexSchemaError,
     SearchUnavailableError,
     cached,
     semantic_lookup,
@@ -54,7 +53,9 @@ def test_index_schema_and_variants(
     assert ask(Q) == ask(NEAR) == Q
     assert len(calls) == 1 and ask.cache_info().semantic_hits == 1
     client = search_server.client()
-    info = describe_existing(client.execute_command("FT.INFO", "idx:cache"))
+    name = cache.index_spec().name
+    assert name.startswith("idx:cache:offline-64-")  # one index per embedder
+    info = describe_existing(client.execute_command("FT.INFO", name))
     assert info["prefixes"] == ["cache:"]
     fields = info["fields"]
     assert fields["embedding"]["algorithm"] == algorithm
@@ -89,9 +90,10 @@ def test_conflicting_index_is_reported_never_silently_ignored(
     redis_url: str, search_server: ValkeyServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = search_server.client()
+    cache = make_cache("redis", redis_url)
     client.execute_command(
         "FT.CREATE",
-        "idx:cache",
+        cache.index_spec().name,
         "ON",
         "HASH",
         "PREFIX",
@@ -111,9 +113,12 @@ def test_conflicting_index_is_reported_never_silently_ignored(
         "DISTANCE_METRIC",
         "COSINE",
     )
-    cache = make_cache("redis", redis_url)
-    with pytest.raises(IndexSchemaError, match=r"DIM 1536 \(want 64\).*FT.DROPINDEX"):
-        CacheManager(cache=cache).knn_search("t", [1.0] * 64)
+    # The manager and the decorators handle it alike: logged, no vector, no hits.
+    manager = CacheManager(cache=cache)
+    assert manager.knn_search("t", [1.0] * 64) == []
+    key = manager.put_cache("t", "u", "k", "hello", embedding=[1.0] * 64)
+    assert manager.get_cache("t", key)["embedding"] is None  # type: ignore[index]
+    assert "DIM 1536 (want 64)" in manager.health_check()["index_error"]
     calls: list[str] = []
     ask = _ask(make_cache("redis", redis_url), calls)
     assert ask(Q) == Q and ask(NEAR) == NEAR and ask(Q) == Q  # exact caching still works
@@ -121,7 +126,8 @@ def test_conflicting_index_is_reported_never_silently_ignored(
     assert client.hget(ask.cache_key(Q), "embedding") is None  # no vector the index ignores
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert errors and all("another schema" in r.message for r in errors)
-    assert len(errors) <= 2  # once for the write path, once for the search path
+    assert any("FT.DROPINDEX" in r.message for r in errors)  # says how to migrate
+    assert len(errors) <= 4  # per cache: once for the write path, once for the search path
 
 
 def test_plain_valkey_degrades_to_exact_with_one_warning(
@@ -211,7 +217,7 @@ def test_an_index_built_with_the_other_algorithm_is_used_not_refused(
     backend = cache.backend
     assert isinstance(backend, RedisBackend) and backend.index is not None
     assert backend.index.algorithm == built
-    info = describe_existing(search_server.client().execute_command("FT.INFO", "idx:cache"))
+    info = describe_existing(search_server.client().execute_command("FT.INFO", backend.index.name))
     assert info["fields"]["embedding"]["algorithm"] == built
     cache.close()
 
@@ -219,3 +225,50 @@ def test_an_index_built_with_the_other_algorithm_is_used_not_refused(
 def test_flat_is_the_default_algorithm() -> None:
     """Chosen by measurement (benchmarks/peers.py, README): see CacheConfig."""
     assert CacheConfig().vector_algorithm == "FLAT"
+
+
+def test_two_embedders_and_two_dimensions_coexist(
+    redis_url: str, search_server: ValkeyServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Same function, tenant and text under three embedders: each finds only its own."""
+    from pmm_memo import Cache
+    from pmm_memo.embedders import OfflineEmbedder
+
+    class Renamed(OfflineEmbedder):
+        name = "mine"  # same vectors, another space by name: never mixed
+
+    caches = [
+        make_cache("redis", redis_url),
+        make_cache("redis", redis_url, embedding_dimensions=32),
+        Cache(
+            CacheConfig(redis_url=redis_url, embedder="offline", embedding_dimensions=64),
+            embedder=Renamed(64),
+        ),
+    ]
+    # Case/punctuation variants: similarity 1.0 to NEAR under all three embedders, so
+    # only the embedder filter decides which one each cache may find.
+    variants = [Q, Q.upper(), Q.rstrip("?") + "!!"]
+    calls: list[str] = []
+
+    def ask_on(cache: Cache) -> Any:
+        @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
+        def ask(prompt: str) -> str:
+            calls.append(prompt)
+            return prompt
+
+        return ask
+
+    asks = [ask_on(c) for c in caches]
+    for ask, variant in zip(asks, variants, strict=True):
+        assert ask(variant) == variant
+    for i, ask in enumerate(asks):
+        assert ask(NEAR) == variants[i]
+        hits = CacheManager(cache=caches[i]).search_text("t", NEAR, k=10)
+        assert [h["value"] for h in hits] == [variants[i]]  # its own space only
+    assert calls == variants
+    client = search_server.client()
+    names = sorted(n.decode() for n in client.execute_command("FT._LIST"))
+    assert len(names) == 3, names
+    for name in names:
+        assert describe_existing(client.execute_command("FT.INFO", name))["num_docs"] == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

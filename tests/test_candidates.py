@@ -1,0 +1,91 @@
+"""`Matcher`: which KNN neighbour may answer a semantic lookup (no backend needed)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pmm_memo._candidates import Matcher
+from pmm_memo._semantic import prepare
+from pmm_memo.backends._base import Neighbour, VectorQuery
+
+TEXT = prepare("How do I reset my password?", 10_000)
+assert TEXT is not None
+QUERY = VectorQuery(
+    tenant="t",
+    vector=np.ones(4, np.float32) / 2,
+    k=3,
+    fn="f",
+    scope="s",
+    user="u",
+    embedder="offline/hash-v2/4",
+)
+
+
+def neighbour(**changes: Any) -> Neighbour:
+    n = Neighbour(
+        key="cache:t:" + "0" * 32,
+        similarity=0.97,
+        tenant="t",
+        user="u",
+        fn="f",
+        scope="s",
+        text="how do i reset my password",
+        created_at=0.0,
+        value="answer",
+        text_h="other",
+        embedder="offline/hash-v2/4",
+    )
+    return dataclasses.replace(n, **changes)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"tenant": "T"},
+        {"user": ""},
+        {"fn": "g"},
+        {"scope": "s2"},
+        {"embedder": "openai/text-embedding-3-small/4"},
+        {"embedder": None},
+        {"corrupt": True},
+        {"similarity": 0.89},
+        {"text": None},
+    ],
+)
+def test_a_neighbour_that_is_not_provably_ours_or_close_is_skipped(change: dict[str, Any]) -> None:
+    assert list(Matcher(0.9).candidates(QUERY, TEXT, [neighbour(**change)])) == []
+
+
+def test_a_close_neighbour_passes() -> None:
+    (c,) = Matcher(0.9).candidates(QUERY, TEXT, [neighbour()])
+    assert c.neighbour.value == "answer" and c.compare is None  # whole texts differ
+
+
+def test_the_same_normalised_text_passes_whatever_the_float_says() -> None:
+    same = neighbour(text_h=TEXT.digest, similarity=0.9991)  # e.g. FLOAT16 rounding
+    assert [c.neighbour for c in Matcher(1.0).candidates(QUERY, TEXT, [same])] == [same]
+    assert [c.compare for c in Matcher(0.9999).candidates(QUERY, TEXT, [same])] == [None]
+
+
+def test_threshold_one_never_trusts_a_cosine() -> None:
+    assert list(Matcher(1.0).candidates(QUERY, TEXT, [neighbour(similarity=1.0)])) == []
+
+
+def test_shared_context_asks_for_the_changed_sentences() -> None:
+    doc = "Revenue grew. Costs fell. "
+    q = prepare(doc + "What was revenue in EMEA?", 10_000)
+    assert q is not None
+    n = neighbour(text=doc + "How many people were fired in APAC?")
+    (c,) = Matcher(0.9).candidates(QUERY, q, [n])
+    assert c.compare == ("What was revenue in EMEA?", "How many people were fired in APAC?")
+
+
+def test_confirm() -> None:
+    m = Matcher(0.9)
+    assert m.confirm(np.asarray([[1, 0], [1, 0]], np.float32))
+    assert not m.confirm(np.asarray([[1, 0], [0, 1]], np.float32))
+    assert not m.confirm(None)  # embedding failed: not proven, not served
