@@ -1,263 +1,428 @@
 """What a decorated function (and the class a method is called through) *is*, for keys.
 
 A result computed by different code must never be served. So the identity that goes into
-every key is `module.qualname` plus a digest of the code, like joblib.Memory does:
+every key is `module.qualname` plus a digest of everything that decides what the
+function computes, collected once at decoration time (the hit path never sees this):
 
-- **Source** (the normal case, notebooks included): the function's own source text from
-  its `def` line on (decorator lines above it are left out, so changing `ttl=` does not
-  re-key), dedented, line endings normalised, trailing whitespace stripped. Anything else
-  inside the function's text counts: body, signature, defaults, docstring, comments.
-  The file's path, the working directory, the line number and the indentation do not,
-  so the same script run from another directory or machine keeps its keys, while two
-  different scripts (both `__main__.summarize`) or an edited body never share them.
-- **Bytecode** when there is no source (`python -c`, `exec`, frozen apps, `.pyc`-only
-  installs): a digest of the code object (instructions, constants, names, flags,
-  nested code objects) tagged with the interpreter's cache tag (`cpython-311`), because
-  bytecode differs between Python versions; such keys change on a Python upgrade.
-- **Name only** for callables without Python code (builtins, C extensions): nothing
-  more can be known; logged at DEBUG.
-- **Closures**: values a nested function captures from its enclosing function are part of
-  its identity when they have a stable encoding (numbers, strings, containers, ...;
-  functions and classes by their own identity), so `make_summarizer("en")` and
-  `make_summarizer("fr")` never share entries. Captured objects without one (clients,
-  connections) are left out (logged at DEBUG).
-
-Helpers the function calls are not digested (only the function itself); an explicit
-`version=` replaces the code digest entirely, for entries that must survive edits.
+- **Its code**, layer by layer: the decorated object and every function along its
+  `__wrapped__` chain (a `functools.wraps` decorator's wrapper has code and captured
+  values of its own). Each layer's code is digested by `_code_digest` (source, plus
+  bytecode for lambdas and other text that does not isolate the function).
+- **Values it captured** (closure cells) and its default values, when they have a stable
+  encoding (numbers, strings, containers, ...). Captured *callables* are identified the
+  same way, recursively: a function by its code, closures, defaults and the constants it
+  reads; a builtin or method descriptor by its qualified name (and the object it is bound
+  to); a `functools.partial` by its function and bound arguments; a class by its
+  identity; a callable instance by its class and state. Objects without a stable encoding
+  (clients, connections) are left out (logged at DEBUG).
+- **Whose code is digested**: the decorated function's own module, plus lambdas and
+  nested functions or classes anywhere (a `<locals>` name does not pin its code).
+  Functions and classes of other modules count by `module.qualname` and their captured
+  values: reading a library's source would cost a lot at decoration time and re-key on
+  every library upgrade.
+- **Module-level names its code reads** (directly, or in nested functions and
+  comprehensions), as bound when the decorator runs: immutable constants (str, bytes,
+  int, float, complex, bool, None, enum members, tuples and frozensets of those) by
+  value; functions, classes and partials of the *same module* by their own identity
+  (recursively, so a helper's constants count too); functions and classes of other
+  modules by `module.qualname` only. Modules, instances, mutable containers and names the
+  function assigns itself are left out. With `version=` these are left out too.
+- `version=` replaces every code digest (and the module-level names) with the given
+  version; captured values, defaults, partial arguments and instance state still count,
+  since they are data, not edits.
 
 For methods the class through which the call is made is part of the key too
-(`class_identity`): its `module.qualname` plus, unless `version=` is given, a digest of
-the code of its own methods, so a subclass or another program's class of the same name
-never receives this class's answers.
+(`class_identity`): its `module.qualname`, its own attributes (methods by their identity,
+immutable constants by value: factory-made classes of one qualname differ in those) and
+the same for each base class in its MRO (builtins left out), so a subclass, another
+program's class of the same name, or a class made by a factory with other values never
+receives this class's answers.
+
+Recursion is guarded against cycles and bounded (`_BUDGET` objects per identity); all of
+it is stable across processes, directories and machines: no id(), hash() or paths in it.
 """
 
 from __future__ import annotations
 
-import ast
+import enum
 import functools
-import hashlib
 import inspect
 import logging
-import sys
-import textwrap
+import re
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+from ._code_digest import code_digest, code_facts, digest, global_names, normalised_source, own_code
+
+__all__ = ["class_identity", "code_digest", "function_identity", "normalised_source"]
 
 logger = logging.getLogger("pmm_memo")
 
-_DIGEST_KEY = b"pmm_memo/code/v1"
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=12, key=_DIGEST_KEY).hexdigest()
-
-
-def _unwrap(func: Any) -> Any:
-    """`inspect.unwrap`, tolerating a `__wrapped__` cycle (then: the object itself)."""
-    try:
-        return inspect.unwrap(func)
-    except ValueError:
-        return func
+_BUDGET = 600  # objects described per identity: bounds decoration time on huge graphs
+_MAX_DEPTH = 40
+_BUILTIN_CALLABLES = (
+    types.BuiltinFunctionType,  # also bound builtin methods ("a".upper)
+    types.MethodDescriptorType,  # str.upper
+    types.WrapperDescriptorType,  # str.__add__
+    types.MethodWrapperType,  # "a".__add__
+    types.ClassMethodDescriptorType,  # dict.__dict__["fromkeys"]
+)
+_SCALARS = (str, bytes, int, float, complex, bool, type(None))
+# Class attributes that say where a class was written, not what it does.
+_CLASS_HOUSEKEEPING = frozenset(
+    {
+        "__dict__",
+        "__weakref__",
+        "__module__",
+        "__qualname__",
+        "__doc__",
+        "__firstlineno__",
+        "__static_attributes__",
+        "__annotations__",
+        "__orig_bases__",
+        "__parameters__",
+        "__slots__",
+        "_abc_impl",
+    }
+)
 
 
 def qualified_name(obj: Any) -> str:
     """`module.qualname`: readable, and stable across processes (unlike id() or repr())."""
-    module = getattr(obj, "__module__", None) or "?"
+    module = getattr(obj, "__module__", None)
+    if not isinstance(module, str):  # method descriptors: the module of their class
+        module = getattr(getattr(obj, "__objclass__", None), "__module__", None) or "?"
     qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or "?"
     return f"{module}.{qualname}"
 
 
-def normalised_source(func: Callable[..., Any]) -> str | None:
-    """The function's source from its `def` line on, normalised (see module docstring);
-    None when Python has no source for it."""
-    try:
-        lines, _ = inspect.getsourcelines(func)
-    except Exception:  # OSError/TypeError normally; inspect can raise others on odd code
-        return None
-    text = textwrap.dedent("".join(lines)).replace("\r\n", "\n").replace("\r", "\n")
-    try:
-        node = ast.parse(text).body[0]
-    except (SyntaxError, IndexError):
-        node = None  # e.g. a lambda inside a larger expression: keep the lines as they are
-    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.decorator_list:
-        text = "\n".join(text.split("\n")[node.lineno - 1 :])
-    return "\n".join(line.rstrip() for line in text.split("\n")).strip("\n")
+def is_constant(value: Any, depth: int = 0) -> bool:
+    """Immutable values that are safe to read at decoration time: scalars, enum members,
+    and tuples/frozensets of those."""
+    if isinstance(value, (*_SCALARS, enum.Enum)):
+        return True
+    if type(value) in (tuple, frozenset) and depth < 8:
+        return all(is_constant(item, depth + 1) for item in value)
+    return False
 
 
-def _const(value: Any, out: list[bytes]) -> None:
-    """Constants of a code object, without hash-order or address dependence."""
-    if isinstance(value, types.CodeType):
-        out.append(b"code:" + bytecode_digest(value).encode())
-    elif isinstance(value, tuple):
-        out.append(b"(%d" % len(value))
-        for item in value:
-            _const(item, out)
-    elif isinstance(value, frozenset):
-        parts = []
-        for item in value:
-            sub: list[bytes] = []
-            _const(item, sub)
-            parts.append(b"".join(sub))
-        out.append(b"{%d" % len(parts) + b"".join(sorted(parts)))
-    else:
-        text = f"{type(value).__name__}:{value!r}".encode("utf-8", "surrogatepass")
-        out.append(b"%d:" % len(text) + text)
+_CODE_LIKE = (
+    type,
+    functools.partial,
+    types.MethodType,
+    classmethod,
+    staticmethod,
+    property,
+    functools.cached_property,
+    re.Pattern,
+    *_BUILTIN_CALLABLES,
+)
 
 
-def bytecode_digest(code: types.CodeType) -> str:
-    """Digest of what a code object does, independent of file, line and memory address."""
-    out: list[bytes] = [sys.implementation.cache_tag.encode(), code.co_code]
-    for names in (code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars):
-        out.append(("\x00".join(names) + "\x01").encode("utf-8", "surrogatepass"))
-    out.append(
-        b"%d,%d,%d,%d"
-        % (code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount, code.co_flags)
+def _is_code_like(value: Any) -> bool:
+    """Callables identified by what they are (code), not by an encoding of their state."""
+    return (
+        inspect.isfunction(value)
+        or isinstance(value, _CODE_LIKE)
+        or type(value).__module__ == "operator"  # itemgetter, attrgetter, methodcaller
     )
-    _const(code.co_consts, out)
-    return _digest(b"|".join(out))
 
 
-def code_digest(func: Callable[..., Any]) -> str:
-    """`src:<hex>`, `pyc:<hex>` or `name` (see the module docstring for when each)."""
-    source = normalised_source(func)
-    if source is not None:
-        return "src:" + _digest(source.encode("utf-8", "surrogatepass"))
-    code = getattr(_unwrap(func), "__code__", None)
-    if isinstance(code, types.CodeType):
-        return "pyc:" + bytecode_digest(code)
-    logger.debug(
-        "no source or bytecode for %s: its cache identity is its name alone",
-        qualified_name(func),
-    )
-    return "name"
+class _Walk:
+    """One identity computation: a cycle guard, a budget, and memoised class digests."""
 
+    def __init__(self, versioned: bool, home: str | None) -> None:
+        self.versioned = versioned
+        self.home = home  # the module whose code is digested (see `_is_home`)
+        self.budget = _BUDGET
+        self.path: set[int] = set()  # ids of objects being described (cycles only)
+        self.classes: dict[type, str] = {}
+        # Inside a class token only immutable values count: a class's identity is taken
+        # at its first call, when mutable captured values (lists, recorders) may differ.
+        self.frozen = False
 
-def _closure_part(func: Callable[..., Any]) -> str:
-    """Digest of the encodable values `func` captured from enclosing functions."""
-    target = _unwrap(func)
-    cells = getattr(target, "__closure__", None)
-    code = getattr(target, "__code__", None)
-    if not cells or code is None:
-        return ""
-    from ._encoding import encode_value  # late: _encoding imports nothing from here
+    def _is_home(self, obj: Any) -> bool:
+        """Is `obj`'s code digested? Yes for the decorated function's own module, and for
+        lambdas and nested functions or classes anywhere (their names do not pin their
+        code); other modules' functions and classes count by name (and captured data)."""
+        qualname = getattr(obj, "__qualname__", None)
+        if isinstance(qualname, str) and "<" in qualname:
+            return True
+        return self.home is not None and getattr(obj, "__module__", None) == self.home
 
-    parts: list[bytes] = []
-    for name, cell in zip(code.co_freevars, cells, strict=False):
+    # -- values (captured, default, bound, attributes) -------------------------------------
+
+    def value(self, value: Any, name: str) -> bytes | None:
+        """A value's stable token, or None (left out) when it has none."""
+        if _is_code_like(value):
+            return self.describe(value).encode("utf-8", "surrogatepass")
+        if self.frozen and not is_constant(value):
+            if _python_call(value) is not None:  # a callable instance: its class only
+                return self.describe(value).encode("utf-8", "surrogatepass")
+            return None
+        from ._encoding import encode_value  # late: _encoding imports us lazily
+
         try:
-            value = cell.cell_contents
-        except ValueError:
-            continue  # an empty cell (e.g. a name bound after the def): nothing to capture
-        if value is target or value is func:
-            continue  # a recursive reference to itself
-        if inspect.isfunction(value) or isinstance(value, type):
-            data = (qualified_name(value) + "#" + _code_of(value)).encode()
-        else:
-            try:
-                data = encode_value(value, name)
-            except Exception:  # unencodable, too deep, or a __cache_key__ that raised
-                logger.debug(
-                    "captured variable %r of %s has no stable encoding; left out of its "
-                    "cache identity",
-                    name,
-                    qualified_name(func),
-                )
-                continue
-        parts.append(name.encode() + b"=" + data)
-    return "+env:" + _digest(b"\x00".join(parts)) if parts else ""
-
-
-def _code_of(value: Any) -> str:
-    if isinstance(value, type):
-        return "" if value.__module__ == "builtins" else _class_code(value)
-    return code_digest(value)
-
-
-def _encoded_parts(owner: Any, values: list[tuple[str, Any]]) -> bytes:
-    """Encodable (name, value) pairs; the others are named but left out (logged)."""
-    from ._encoding import encode_value
-
-    parts = []
-    for name, value in values:
-        try:
-            parts.append(name.encode() + b"=" + encode_value(value, name))
+            return encode_value(value, name)
         except Exception:  # unencodable, too deep, or a __cache_key__ that raised
-            logger.debug("%s of %r has no stable encoding; left out of its identity", name, owner)
-            parts.append(name.encode() + b"=?")
-    return b"\x00".join(parts)
+            if _python_call(value) is not None:  # a callable instance: class and state
+                return self.describe(value).encode("utf-8", "surrogatepass")
+        logger.debug(
+            "%s (%s) has no stable encoding; left out of the cache identity",
+            name,
+            type(value).__qualname__,
+        )
+        return None
+
+    def values(self, pairs: Iterator[tuple[str, Any]] | list[tuple[str, Any]]) -> str:
+        """Digest of (name, value) pairs; unencodable ones are named but left out."""
+        parts = []
+        for name, value in pairs:
+            token = self.value(value, name)
+            parts.append(name.encode() + b"=" + (b"?" if token is None else token))
+        return digest(b"\x00".join(parts))
+
+    def state(self, obj: Any) -> str:
+        """An object's state: its `__cache_key__()` when defined, else its attributes."""
+        if getattr(type(obj), "__cache_key__", None) is not None:
+            return self.values([("self", obj)])
+        return self.values(sorted((getattr(obj, "__dict__", None) or {}).items()))
+
+    # -- callables --------------------------------------------------------------------------
+
+    def describe(self, obj: Any) -> str:
+        """The identity token of a callable (or class), recursively; cycle-safe."""
+        key = id(obj)
+        if key in self.path:
+            return "cycle:" + qualified_name(obj)
+        if self.budget <= 0 or len(self.path) >= _MAX_DEPTH:
+            logger.debug("cache identity: %s not digested (too large a graph)", obj)
+            return "more:" + qualified_name(obj)
+        self.budget -= 1
+        self.path.add(key)
+        try:
+            return self._describe(obj)
+        except Exception:  # odd objects (raising properties, ...) never fail decoration
+            logger.debug("cache identity: %s could not be described", type(obj), exc_info=True)
+            return "odd:" + qualified_name(type(obj))
+        finally:
+            self.path.discard(key)
+
+    def _describe(self, obj: Any) -> str:
+        if isinstance(obj, functools.partial):
+            bound = [(f"args[{i}]", a) for i, a in enumerate(obj.args)]
+            bound += sorted((f"kw[{k}]", v) for k, v in obj.keywords.items())
+            return f"{self.describe(obj.func)}+partial:{self.values(bound)}"
+        if isinstance(obj, types.MethodType):
+            owner = obj.__self__
+            if isinstance(owner, type):
+                return f"{self.describe(obj.__func__)}+cls:{self.class_token(owner)}"
+            return (
+                f"{self.describe(obj.__func__)}+self:{qualified_name(type(owner))}:"
+                f"{self.state(owner)}"
+            )
+        if isinstance(obj, classmethod | staticmethod):
+            return f"{type(obj).__name__}:{self.describe(obj.__func__)}"
+        if isinstance(obj, property):
+            parts = ("-" if f is None else self.describe(f) for f in _accessors(obj))
+            return "property:" + ",".join(parts)
+        if isinstance(obj, functools.cached_property):
+            return "cached_property:" + self.describe(obj.func)
+        if isinstance(obj, type):
+            return "class:" + self.class_token(obj)
+        if isinstance(obj, re.Pattern):
+            return f"re:{digest(repr((obj.pattern, obj.flags)).encode())}"
+        if type(obj) is types.FunctionType:
+            return qualified_name(obj) + self.function_layer(obj)
+        if inspect.isfunction(obj):  # a proxy (wrapt): what it wraps, under its own type
+            inner = getattr(obj, "__wrapped__", None)
+            return f"proxy:{qualified_name(type(obj))}<{self.describe(inner)}"
+        if isinstance(obj, _BUILTIN_CALLABLES):
+            return "builtin:" + qualified_name(obj) + self._bound_to(obj)
+        if type(obj).__module__ == "operator":
+            return "operator:" + self._reduced(obj)
+        return self._instance(obj)
+
+    def function_layer(self, func: types.FunctionType) -> str:
+        """`#code+env:..+def:..+glob:..` of one Python function, then `<` the identity of
+        what it wraps (`functools.wraps`), if anything."""
+        code = own_code(func)
+        pinned = False  # are the defaults literals in the digested source?
+        parts = []
+        if not self.versioned and self._is_home(func):
+            found, pinned = code_facts(func)
+            parts.append("#" + found)
+        cells = func.__closure__ or ()
+        if code is not None and cells:
+            captured = []
+            for name, cell in zip(code.co_freevars, cells, strict=False):
+                try:
+                    captured.append((name, cell.cell_contents))
+                except ValueError:
+                    continue  # an empty cell (a name bound after the def)
+            parts.append("+env:" + self.values(captured))
+        defaults = [(f"d{i}", v) for i, v in enumerate(func.__defaults__ or ())]
+        defaults += sorted((f"kw[{k}]", v) for k, v in (func.__kwdefaults__ or {}).items())
+        # Defaults count unless the digested source spells them out as literals; with a
+        # version, only in nested functions (`lambda x, k=k: ...` made per call of its
+        # factory: data, not an edit).
+        nested = "<" in func.__qualname__
+        if defaults and not pinned and (nested or not self.versioned):
+            parts.append("+def:" + self.values(defaults))
+        if code is not None and not self.versioned and func.__module__ == self.home:
+            found = self.module_names(func, code)
+            if found:
+                parts.append("+glob:" + found)
+        wrapped = getattr(func, "__wrapped__", None)  # set by functools.wraps
+        if wrapped is not None and wrapped is not func:
+            parts.append("<" + self.describe(wrapped))
+        return "".join(parts)
+
+    def module_names(self, func: types.FunctionType, code: types.CodeType) -> str:
+        """Digest of the module-level names `code` reads (see the module docstring)."""
+        namespace = func.__globals__
+        module = namespace.get("__name__")
+        parts = []
+        for name in global_names(code):
+            if name not in namespace:
+                continue  # a builtin, or not bound yet when the decorator runs
+            value = namespace[name]
+            if is_constant(value):
+                token = self.value(value, name)
+            elif isinstance(value, functools.partial) or (
+                (inspect.isfunction(value) or isinstance(value, type))
+                and getattr(value, "__module__", None) == module
+            ):
+                token = self.describe(value).encode("utf-8", "surrogatepass")
+            elif _is_code_like(value):
+                token = ("name:" + qualified_name(value)).encode("utf-8", "surrogatepass")
+            else:
+                continue  # modules, instances, mutable containers
+            if token is not None:
+                parts.append(name.encode() + b"=" + token)
+        return digest(b"\x00".join(parts)) if parts else ""
+
+    def _bound_to(self, obj: Any) -> str:
+        owner = getattr(obj, "__self__", None)
+        if owner is None or isinstance(owner, types.ModuleType):
+            return ""
+        if isinstance(owner, type):
+            return "+cls:" + qualified_name(owner)
+        token = self.value(owner, "__self__")
+        return "+self:" + (digest(token) if token is not None else "?")
+
+    def _reduced(self, obj: Any) -> str:
+        try:
+            _, args = obj.__reduce__()[:2]
+        except Exception:
+            return qualified_name(type(obj))
+        return f"{qualified_name(type(obj))}:{self.values(list(enumerate_named(args)))}"
+
+    def _instance(self, obj: Any) -> str:
+        """A callable instance: its class (code unless versioned) and its state; a C
+        callable (lru_cache wrapper, ...) by its type; then what it wraps, if anything."""
+        cls = type(obj)
+        if _python_call(obj) is not None:
+            text = f"{qualified_name(cls)}.__call__#{self.class_token(cls, subject=True)}"
+            if not self.frozen:
+                text += "+state:" + self.state(obj)
+        else:
+            text = "callable:" + qualified_name(obj)
+        wrapped = getattr(obj, "__wrapped__", None)
+        if wrapped is not None and wrapped is not obj and not isinstance(obj, type):
+            text += "<" + self.describe(wrapped)
+        return text
+
+    # -- classes ----------------------------------------------------------------------------
+
+    def class_token(self, cls: type, subject: bool = False) -> str:
+        """`module.qualname` + digest of its own attributes and its bases' (by name and
+        own attributes), e.g. for `Sub(Base)`: Sub's methods and constants, then Base's.
+        A class that is only referred to (not the `subject`, not home) counts by name."""
+        known = self.classes.get(cls)
+        if known is not None:
+            return known
+        if cls.__module__ == "builtins" or not (subject or self._is_home(cls)):
+            return qualified_name(cls)
+        self.classes[cls] = "cycle:" + qualified_name(cls)  # while its attributes are read
+        parts = []
+        frozen, self.frozen = self.frozen, True
+        try:
+            for klass in cls.__mro__:
+                if klass.__module__ != "builtins":
+                    parts.append(f"{qualified_name(klass)}={self._own_attributes(klass)}")
+        finally:
+            self.frozen = frozen
+        whole = "\x00".join(parts).encode("utf-8", "surrogatepass")
+        token = f"{qualified_name(cls)}:{digest(whole)}"
+        self.classes[cls] = token
+        return token
+
+    def _own_attributes(self, cls: type) -> str:
+        parts = []
+        for name, member in sorted(vars(cls).items()):
+            if name in _CLASS_HOUSEKEEPING:
+                continue
+            if _is_code_like(member) or _python_call(member) is not None:
+                token = self.describe(member)
+            elif is_constant(member):
+                found = self.value(member, name)
+                token = "" if found is None else found.decode("utf-8", "surrogatepass")
+            else:
+                continue  # mutable containers and other objects: state, not identity
+            parts.append(f"{name}={token}")
+        return digest("\x00".join(parts).encode("utf-8", "surrogatepass"))
 
 
-def _object_state(obj: Any) -> str:
-    """What a decorated object (callable instance, a bound method's `self`) carries:
-    its `__cache_key__()` when defined, else its encodable attributes."""
-    if getattr(type(obj), "__cache_key__", None) is not None:
-        return _digest(_encoded_parts(obj, [("self", obj)]))
-    attrs = sorted((getattr(obj, "__dict__", None) or {}).items())
-    return _digest(_encoded_parts(obj, attrs))
+def enumerate_named(args: Any) -> Iterator[tuple[str, Any]]:
+    for i, arg in enumerate(args if isinstance(args, tuple) else (args,)):
+        yield f"args[{i}]", arg
+
+
+def _accessors(prop: property) -> list[Any]:
+    return [prop.fget, prop.fset, prop.fdel]
+
+
+def _python_call(obj: Any) -> Any:
+    """The Python `__call__` of an instance's class, or None (C callables, non-callables)."""
+    if isinstance(obj, type):
+        return None
+    call = inspect.getattr_static(type(obj), "__call__", None)
+    return call if inspect.isfunction(call) else None
+
+
+def _home_of(func: Any) -> str | None:
+    """The module of what is decorated: through partials and bound methods to their
+    function, through a callable instance to its class."""
+    for _ in range(16):
+        if isinstance(func, functools.partial):
+            func = func.func
+        elif isinstance(func, types.MethodType):
+            func = func.__func__
+        else:
+            break
+    module = getattr(func, "__module__", None)  # a callable instance: its class's
+    return module if isinstance(module, str) else None
 
 
 def function_identity(func: Callable[..., Any], version: str | None) -> str:
-    """The identity hashed into keys: `module.qualname@version` when a version is given,
-    else `module.qualname#<code digest>[+env:<closure digest>]`.
-
-    Decorated objects that are not plain functions carry what they are bound to:
-    a `functools.partial` its bound arguments, a bound method its `self`, a callable
-    instance its class's code and its state (`__cache_key__()` or encodable attributes).
-    """
-    if isinstance(func, functools.partial):
-        bound = [(f"args[{i}]", a) for i, a in enumerate(func.args)]
-        bound += sorted((f"kw[{k}]", v) for k, v in func.keywords.items())
-        inner = function_identity(func.func, version)
-        return f"{inner}+partial:{_digest(_encoded_parts(func, bound))}"
-    if inspect.ismethod(func):
-        owner = qualified_name(type(func.__self__))
-        inner = function_identity(func.__func__, version)
-        return f"{inner}+self:{owner}:{_object_state(func.__self__)}"
-    target = _unwrap(func)
-    is_instance = not (
-        inspect.isfunction(target) or inspect.isbuiltin(target) or isinstance(target, type)
-    )
-    if is_instance and inspect.isfunction(inspect.getattr_static(type(target), "__call__", None)):
-        cls = type(target)
-        name = qualified_name(cls) + ".__call__"
-        code = "" if version is not None else "#" + _class_code(cls)
-        tag = f"@{version}" if version is not None else ""
-        return f"{name}{tag}{code}+state:{_object_state(target)}"
-    name = qualified_name(func)
-    if version is not None:
-        return f"{name}@{version}"
-    return f"{name}#{code_digest(func)}{_closure_part(func)}"
-
-
-def _functions_of(member: Any) -> list[Callable[..., Any]]:
-    """The Python functions behind a class attribute (methods, properties, wrappers)."""
-    if isinstance(member, property):
-        return [f for f in (member.fget, member.fset, member.fdel) if f is not None]
-    seen = 0
-    while seen < 8:  # unwrap classmethod/staticmethod and decorator wrappers (ours too)
-        seen += 1
-        if isinstance(member, classmethod | staticmethod):
-            member = member.__func__
-        elif hasattr(member, "__wrapped__") and not isinstance(member, type):
-            member = member.__wrapped__
-        else:
-            break
-    return [member] if inspect.isfunction(member) else []
-
-
-def _class_code(cls: type) -> str:
-    parts = []
-    for name in sorted(vars(cls)):
-        for i, fn in enumerate(_functions_of(vars(cls)[name])):
-            parts.append(f"{name}/{i}={code_digest(fn)}")
-    return _digest("\n".join(parts).encode("utf-8", "surrogatepass"))
+    """The identity hashed into keys: `module.qualname` then `@version` when given, then
+    what the object is (see the module docstring): for a plain function
+    `#<code digest>[+env:..][+def:..][+glob:..][<wrapped]`; a `functools.partial` adds
+    `+partial:<bound arguments>`, a bound method `+self:<class>:<state>`, a callable
+    instance `=<class>.__call__#<class token>+state:<state>`."""
+    walk = _Walk(version is not None, _home_of(func))
+    head = qualified_name(func) + ("" if version is None else f"@{version}")
+    if type(func) is types.FunctionType:
+        walk.path.add(id(func))  # a closure referring to the function itself: a cycle
+        return head + walk.function_layer(func)
+    return f"{head}={walk.describe(func)}"
 
 
 def class_identity(cls: type, versioned: bool) -> bytes:
     """What a method's key records about the class it is called through: its
-    `module.qualname`, plus (unless the function has an explicit version) a digest of the
-    code of the methods the class itself defines."""
-    name = qualified_name(cls)
-    if versioned:
-        return name.encode("utf-8", "surrogatepass")
-    return f"{name}#{_class_code(cls)}".encode("utf-8", "surrogatepass")
+    `module.qualname` and the digest of its own and its bases' attributes (code digests
+    left out when the function has an explicit version)."""
+    walk = _Walk(versioned, cls.__module__)
+    return walk.class_token(cls, subject=True).encode("utf-8", "surrogatepass")

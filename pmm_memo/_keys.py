@@ -223,6 +223,7 @@ class KeyMaker:
         self.func_id = function_identity(func, version)
         self.versioned = version is not None
         self._owners: dict[tuple[bool, type], bytes] = {}
+        self._owner_parts: dict[type, bytes] = {}
         params = list(inspect.signature(func).parameters.values())
         self._full = _CompiledSignature.compile(params)
         # Bound methods/classmethods arrive without their first parameter.
@@ -288,8 +289,13 @@ class KeyMaker:
         """The key part naming the class a method is called through: `cls` for a
         classmethod, `type(self)` for an instance method (see `_identity.class_identity`)."""
         cls = instance if isinstance(instance, type) else type(instance)
-        ident = class_identity(cls, self.versioned)
-        return b"|cls|%d:%s" % (len(ident), ident)
+        part = self._owner_parts.get(cls)
+        if part is None:  # once per class: a class identity reads the class's code
+            if len(self._owner_parts) > 4096:  # classes made at run time: bounded
+                self._owner_parts.clear()
+            ident = class_identity(cls, self.versioned)
+            part = self._owner_parts[cls] = b"|cls|%d:%s" % (len(ident), ident)
+        return part
 
     def method_head(self, bound: bool, instance: Any) -> bytes:
         """Header + class part + separator for a method call (cached per class)."""

@@ -176,7 +176,7 @@ def test_recursive_and_builtin_callables_have_identities() -> None:
 
     assert "#src:" in function_identity(fact, None)
     assert code_digest(len) == "name"
-    assert function_identity(len, None) == "builtins.len#name"
+    assert function_identity(len, None) == "builtins.len=builtin:builtins.len"
 
 
 def test_source_less_functions_use_bytecode(tmp_path: Path) -> None:
@@ -340,18 +340,30 @@ def test_cache_key_state_is_in_the_semantic_scope_too(cache: Cache) -> None:
     assert Client("eu").ask("what is the price of coffee?") == "eu:what is the price of coffee"
 
 
-def test_versioned_methods_key_only_the_class_name() -> None:
+def test_versioned_methods_key_no_class_code(tmp_path: Path) -> None:
+    src = """
     class A:
-        def f(self, x: int) -> int:
+        LEVEL = {level!r}
+
+        def f(self, x):
             return x
 
-        def g(self) -> None: ...
+        def g(self):
+            return {body!r}
+    """
+    one = _load(tmp_path, "one", src.format(level=1, body="x"))
+    edited = _load(tmp_path, "two", src.format(level=1, body="y"))
+    other = _load(tmp_path, "three", src.format(level=2, body="x"))
 
-    maker = KeyMaker(A.f, version="1")
-    call = maker.bind((1,), {}, True)
-    assert call is not None
-    material = call.with_instance(A()).material()
-    assert b"<locals>.A|" in material and b"#" not in material  # no code digests at all
+    def material(module: Any) -> bytes:
+        call = KeyMaker(module.A.f, version="1").bind((1,), {}, True)
+        assert call is not None
+        return bytes(call.with_instance(module.A()).material())
+
+    assert b"src:" not in material(one) and b"pyc:" not in material(one)  # no code digests
+    assert material(one) == material(edited)  # a method edited under version=: same key
+    # Values are not edits: a class attribute's value still counts (factory-made classes).
+    assert material(one) != material(other)
 
 
 # -- decorated objects that are not plain functions ------------------------------------------
