@@ -15,10 +15,12 @@ describe them, so user code keeps the function's signature and return type:
   a self type against the first parameter (it takes the first overload whose
   instance/owner fit): functions, methods read through an instance and classmethods are
   typed right, but a staticmethod's first parameter, and a method read through its class
-  (`Repo.get(repo, "k")`), are bound as if by a classmethod. `tests/typing/user_code.py`
-  pins both checkers' behaviour.
+  (`Repo.get(repo, "k")`), are bound as if by a classmethod. `pmm_memo.mypy_plugin`
+  fixes both: it gives mypy `CachedStaticMethod` / `CachedMethod` (below) for those.
+  `tests/typing/user_code.py` pins both checkers' behaviour, mypy with and without it.
 - `CachedClassMethod` / `CachedStaticMethod`: what `cached(classmethod(f))` returns
-  when a checker does see the descriptor object (an explicit call).
+  when a checker does see the descriptor object (an explicit call); `CachedMethod` and
+  `CachedStaticMethod` are also what the mypy plugin gives methods and staticmethods.
 - `CacheDecorator`: what `cached(...)` / `semantic_lookup(...)` return.
 """
 
@@ -72,6 +74,37 @@ class CachedFunction(Protocol[P, R]):
         self, instance: object, owner: type[Any] | None = None, /
     ) -> CachedFunction[P, R]: ...
 
+    def cache_key(self, *args: P.args, **kwargs: P.kwargs) -> str: ...
+    def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool: ...
+    def cache_clear(self) -> int: ...
+    def cache_info(self) -> CacheInfo: ...
+    def report_wrong_hit(self, *args: P.args, **kwargs: P.kwargs) -> bool: ...
+    async def areport_wrong_hit(self, *args: P.args, **kwargs: P.kwargs) -> bool: ...
+
+
+class CachedMethod(Protocol[P, R]):
+    """A decorated method as `pmm_memo.mypy_plugin` types it for mypy.
+
+    mypy does not check the self-typed `CachedFunction.__get__` overloads against the first
+    parameter, so the plugin hands it this instead when the decorated function is a plain
+    method: read through the class nothing is bound (`Repo.get(repo, "k")`), read through
+    an instance the first parameter is.
+    """
+
+    __wrapped__: Callable[P, R]
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    @overload
+    def __get__(
+        self, instance: None, owner: type[Any] | None = None, /
+    ) -> CachedFunction[P, R]: ...
+    @overload
+    def __get__(
+        self: CachedMethod[Concatenate[S, P2], R2],
+        instance: S,
+        owner: type[Any] | None = None,
+        /,
+    ) -> CachedFunction[P2, R2]: ...
     def cache_key(self, *args: P.args, **kwargs: P.kwargs) -> str: ...
     def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool: ...
     def cache_clear(self) -> int: ...

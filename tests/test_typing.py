@@ -4,7 +4,9 @@ The file is copied to a directory outside the repository and checked there, so t
 checkers find pmm_memo the way a user's project does: through the installed package
 (`pip install -e .` must give type checkers the package, not only the interpreter).
 Each `reveal_type` must print the annotated type and each `# error` line must be
-reported, by both checkers; no other line may be.
+reported, by both checkers; no other line may be. mypy runs with the
+`pmm_memo.mypy_plugin` users configure (exactly pyright's outcome) and without it (the
+`# mypy-binds` lines flip: the documented limitation the plugin removes).
 """
 
 from __future__ import annotations
@@ -46,17 +48,21 @@ def _normalise(t: str) -> str:
     return re.sub(r"\b(?:builtins|pmm_memo(?:\.\w+)*)\.", "", t)
 
 
-def _check_outside_repo(tmp_path: Path) -> Path:
+def _check_outside_repo(tmp_path: Path, mypy_plugin: bool = False) -> Path:
     target = tmp_path / "user_code.py"
     shutil.copy(USER_CODE, target)
+    if mypy_plugin:  # as a user's project enables it
+        (tmp_path / "pyproject.toml").write_text(
+            '[tool.mypy]\nplugins = ["pmm_memo.mypy_plugin"]\n'
+        )
     return target
 
 
 def _assert_outcome(
-    reveals_got: dict[int, str], errors_got: set[int], *, mypy: bool, output: str
+    reveals_got: dict[int, str], errors_got: set[int], *, mypy_binds: bool, output: str
 ) -> None:
     reveals, errors, binds = _expected()
-    if mypy:
+    if mypy_binds:
         errors = errors ^ binds
     got = {n: _normalise(t) for n, t in reveals_got.items()}
     assert got == reveals, output
@@ -66,8 +72,9 @@ def _assert_outcome(
     )
 
 
-def test_user_code_under_mypy_strict(tmp_path: Path) -> None:
-    target = _check_outside_repo(tmp_path)
+@pytest.mark.parametrize("mypy_plugin", [True, False], ids=["plugin", "no-plugin"])
+def test_user_code_under_mypy_strict(tmp_path: Path, mypy_plugin: bool) -> None:
+    target = _check_outside_repo(tmp_path, mypy_plugin)
     out = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental", target.name],
         cwd=tmp_path,
@@ -84,7 +91,7 @@ def test_user_code_under_mypy_strict(tmp_path: Path) -> None:
             reveals[int(m.group(1))] = m.group(2)
         elif m := re.match(r"user_code\.py:(\d+): error:", line):
             errors.add(int(m.group(1)))
-    _assert_outcome(reveals, errors, mypy=True, output=output)
+    _assert_outcome(reveals, errors, mypy_binds=not mypy_plugin, output=output)
 
 
 def test_user_code_under_pyright(tmp_path: Path) -> None:
@@ -113,4 +120,4 @@ def test_user_code_under_pyright(tmp_path: Path) -> None:
         elif d["severity"] == "error":
             assert d.get("rule") != "reportMissingImports", output
             errors.add(line)
-    _assert_outcome(reveals, errors, mypy=False, output=output)
+    _assert_outcome(reveals, errors, mypy_binds=False, output=output)

@@ -3,9 +3,10 @@
 Not imported by the tests: `tests/test_typing.py` copies it outside the repository and
 runs both checkers on it. `# R: T` says what `reveal_type` must print (module prefixes
 dropped); a line ending in `# error` must be reported by both checkers, and no other line
-may be, except a line marked `# mypy-binds` (see `pmm_memo/_typing.py`): mypy binds the
-first parameter of a staticmethod or a method read through its class, so it reports
-those correct calls (pyright does not).
+may be. mypy runs twice: with `pmm_memo.mypy_plugin` it must match pyright exactly;
+without it, lines marked `# mypy-binds` flip (see `pmm_memo/_typing.py`): plain mypy binds
+the first parameter of a staticmethod or a method read through its class, so it reports
+those correct calls and misses the wrong one.
 """
 
 from __future__ import annotations
@@ -54,10 +55,29 @@ class Repo:
     def pure(n: int) -> set[int]:
         return {n}
 
+    @staticmethod
+    @cached(tenant="pmm_db")
+    def under_staticmethod(n: int) -> frozenset[int]:
+        return frozenset({n})
+
+    @staticmethod
+    @semantic_lookup
+    async def aunder_staticmethod(text: str) -> bytes:
+        return text.encode()
+
     @semantic_lookup(0.9)
     @classmethod
     async def asearch(cls, text: str) -> str:
         return text
+
+    def nested(self) -> int:
+        @cached
+        def inner(n: int) -> int:  # a function in a method: not a method itself
+            return n
+
+        reveal_type(inner(3))  # R: int
+        inner("3")  # error
+        return inner.cache_clear()
 
     @classmethod
     @cached(tenant="pmm_db")
@@ -124,9 +144,17 @@ async def class_and_static_methods(repo: Repo) -> None:
     reveal_type(await Repo.asearch("t"))  # R: str
     reveal_type(Repo.asearch.cache_key("t"))  # R: str
     reveal_type(Repo.under_classmethod(3))  # R: int
+    reveal_type(Repo.under_staticmethod(3))  # R: frozenset[int]  # mypy-binds
+    reveal_type(repo.under_staticmethod(3))  # R: frozenset[int]  # mypy-binds
+    reveal_type(Repo.under_staticmethod.cache_key(3))  # R: str  # mypy-binds
+    reveal_type(repo.under_staticmethod.invalidate(3))  # R: bool  # mypy-binds
+    reveal_type(await repo.aunder_staticmethod("t"))  # R: bytes  # mypy-binds
     Repo.build("3")  # error
     Repo.build.cache_key(cls=Repo, n=3)  # error
     Repo.pure("3")  # error
     repo.pure.invalidate(3, 4)  # error
     await Repo.asearch(1)  # error
     Repo.under_classmethod("3")  # error
+    Repo.under_staticmethod("3")  # error
+    repo.under_staticmethod.cache_key(3, 4)  # error
+    await Repo.aunder_staticmethod(b"t")  # error
