@@ -196,7 +196,10 @@ def mock_data(
             f"{DEFAULT_GUARDS}: right {replay[0]}, wrong {replay[1]}, misses {replay[2]} "
             f"(matrix: {rows[(default_label, replay_at)]})"
         )
-        assert replay == rows[(default_label, replay_at)], "decorator and matrix disagree"
+        # The decorator also compares the changed sentences of texts that share some
+        # (pmm_memo._candidates), which the matrix does not: it may hit less, never more.
+        matrix = rows[(default_label, replay_at)]
+        assert replay[0] <= matrix[0] and replay[1] <= matrix[1], "the decorator hit more"
 
 
 def replay_through_decorator(

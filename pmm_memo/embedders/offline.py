@@ -16,9 +16,10 @@ vector everywhere.
 What is kept because it carries meaning (a text that differs only there must not get the
 same vector): numbers as whole tokens with their sign, currency and percent ("-5",
 "$100", "5%", "3.14"; no trigrams, so 100 and 1000 do not overlap), a word's `++`/`#`
-suffix ("C++", "C#"), operators and math/currency/other symbols ("+", "<=", "!=", "€",
-"≠", "🍕"). What is dropped: sentence punctuation (. , ; : ! ? quotes, brackets) and
-the hyphen inside a hyphenated word, which change how a text reads, not what it asks.
+suffix ("C++", "C#") and leading dot (".NET"), operators and math/currency/other
+symbols ("+", "<=", "!=", "€", "≠", "🍕"). What is dropped: sentence punctuation
+(. , ; : ! ? quotes, brackets) and the hyphen inside a hyphenated word, which change how
+a text reads, not what it asks.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ _MINUS = "\u2212"  # MINUS SIGN, read as "-"
 _TOKEN = re.compile(
     # A number, with its sign when the sign is not a binary minus ("x -5", not "x-5").
     rf"(?P<num>(?<![\w.])[-+±\u2212]?[{_CURRENCY}]?\d+(?:[.,]\d+)*(?:[%‰{_CURRENCY}](?!\w))?)"
-    r"|(?P<word>\w+(?:\+\+|#(?!\w))?)"  # c++, c#, f#
+    r"|(?P<word>(?<![\w.])\.(?=[^\W\d])\w+|\w+(?:\+\+|#(?!\w))?)"  # .net, c++, c#, f#
     r"|(?P<op>!=|==|<=|>=|->|=>|\*\*|&&|\|\||<<|>>|//|\S)",
     re.UNICODE,
 )

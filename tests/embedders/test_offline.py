@@ -100,6 +100,7 @@ MEANINGFUL = [
     ("temperature -5 degrees", "temperature 5 degrees"),
     ("pay £20", "pay 20"),
     ("int x", "int* x"),
+    ("What is .NET used for?", "What is NET used for?"),
 ]
 
 
