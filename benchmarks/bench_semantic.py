@@ -133,7 +133,7 @@ def raw_knn_args(
     """The exact FT.SEARCH the decorator sends (optionally with another EF_RUNTIME)."""
     memo = funcs[t]._memo()
     call = memo.keys.bind(("q",), {}, False)
-    args = backend._knn_args(memo.query(cache, call, vec))
+    args = backend._knn_args(memo.query(cache, call, memo.semantic_of(cache, call), vec))
     if ef is not None and "EF_RUNTIME $ef" in args[2]:
         args = [args[0], args[1], args[2].replace("EF_RUNTIME $ef", f"EF_RUNTIME {ef}"), *args[3:]]
     return args
