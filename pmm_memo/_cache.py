@@ -86,8 +86,8 @@ class Cache:
         self.replies = 0
         # The embedded backend proves an entry with the key material itself.
         self.check_is_material = self.backend.name == "memory"
-        client = getattr(self.backend, "client", None)
-        self.stats = SharedStats(None if client is None else (lambda: client))
+        # A factory, not the client: the cluster backend connects on first use.
+        self.stats = SharedStats(getattr(self.backend, "stats_client", None))
 
     def check_of(self, material: bytes) -> str | bytes:
         """What an entry stores to prove it is the one for this key material."""
@@ -103,10 +103,18 @@ class Cache:
                 max_bytes=cfg.memory_max_bytes,
                 max_value_bytes=cfg.max_value_bytes,
             )
+        from .backends._cluster_connect import is_cluster_url
         from .backends.redis import RedisBackend
 
-        return RedisBackend(
+        cls: Any = RedisBackend
+        extra: dict[str, Any] = {}
+        if is_cluster_url(cfg.redis_url):
+            from .backends.redis_cluster import RedisClusterBackend
+
+            cls, extra = RedisClusterBackend, {"breaker_interval": cfg.breaker_interval}
+        return cls(  # type: ignore[no-any-return]
             cfg.redis_url,
+            **extra,
             codec=self.codec,
             key_prefix=cfg.key_prefix,
             socket_timeout=cfg.socket_timeout,

@@ -64,7 +64,8 @@ _FIELDS: dict[str, _Field] = {
         "CACHE_REDIS_URL",
         _parse_optional_str,
         "Unset: embedded in-process backend. `redis://`, `rediss://` (TLS), `unix://`, or "
-        "`redis+sentinel://host:port[,host:port]/service[/db]`: Redis.",
+        "`redis+sentinel://host:port[,host:port]/service[/db]`: Redis; "
+        "`redis+cluster://host:port[,host:port]` (or `rediss+cluster://`): Redis Cluster.",
     ),
     "index_name": _Field(
         "CACHE_INDEX_NAME",
@@ -330,15 +331,26 @@ def _validate(cfg: CacheConfig) -> None:
 
     if cfg.redis_url is not None:
         scheme = cfg.redis_url.partition("://")[0]
-        if scheme not in ("redis", "rediss", "unix", "redis+sentinel"):
+        schemes = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster", "rediss+cluster")
+        if scheme not in schemes:
             raise ConfigError(
-                f"CACHE_REDIS_URL (redis_url) must start with redis://, rediss://, unix:// "
-                f"or redis+sentinel://, got {mask_url(cfg.redis_url)!r}"
+                f"CACHE_REDIS_URL (redis_url) must start with redis://, rediss://, unix://, "
+                f"redis+sentinel:// or redis+cluster://, got {mask_url(cfg.redis_url)!r}"
             )
         if scheme == "redis+sentinel":
             from .backends._connect import parse_sentinel_url
 
             parse_sentinel_url(cfg.redis_url)  # a malformed one fails now, not at first use
+        if scheme.endswith("+cluster"):
+            from .backends._cluster_connect import parse_cluster_url
+
+            parse_cluster_url(cfg.redis_url)
+            for name in ("key_prefix", "index_name"):
+                # A hash tag would pin every entry (or every shard's index) to one slot.
+                if "{" in getattr(cfg, name) or "}" in getattr(cfg, name):
+                    raise _fail(
+                        name, "must not contain { or } on a Redis Cluster", getattr(cfg, name)
+                    )
     if not cfg.index_name or any(c.isspace() for c in cfg.index_name):
         raise _fail("index_name", "must be a non-empty name without spaces", cfg.index_name)
     if not cfg.key_prefix or any(c in cfg.key_prefix for c in "*?[]\\ "):

@@ -6,7 +6,8 @@
     ├── CodecError                        a result cannot be stored / an entry cannot be read
     ├── EmbeddingError                    an embedder returned an unusable vector or failed
     ├── IndexSchemaError                  the search index exists with another schema
-    └── SearchUnavailableError            semantic search was required but the server lacks it
+    ├── SearchUnavailableError            semantic search was required but the server lacks it
+    └── ShardUnavailableError             a Redis Cluster shard is down (its keys are skipped)
 
 Cache *failures* (Redis down, timeouts, corrupt entries) never reach the caller of a
 decorated function; these errors are for bad input and for explicit manager calls.
@@ -41,3 +42,8 @@ class IndexSchemaError(PmmMemoError):
 
 class SearchUnavailableError(PmmMemoError):
     """The Redis server has no search module and CACHE_REQUIRE_SEARCH is true."""
+
+
+class ShardUnavailableError(PmmMemoError):
+    """One shard of a Redis Cluster timed out or refused connections; its keys are skipped
+    (counted as errors) until its breaker interval ends, while other shards serve."""

@@ -231,7 +231,20 @@ class CacheManager:
             report["healthy"] = True
         except Exception as exc:
             report["error"] = f"{type(exc).__name__}: {exc}"
-            return report
+            if not hasattr(backend, "nodes_health"):
+                return report
+        nodes_health = getattr(backend, "nodes_health", None)
+        if nodes_health is not None:
+            # Redis Cluster: every primary, indexes left behind by topology changes, and
+            # one verdict (healthy only when every primary answers).
+            try:
+                report.update(nodes_health())
+                report["redis_connected"] = report["nodes_ok"] > 0
+                report["healthy"] = report["nodes_ok"] == len(report["nodes"])
+            except Exception as exc:
+                report["healthy"] = False
+                report["error"] = f"{type(exc).__name__}: {exc}"
+                return report
         if backend.name == "memory":
             report["search_available"] = True  # numpy KNN, always
             report["index_exists"] = True
@@ -270,7 +283,7 @@ class CacheManager:
         if backend.name == "redis":
             entries = backend.tenants()  # type: ignore[attr-defined]
             counters = self.cache.stats.shared(tenant) or {}
-            memory = int(backend.client.info("memory").get("used_memory", 0))  # type: ignore[attr-defined]
+            memory = backend.memory_used()  # type: ignore[attr-defined]
         else:
             entries = {}
             for e in backend.entries():  # type: ignore[attr-defined]

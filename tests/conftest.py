@@ -16,7 +16,7 @@ import pytest
 
 from pmm_memo import Cache, CacheConfig
 from pmm_memo.backends.memory import MemoryBackend
-from tests.support.servers import FakeOpenAI, ValkeyServer
+from tests.support.servers import FakeOpenAI, ValkeyCluster, ValkeyServer
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +43,37 @@ def plain_server(server_logs: Path) -> Iterator[ValkeyServer]:
     server = _start(ValkeyServer(search=False, log_dir=server_logs))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ValkeyCluster]:
+    """A 3-primary Valkey cluster with RediSearch (fault tests start their own)."""
+    cluster = ValkeyCluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        cluster.start()
+    except Exception as exc:  # fail, never skip
+        cluster.stop()
+        pytest.fail(f"could not start a test Valkey cluster: {exc}", pytrace=False)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster_url(cluster_server: ValkeyCluster) -> str:
+    """A flushed cluster (its per-primary indexes are dropped too: FLUSHALL)."""
+    cluster_server.flush()
+    return cluster_server.url
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def server_url(request: pytest.FixtureRequest) -> str:
+    """A clean Redis: one server, then a 3-primary cluster (tests that need a server)."""
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+def url_for(kind: str, request: pytest.FixtureRequest) -> str | None:
+    """The clean server URL of a backend kind (None for the embedded backend)."""
+    return None if kind == "memory" else str(request.getfixturevalue(f"{kind}_url"))
 
 
 def _emptied(server: ValkeyServer) -> str:
@@ -87,7 +118,7 @@ def make_cache(kind: str, url: str | None = None, **settings: Any) -> Cache:
     return Cache(CacheConfig(redis_url=url, **settings))
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 def backend_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -95,8 +126,7 @@ def backend_kind(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def cache(backend_kind: str, request: pytest.FixtureRequest) -> Iterator[Cache]:
     """A fresh cache on each backend (Redis: the search server, flushed)."""
-    url = request.getfixturevalue("redis_url") if backend_kind == "redis" else None
-    c = make_cache(backend_kind, url)
+    c = make_cache(backend_kind, url_for(backend_kind, request))
     yield c
     c.close()
 

@@ -41,7 +41,8 @@ def as_json(result: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(result.stdout)
 
 
-def test_health_json_and_exit_codes(redis_url: str, plain_url: str) -> None:
+def test_health_json_and_exit_codes(server_url: str, plain_url: str) -> None:
+    redis_url = server_url
     report = as_json(cli("health", "--json", url=redis_url))
     assert report["redis_connected"] and report["search_available"]
     plain = as_json(cli("health", "--json", url=plain_url))
@@ -60,7 +61,8 @@ def test_bad_configuration_is_exit_2() -> None:
     assert cli("nonsense").returncode == 2
 
 
-def test_stats_search_and_clear(redis_url: str) -> None:
+def test_stats_search_and_clear(server_url: str) -> None:
+    redis_url = server_url
     manager = CacheManager(cache=make_cache("redis", redis_url))
     vec = manager.cache.embedder.embed(["How do I reset my password?"])[0]
     manager.put_cache("pmm_bot", "alice", "q1", "How do I reset my password?", embedding=vec)
@@ -99,7 +101,8 @@ def test_stats_search_and_clear(redis_url: str) -> None:
     assert manager.count_entries("pmm_db") == 1
 
 
-def test_demo_and_bench_on_both_backends(redis_url: str) -> None:
+def test_demo_and_bench_on_both_backends(server_url: str) -> None:
+    redis_url = server_url
     for url in (None, redis_url):
         demo = as_json(cli("demo", "--json", url=url))
         assert demo["caching_works"] is True

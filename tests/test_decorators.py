@@ -363,7 +363,8 @@ def test_async_leader_cancelled_waiters_recompute(cache: Cache) -> None:
 
     async def main() -> int:
         leader = asyncio.create_task(slow(1))
-        await asyncio.sleep(0.01)
+        while not rec.calls:  # the leader is computing (a cluster client connects first)
+            await asyncio.sleep(0.005)
         waiter = asyncio.create_task(slow(1))
         await asyncio.sleep(0.01)
         leader.cancel()

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pmm_memo import Cache, CacheConfig, semantic_lookup
-from tests.support.servers import ValkeyServer
+from tests.support.servers import ValkeyCluster, ValkeyServer
 
 NAMES = ["a", "A", "a*", "a:b", "[a]", "x}|@t:{*", "a,b", "a b", "ü", "-1", "a|b", "(x)"]
 PROMPTS = [
@@ -79,6 +79,21 @@ def test_isolation_redis(
     search_server.client().flushall()
     cache = Cache(
         CacheConfig(redis_url=search_server.url, embedder="offline", embedding_dimensions=64)
+    )
+    check(cache, operations)
+    cache.close()
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops)
+def test_isolation_cluster(
+    cluster_server: ValkeyCluster, operations: list[tuple[str, str, str, str, bool]]
+) -> None:
+    cluster_server.flush()
+    cache = Cache(
+        CacheConfig(redis_url=cluster_server.url, embedder="offline", embedding_dimensions=64)
     )
     check(cache, operations)
     cache.close()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pmm_memo import Cache, CacheManager, ConfigError, EmbeddingError, cached
-from tests.conftest import make_cache
+from tests.conftest import make_cache, url_for
 
 
 def vec(*xs: float) -> np.ndarray:
@@ -74,7 +74,7 @@ def test_clear_tenant_touches_only_that_tenant(cache: Cache) -> None:
 
 
 def test_clear_tenant_in_batches(backend_kind: str, request: pytest.FixtureRequest) -> None:
-    url = request.getfixturevalue("redis_url") if backend_kind == "redis" else None
+    url = url_for(backend_kind, request)
     m = CacheManager(cache=make_cache(backend_kind, url, batch_size=7))
     for i in range(50):
         m.put_cache("bulk", None, f"k{i}", "x")
@@ -114,7 +114,7 @@ def test_stats_are_shared_between_caches(cache: Cache, request: pytest.FixtureRe
     if cache.backend.name != "redis":
         return
     # A second, independent cache on the same server plays "another process".
-    other = make_cache("redis", request.getfixturevalue("redis_url"))
+    other = make_cache("redis", cache.config.redis_url)
 
     @cached(tenant="pmm_llm", cache=other)
     def g(x: int) -> int:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from pmm_memo import Cache, ConfigError, cached, semantic_lookup
 from pmm_memo._decorators import DEFAULT_THRESHOLD
-from tests.conftest import run
+from tests.conftest import run, url_for
 
 Q = "How do I reset my password?"
 NEAR = "how do i reset my password"  # case + punctuation: offline similarity 1.0
@@ -170,7 +170,7 @@ def test_embed_key_entries_answer_semantic_lookups(cache: Cache) -> None:
 def test_long_text_window_is_its_tail(backend_kind: str, request: pytest.FixtureRequest) -> None:
     from tests.conftest import make_cache
 
-    url = request.getfixturevalue("redis_url") if backend_kind == "redis" else None
+    url = url_for(backend_kind, request)
     cache = make_cache(backend_kind, url, max_text_length=50)
     calls: list[Any] = []
     ask = make_ask(cache, calls)
@@ -200,7 +200,7 @@ def test_embeddings_disabled_means_exact_only(
 ) -> None:
     from tests.conftest import make_cache
 
-    url = request.getfixturevalue("redis_url") if backend_kind == "redis" else None
+    url = url_for(backend_kind, request)
     cache = make_cache(backend_kind, url, enable_embeddings=False)
     calls: list[Any] = []
     ask = make_ask(cache, calls)

@@ -19,6 +19,7 @@ which the index FILTER of that embedder's index matches).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -138,11 +139,8 @@ class RedisBackend:
             "pool_timeout": pool_timeout,
             "failures": failures,  # the breaker's failure count, see _connect.BlockingPool
         }
-        self.client: redis.Redis = sync_client(url, self._opts, _sync_retry())
-        self._aclients: LoopBound[redis.asyncio.Redis] = LoopBound(
-            lambda: async_client(url, self._opts, _async_retry()),
-            aclose_client,
-        )
+        self.client: redis.Redis = self._connect(self._opts)
+        self._aclients: LoopBound[redis.asyncio.Redis] = LoopBound(self._aconnect, self._aclose)
         self._bulk_client: redis.Redis | None = None
         self._writer = EntryWriter()
         self._search: bool | None = None  # None: not probed yet
@@ -163,6 +161,23 @@ class RedisBackend:
         return self._index
 
     # -- clients -------------------------------------------------------------------------
+
+    def _connect(self, options: dict[str, Any]) -> redis.Redis:
+        """A sync client (the cluster backend overrides the three client hooks)."""
+        return sync_client(self.url, options, _sync_retry())
+
+    def _aconnect(self) -> redis.asyncio.Redis:
+        return async_client(self.url, self._opts, _async_retry())
+
+    async def _aclose(self, client: redis.asyncio.Redis) -> None:
+        await aclose_client(client)
+
+    def stats_client(self) -> redis.Redis:
+        """The client the cross-process statistics are sent with (see _shared_stats)."""
+        return self.client
+
+    def memory_used(self) -> int:
+        return int(self.client.info("memory").get("used_memory", 0))
 
     async def aclient(self) -> redis.asyncio.Redis:
         """The asyncio client of the running loop (connections are bound to one loop)."""
@@ -330,9 +345,7 @@ class RedisBackend:
         client = self.client
         if bulk:
             if self._bulk_client is None:
-                self._bulk_client = sync_client(
-                    self.url, {**self._opts, "socket_timeout": BULK_TIMEOUT}, _sync_retry()
-                )
+                self._bulk_client = self._connect({**self._opts, "socket_timeout": BULK_TIMEOUT})
             client = self._bulk_client
         written = 0
         for start in range(0, len(entries), self.batch_size):
@@ -511,33 +524,38 @@ class RedisBackend:
                     self.url_masked(),
                 )
             return False
+        self._verify_index(self.index)
+        self._index_ready = True
+        return True
+
+    def _verify_index(self, spec: IndexSpec) -> None:
+        """Create the index if it is missing; IndexSchemaError if it differs."""
         try:
-            info = _command(self.client, "FT.INFO", self.index.name)
+            info = _command(self.client, "FT.INFO", spec.name)
         except redis.ResponseError as exc:
             if "unknown index" not in str(exc).lower() and "no such index" not in str(exc).lower():
                 raise
             try:
-                _command(self.client, *self.index.create_args())
+                _command(self.client, *spec.create_args())
             except redis.ResponseError as create_exc:
                 if "already exists" not in str(create_exc).lower():
                     raise
-            info = _command(self.client, "FT.INFO", self.index.name)
-        adopted = adopt_algorithm(self.index, info)
-        if adopted is not self.index:
+            info = _command(self.client, "FT.INFO", spec.name)
+        adopted = adopt_algorithm(spec, info)
+        if adopted is not spec:
             logger.info(
                 "index %s uses %s (CACHE_VECTOR_ALGORITHM=%s applies to new indexes)",
                 adopted.name,
                 adopted.algorithm,
-                self.index.algorithm,
+                spec.algorithm,
             )
-            self._index = adopted
+            if self._index is not None:  # a cluster's per-primary names share one spec
+                self._index = dataclasses.replace(adopted, name=self._index.name)
         try:
-            check_compatible(self.index, info)
+            check_compatible(adopted, info)
         except IndexSchemaError as exc:
             self._index_error = exc
             raise
-        self._index_ready = True
-        return True
 
     @property
     def index_error(self) -> IndexSchemaError | SearchUnavailableError | None:

@@ -12,7 +12,7 @@ from pmm_memo import Cache, CacheConfig, EmbeddingError, semantic_lookup
 from pmm_memo.embedders import make_embedder
 from pmm_memo.embedders._cached import CachedEmbedder
 from pmm_memo.embedders.openai import OpenAIEmbedder
-from tests.conftest import make_cache, run
+from tests.conftest import make_cache, run, url_for
 from tests.support.servers import FakeOpenAI
 
 Q = "How do I reset my password?"
@@ -27,7 +27,7 @@ def openai_cache(kind: str, url: str | None, **settings: Any) -> Cache:
 
 @pytest.fixture
 def ocache(backend_kind: str, request: pytest.FixtureRequest, openai_server: FakeOpenAI) -> Cache:
-    url = request.getfixturevalue("redis_url") if backend_kind == "redis" else None
+    url = url_for(backend_kind, request)
     return openai_cache(backend_kind, url)
 
 
@@ -88,7 +88,7 @@ def test_semantic_lookup_with_openai(ocache: Cache, openai_server: FakeOpenAI) -
 def test_embedding_failure_falls_back_to_the_function(
     backend_kind: str, request: pytest.FixtureRequest, openai_server: FakeOpenAI, fault: str
 ) -> None:
-    url = request.getfixturevalue("redis_url") if backend_kind == "redis" else None
+    url = url_for(backend_kind, request)
     cache = openai_cache(backend_kind, url, openai_timeout=0.5)
     if fault == "status":
         openai_server.fail_status = 500

@@ -470,3 +470,155 @@ def running(server: ValkeyServer) -> Iterator[ValkeyServer]:
         yield server
     finally:
         server.stop()
+
+
+# -- a Redis Cluster --------------------------------------------------------------------
+
+SLOTS = 16384
+
+
+class ValkeyCluster:
+    """Primaries (no replicas) of one Valkey cluster with RediSearch on 127.0.0.1.
+
+    Slots are split evenly with CLUSTER ADDSLOTSRANGE and the nodes introduced with
+    CLUSTER MEET (no valkey-cli needed). `cluster-require-full-coverage no` keeps the
+    healthy shards serving while a test freezes or kills one, as production clusters
+    that prefer partial availability are configured. Each node gets its own cluster bus
+    port (`--cluster-port`), so client ports above 55535 work."""
+
+    def __init__(self, log_dir: Path, primaries: int = 3) -> None:
+        self.log_dir = log_dir
+        self.nodes = [self._node() for _ in range(primaries)]
+
+    def _node(self) -> ValkeyServer:
+        port, bus = free_port(), free_port()
+        return ValkeyServer(
+            search=True,
+            port=port,
+            log_dir=self.log_dir,
+            extra_args=(
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                str(bus),
+                "--cluster-config-file",
+                str(self.log_dir / f"nodes-{port}-{bus}.conf"),
+                "--cluster-node-timeout",
+                "5000",
+                "--cluster-require-full-coverage",
+                "no",
+                "--cluster-allow-reads-when-down",
+                "yes",
+            ),
+        )
+
+    @staticmethod
+    def bus_port(node: ValkeyServer) -> int:
+        args = list(node.extra_args)
+        return int(args[args.index("--cluster-port") + 1])
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+        return f"redis+cluster://{hosts}"
+
+    def start(self, timeout: float = 30.0) -> ValkeyCluster:
+        for node in self.nodes:
+            node.start()
+        n = len(self.nodes)
+        for i, node in enumerate(self.nodes):
+            with node.client() as c:
+                c.execute_command("CLUSTER ADDSLOTSRANGE", i * SLOTS // n, (i + 1) * SLOTS // n - 1)
+        for node in self.nodes[1:]:
+            self.meet(node)
+        self.wait_ok(timeout)
+        return self
+
+    def meet(self, node: ValkeyServer) -> None:
+        first = self.nodes[0]
+        with node.client() as c:
+            c.execute_command("CLUSTER MEET", "127.0.0.1", first.port, self.bus_port(first))
+
+    def wait_ok(self, timeout: float = 30.0, nodes: list[ValkeyServer] | None = None) -> None:
+        """Until every (running) node says cluster_state:ok and knows every other node."""
+        deadline = time.monotonic() + timeout
+        live = [n for n in (nodes or self.nodes) if n.proc is not None]
+        while True:
+            try:
+                ok = True
+                for node in live:
+                    with node.client() as c:
+                        info = c.execute_command("CLUSTER INFO")
+                        if isinstance(info, bytes | str):
+                            info = dict(
+                                line.split(":", 1)
+                                for line in _text(info).splitlines()
+                                if ":" in line
+                            )
+                        known = int(info.get("cluster_known_nodes", 0))
+                        ok = ok and info.get("cluster_state") == "ok" and known >= len(live)
+                if ok:
+                    return
+            except redis.RedisError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the cluster did not reach cluster_state:ok in {timeout}s")
+            time.sleep(0.05)
+
+    def add_node(self) -> ValkeyServer:
+        """Start a fourth (empty) primary and join it; it owns no slots until given some."""
+        node = self._node()
+        node.start()
+        self.nodes.append(node)
+        self.meet(node)
+        self.wait_ok()
+        return node
+
+    def node_of_slot(self, slot: int) -> ValkeyServer:
+        for node in self.nodes:
+            if node.proc is None:
+                continue
+            with node.client() as c:
+                for row in c.execute_command("CLUSTER SLOTS"):
+                    if int(row[0]) <= slot <= int(row[1]):
+                        return next(n for n in self.nodes if n.port == int(row[2][1]))
+        raise RuntimeError(f"no node owns slot {slot}")
+
+    def node_id(self, node: ValkeyServer) -> str:
+        with node.client() as c:
+            return _text(c.execute_command("CLUSTER MYID"))
+
+    def migrate_slot(self, slot: int, target: ValkeyServer) -> None:
+        """Move one slot with its keys (the IMPORTING/MIGRATING dance redis-cli does)."""
+        source = self.node_of_slot(slot)
+        if source is target:
+            return
+        src_id, dst_id = self.node_id(source), self.node_id(target)
+        with source.client() as s, target.client() as t:
+            t.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", src_id)
+            s.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", dst_id)
+            while True:
+                keys = s.execute_command("CLUSTER GETKEYSINSLOT", slot, 100)
+                if not keys:
+                    break
+                s.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
+            for c in (t, s):
+                c.execute_command("CLUSTER SETSLOT", slot, "NODE", dst_id)
+        for node in self.nodes:
+            if node.proc is not None and node not in (source, target):
+                with node.client() as c:
+                    c.execute_command("CLUSTER SETSLOT", slot, "NODE", dst_id)
+
+    def flush(self) -> None:
+        for node in self.nodes:
+            if node.proc is not None:
+                with node.client() as c:
+                    c.flushall()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)

@@ -11,8 +11,10 @@ import json
 import sys
 import threading
 import time
+from typing import Any
 
 import redis
+import redis.cluster
 
 from pmm_memo import Cache, CacheConfig, cached
 
@@ -31,7 +33,12 @@ def main() -> None:
         float(sys.argv[5]),
     )
     PAUSE["seconds"] = sleep
-    counter = redis.Redis.from_url(url)
+    counter: Any
+    if url.startswith("redis+cluster://"):
+        host, _, port = url.partition("://")[2].split(",")[0].rpartition(":")
+        counter = redis.cluster.RedisCluster(host=host, port=int(port))
+    else:
+        counter = redis.Redis.from_url(url)
     cache = Cache(CacheConfig(redis_url=url, embedder="offline", lock_ttl=lock_ttl, lock_wait=30))
 
     @cached(tenant="pmm_llm", cache=cache)

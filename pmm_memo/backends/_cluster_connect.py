@@ -1,0 +1,117 @@
+"""Redis Cluster clients from a URL (redis-py's own `RedisCluster`, sync and asyncio).
+
+    redis+cluster://[user:password@]host:port[,host:port...][/]
+    rediss+cluster://...      (TLS to every node)
+
+The listed nodes are only where discovery starts: the client asks them for the slot map
+(CLUSTER SLOTS) and then talks to every primary directly, following MOVED/ASK while
+slots migrate. A cluster has one database, so no `/db` is accepted.
+
+Retries: redis-py's cluster client re-sends a command after a ConnectionError or
+TimeoutError up to its retry count, re-reading the slot map in between. A frozen shard
+would then cost several timeouts per call, so its own retries are set to none: the
+backend's per-shard breaker decides when a shard is tried again (one timeout per
+CACHE_BREAKER_INTERVAL). Redirections (MOVED/ASK) are not retries; they are followed
+regardless (up to redis-py's 16 hops).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+import redis
+import redis.asyncio.cluster
+import redis.cluster
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from .._errors import ConfigError
+
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+_FORM = "redis+cluster://[user:password@]host:port[,host:port...]"
+
+
+@dataclass(frozen=True)
+class ClusterTarget:
+    hosts: list[tuple[str, int]]
+    tls: bool
+    username: str | None
+    password: str | None
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.partition("://")[0] in CLUSTER_SCHEMES
+
+
+def parse_cluster_url(url: str) -> ClusterTarget:
+    """Parse and validate; ConfigError names the part that is wrong (never the password)."""
+    scheme, sep, rest = url.partition("://")
+    if scheme not in CLUSTER_SCHEMES or not sep:
+        raise ConfigError(f"CACHE_REDIS_URL: not a redis+cluster:// URL ({_FORM})")
+    netloc, _, path = rest.partition("/")
+    if path.strip("/") not in ("", "0"):
+        raise ConfigError(f"CACHE_REDIS_URL: a cluster has one database; remove /{path} ({_FORM})")
+    if "?" in netloc or "?" in path:
+        raise ConfigError(f"CACHE_REDIS_URL: cluster URLs take no query options ({_FORM})")
+    userinfo, at, hostlist = netloc.rpartition("@")
+    if not at:
+        hostlist, userinfo = netloc, ""
+    username = password = None
+    if userinfo:
+        user, colon, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if colon else None
+    hosts = []
+    for item in hostlist.split(","):
+        host, _, port = item.strip().rpartition(":")
+        host = host.strip("[]")  # [::1]:7000
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(
+                f"CACHE_REDIS_URL: cluster node address {item!r} must be host:port ({_FORM})"
+            )
+        hosts.append((host, int(port)))
+    return ClusterTarget(hosts, scheme == "rediss+cluster", username, password)
+
+
+def _kwargs(target: ClusterTarget, options: dict[str, Any]) -> dict[str, Any]:
+    kw: dict[str, Any] = {
+        "username": target.username,
+        "password": target.password,
+        # The server decides what an uncovered slot means; the client must not refuse to
+        # start (or to re-read the slot map) while one shard is down.
+        "require_full_coverage": False,
+        **options,
+    }
+    if target.tls:
+        kw["ssl"] = True
+    kw.pop("health_check_interval", None)  # not a cluster client option in asyncio
+    return kw
+
+
+def sync_cluster_client(url: str, options: dict[str, Any]) -> redis.cluster.RedisCluster:
+    """Connects at once (reads the slot map): raises redis.ConnectionError when no
+    listed node answers."""
+    target = parse_cluster_url(url)
+    nodes = [
+        redis.cluster.ClusterNode(h, p)  # type: ignore[no-untyped-call]
+        for h, p in target.hosts
+    ]
+    try:
+        return redis.cluster.RedisCluster(
+            startup_nodes=nodes, retry=Retry(NoBackoff(), 0), **_kwargs(target, options)
+        )
+    except redis.exceptions.RedisClusterException as exc:
+        # "Redis Cluster cannot be connected": an outage, as for a single server.
+        raise redis.ConnectionError(f"no cluster node answered: {exc}") from exc
+
+
+def async_cluster_client(url: str, options: dict[str, Any]) -> redis.asyncio.cluster.RedisCluster:
+    """Lazy: connects on its first command."""
+    target = parse_cluster_url(url)
+    nodes = [redis.asyncio.cluster.ClusterNode(h, p) for h, p in target.hosts]
+    return redis.asyncio.cluster.RedisCluster(
+        startup_nodes=nodes, retry=AsyncRetry(NoBackoff(), 0), **_kwargs(target, options)
+    )
