@@ -16,7 +16,8 @@ does not own the name's slot answers MOVED). So:
   them empty for documents outside the index name's slot, which is most of them. The
   merged top-k is exact: with FLAT indexes, recall@1 equals a single FLAT index's.
 - Topology changes: the slot map is re-read from the cluster (CLUSTER SLOTS) every
-  few seconds by lookups (and by redis-py after MOVED), names are re-derived, and an index missing on a primary
+  few seconds by lookups (and by redis-py after MOVED), names are re-derived, and an
+  index missing on a primary
   (a new node, a restarted empty shard) is created before it is searched. Results
   are re-checked against the stored fields by the caller, so a stale plan can cost a
   miss but never a wrong answer.
