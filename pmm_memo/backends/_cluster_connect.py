@@ -88,6 +88,10 @@ def _kwargs(target: ClusterTarget, options: dict[str, Any]) -> dict[str, Any]:
     if target.tls:
         kw["ssl"] = True
     kw.pop("health_check_interval", None)  # not a cluster client option in asyncio
+    # The single-server blocking pool's options (see _connect) have no cluster
+    # counterpart; max_connections (per node) does.
+    kw.pop("pool_timeout", None)
+    kw.pop("failures", None)
     return kw
 
 

@@ -16,6 +16,7 @@ from .._errors import CodecError, IndexSchemaError
 from ._base import Neighbour, VectorQuery
 from ._cluster_index import ShardIndexes, ids_of, knn_args, missing_index
 from ._index import IndexSpec, describe_existing
+from .redis import _float_or_zero
 
 if TYPE_CHECKING:
     from .redis import RedisBackend as _Base
@@ -25,7 +26,18 @@ else:
 TOPOLOGY_TTL = 5.0  # seconds between slot-map re-reads by lookups
 _ENVELOPE = ("fmt", "codec", "value", "sig", "sum")
 # Everything a neighbour needs, read by key (never from the FT.SEARCH reply).
-_FIELDS = ("embedding", "tenant", "user", "fn", "scope", "text", "created_at", *_ENVELOPE, "check")
+_FIELDS = (
+    "embedding",
+    "tenant",
+    "user",
+    "fn",
+    "scope",
+    "text",
+    "created_at",
+    "min_sim",
+    *_ENVELOPE,
+    "check",
+)
 
 
 def _u(raw: Any) -> str:
@@ -158,10 +170,14 @@ class ClusterSearch(_Base):
                 scope=_u(f["scope"]) or None,
                 text=_u(f["text"]) if q.with_text and f["text"] is not None else None,
                 created_at=float(_u(f["created_at"])) if f["created_at"] else None,
+                min_similarity=_float_or_zero(f["min_sim"]),
             )
             if q.with_values:
+                binding = self._binding(
+                    key, f["check"], [f[x] for x in ("tenant", "user", "fn", "scope")]
+                )
                 try:
-                    n.value = self.codec.decode(*(f[x] for x in _ENVELOPE))
+                    n.value = self._decode(f.get, binding)
                 except CodecError:
                     n.corrupt = True
                 n.check = _u(f["check"]) or None

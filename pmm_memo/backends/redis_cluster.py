@@ -26,7 +26,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis
@@ -40,7 +40,7 @@ from ._base import Entry, Stored
 from ._cluster_connect import async_cluster_client, sync_cluster_client
 from ._cluster_search import ClusterSearch
 from ._write import SCRIPT, _args
-from .redis import _READ_FIELDS, _UNLOCK_SCRIPT, BULK_TIMEOUT, RedisBackend
+from .redis import BULK_TIMEOUT, RedisBackend
 
 logger = logging.getLogger("pmm_memo")
 T = TypeVar("T")
@@ -65,6 +65,7 @@ class RedisClusterBackend(ClusterSearch, RedisBackend):
         self._cluster_lock = threading.Lock()
         self._breakers: dict[str, CircuitBreaker] = {}
         self._breaker_interval = breaker_interval
+        self._degraded = False  # some shard's breaker is open (or was, until its probe)
         super().__init__(url, **kwargs)
         self._opts.pop("health_check_interval", None)
         self._init_search()
@@ -127,7 +128,9 @@ class RedisClusterBackend(ClusterSearch, RedisBackend):
         return b
 
     def _shard_failed(self, shard: str, exc: BaseException) -> ShardUnavailableError:
-        if self.breaker(shard).record_failure():
+        opened = self.breaker(shard).record_failure()
+        self._degraded = True
+        if opened:
             logger.warning(
                 "cache cluster node %s unavailable (%s: %s); its keys go to the function "
                 "for %.1fs, other nodes are unaffected",
@@ -141,8 +144,15 @@ class RedisClusterBackend(ClusterSearch, RedisBackend):
     def _shard_ok(self, shard: str, b: CircuitBreaker) -> None:
         if b.is_open and b.record_success():
             logger.info("cache cluster node %s reachable again", shard)
+            self._degraded = any(x.is_open for x in list(self._breakers.values()))
 
     def _keyed(self, key: str, op: Callable[[], T]) -> T:
+        if not self._degraded:
+            # The hit path while every shard is up: no slot lookup unless this fails.
+            try:
+                return op()
+            except SHARD_ERRORS as exc:
+                raise self._shard_failed(self.shard_of(key), exc) from exc
         shard = self.shard_of(key)
         b = self._admit(shard)
         try:
@@ -152,12 +162,16 @@ class RedisClusterBackend(ClusterSearch, RedisBackend):
         self._shard_ok(shard, b)
         return result
 
-    async def _akeyed(self, key: str, op: Callable[[Any], Any]) -> Any:
-        client = await self.aclient()
-        shard = self.shard_of(key, client)
+    async def _akeyed(self, key: str, op: Callable[[], Awaitable[T]]) -> T:
+        if not self._degraded:
+            try:
+                return await op()
+            except SHARD_ERRORS as exc:
+                raise self._shard_failed(self.shard_of(key, await self.aclient()), exc) from exc
+        shard = self.shard_of(key, await self.aclient())
         b = self._admit(shard)
         try:
-            result = await op(client)
+            result = await op()
         except SHARD_ERRORS as exc:
             raise self._shard_failed(shard, exc) from exc
         self._shard_ok(shard, b)
@@ -194,14 +208,11 @@ class RedisClusterBackend(ClusterSearch, RedisBackend):
         return self._keyed(key, lambda: RedisBackend.get(self, key))
 
     async def aget(self, key: str) -> Stored | None:
-        async def read(client: Any) -> Any:
-            return await client.hmget(key, _READ_FIELDS)
-
-        stored: Stored | None = self._stored(await self._akeyed(key, read))
-        return stored
+        return await self._akeyed(key, lambda: RedisBackend.aget(self, key))
 
     def _read_many(self, keys: list[str], replies: list[Any]) -> list[Stored | CodecError | None]:
-        return self._many([[None] * len(_READ_FIELDS) if r is None else r for r in replies])
+        empty = [None] * len(self._read_fields)
+        return self._many(keys, [empty if r is None else r for r in replies])
 
     def get_many(self, keys: list[str]) -> list[Stored | CodecError | None]:
         """HMGETs in one cluster pipeline (one round trip per primary); keys on an open
@@ -210,7 +221,7 @@ class RedisClusterBackend(ClusterSearch, RedisBackend):
         admitted, shards = self._split(keys, client)
         pipe = client.pipeline(transaction=False)
         for i in admitted:
-            pipe.hmget(keys[i], _READ_FIELDS)
+            pipe.hmget(keys[i], self._read_fields)
         results = self._settle(
             pipe.execute(raise_on_error=False) if admitted else [], [shards[i] for i in admitted]
         )
@@ -224,7 +235,7 @@ class RedisClusterBackend(ClusterSearch, RedisBackend):
         admitted, shards = self._split(keys, client)
         pipe = client.pipeline(transaction=False)
         for i in admitted:
-            pipe.hmget(keys[i], _READ_FIELDS)
+            pipe.hmget(keys[i], self._read_fields)
         raw = await pipe.execute(raise_on_error=False) if admitted else []
         results = self._settle(list(raw), [shards[i] for i in admitted])
         replies: list[Any] = [None] * len(keys)
@@ -238,12 +249,14 @@ class RedisClusterBackend(ClusterSearch, RedisBackend):
         self._keyed(entry.key, lambda: RedisBackend.set(self, entry, ttl_ms))
 
     async def aset(self, entry: Entry, ttl_ms: int) -> None:
-        vectors = entry.embedding is not None and (
-            self._index_ready or await asyncio.to_thread(self._vectors_writable)
-        )
-        mapping = self._mapping(entry, vectors)
-        await self._akeyed(
-            entry.key, lambda client: self._writer.awrite(client, entry.key, mapping, ttl_ms)
+        await self._akeyed(entry.key, lambda: RedisBackend.aset(self, entry, ttl_ms))
+
+    def raise_min_similarity(self, key: str, similarity: float) -> bool:
+        return self._keyed(key, lambda: RedisBackend.raise_min_similarity(self, key, similarity))
+
+    async def araise_min_similarity(self, key: str, similarity: float) -> bool:
+        return await self._akeyed(
+            key, lambda: RedisBackend.araise_min_similarity(self, key, similarity)
         )
 
     def _queue_scripts(self, pipe: Any, entries: list[Entry], ttl_ms: int, vectors: bool) -> int:
@@ -297,10 +310,7 @@ class RedisClusterBackend(ClusterSearch, RedisBackend):
         return self._keyed(key, lambda: RedisBackend.delete(self, key))
 
     async def adelete(self, key: str) -> bool:
-        async def unlink(client: Any) -> bool:
-            return bool(await client.unlink(key))
-
-        return bool(await self._akeyed(key, unlink))
+        return await self._akeyed(key, lambda: RedisBackend.adelete(self, key))
 
     # -- locks: one key each, on its own slot ------------------------------------------------
 
@@ -314,19 +324,13 @@ class RedisClusterBackend(ClusterSearch, RedisBackend):
         return self._keyed(name, lambda: RedisBackend.lock_held(self, name))
 
     async def atry_lock(self, name: str, token: str, ttl_ms: int) -> bool:
-        return bool(await self._akeyed(name, lambda c: self._alock(c, name, token, ttl_ms)))
-
-    @staticmethod
-    async def _alock(client: Any, name: str, token: str, ttl_ms: int) -> bool:
-        return bool(await client.set(name, token, nx=True, px=ttl_ms))
+        return await self._akeyed(name, lambda: RedisBackend.atry_lock(self, name, token, ttl_ms))
 
     async def aunlock(self, name: str, token: str) -> None:
-        await self._akeyed(
-            name, lambda c: c.execute_command("EVAL", _UNLOCK_SCRIPT, 1, name, token)
-        )
+        await self._akeyed(name, lambda: RedisBackend.aunlock(self, name, token))
 
     async def alock_held(self, name: str) -> bool:
-        return bool(await self._akeyed(name, lambda c: c.exists(name)))
+        return await self._akeyed(name, lambda: RedisBackend.alock_held(self, name))
 
     # -- whole cluster -----------------------------------------------------------------------
 
