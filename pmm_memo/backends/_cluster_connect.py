@@ -90,7 +90,6 @@ def _kwargs(target: ClusterTarget, options: dict[str, Any]) -> dict[str, Any]:
     kw.pop("health_check_interval", None)  # not a cluster client option in asyncio
     # The single-server blocking pool's options (see _connect) have no cluster
     # counterpart; max_connections (per node) does.
-    kw.pop("pool_timeout", None)
     kw.pop("failures", None)
     return kw
 
@@ -103,10 +102,10 @@ def sync_cluster_client(url: str, options: dict[str, Any]) -> redis.cluster.Redi
         redis.cluster.ClusterNode(h, p)  # type: ignore[no-untyped-call]
         for h, p in target.hosts
     ]
+    kw = _kwargs(target, options)
+    kw.pop("pool_timeout", None)  # the backend's gate waits instead (see redis_cluster)
     try:
-        return redis.cluster.RedisCluster(
-            startup_nodes=nodes, retry=Retry(NoBackoff(), 0), **_kwargs(target, options)
-        )
+        return redis.cluster.RedisCluster(startup_nodes=nodes, retry=Retry(NoBackoff(), 0), **kw)
     except redis.exceptions.RedisClusterException as exc:
         # "Redis Cluster cannot be connected": an outage, as for a single server.
         raise redis.ConnectionError(f"no cluster node answered: {exc}") from exc
@@ -116,6 +115,8 @@ def async_cluster_client(url: str, options: dict[str, Any]) -> redis.asyncio.clu
     """Lazy: connects on its first command."""
     target = parse_cluster_url(url)
     nodes = [redis.asyncio.cluster.ClusterNode(h, p) for h, p in target.hosts]
+    kw = _kwargs(target, options)
+    kw.pop("pool_timeout", None)  # the backend's gate waits instead (see redis_cluster)
     return redis.asyncio.cluster.RedisCluster(
-        startup_nodes=nodes, retry=AsyncRetry(NoBackoff(), 0), **_kwargs(target, options)
+        startup_nodes=nodes, retry=AsyncRetry(NoBackoff(), 0), **kw
     )

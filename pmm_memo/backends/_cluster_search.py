@@ -6,6 +6,7 @@ node-by-node health. The design (names, why hits never read FT.SEARCH fields) is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,8 @@ class ClusterSearch(_Base):
         def breaker(self, shard: str) -> CircuitBreaker: ...
         def _shard_failed(self, shard: str, exc: BaseException) -> Exception: ...
         def _shard_ok(self, shard: str, b: CircuitBreaker) -> None: ...
+        def _gate(self) -> contextlib.AbstractContextManager[None]: ...
+        def _agate(self) -> contextlib.AbstractAsyncContextManager[None]: ...
 
     def _init_search(self) -> None:
         self.shard_indexes: ShardIndexes | None = None
@@ -186,6 +189,10 @@ class ClusterSearch(_Base):
         return out[: q.k]
 
     def knn(self, query: VectorQuery) -> list[Neighbour]:
+        with self._gate():
+            return self._knn(query)
+
+    def _knn(self, query: VectorQuery) -> list[Neighbour]:
         if not self.ensure_index():
             return []
         client = self.client
@@ -206,6 +213,10 @@ class ClusterSearch(_Base):
         return self._ranked(keys, pipe.execute(raise_on_error=False), query)
 
     async def aknn(self, query: VectorQuery) -> list[Neighbour]:
+        async with self._agate():
+            return await self._aknn(query)
+
+    async def _aknn(self, query: VectorQuery) -> list[Neighbour]:
         client: Any = await self.aclient()
         shards = self.shard_indexes
         names = shards.current() if shards is not None and shards.fresh() else None

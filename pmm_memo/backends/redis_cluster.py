@@ -23,10 +23,12 @@ What changes on a cluster, and why:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import redis
@@ -66,6 +68,13 @@ class RedisClusterBackend(ClusterSearch, RedisBackend):
         self._breakers: dict[str, CircuitBreaker] = {}
         self._breaker_interval = breaker_interval
         self._degraded = False  # some shard's breaker is open (or was, until its probe)
+        self._max_connections = int(kwargs.get("max_connections", 50))
+        self._pool_timeout = float(kwargs.get("pool_timeout", 10.0))
+        self._replies: dict[str, int] = {}  # per shard: evidence it is up (see _classify)
+        self._slots = threading.BoundedSemaphore(self._max_connections)
+        self._agates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
         super().__init__(url, **kwargs)
         self._opts.pop("health_check_interval", None)
         self._init_search()
@@ -90,6 +99,15 @@ class RedisClusterBackend(ClusterSearch, RedisBackend):
         # Called by RedisBackend.__init__: None defers the connection to first use, so a
         # cluster that is down at start-up costs misses, not a failed constructor.
         return None
+
+    async def aclient(self) -> Any:
+        """The running loop's cluster client, its slot map read before first use: left
+        to redis-py's lazy start, thousands of concurrent first calls race the start-up
+        and tear down each other's connections (measured: every call failed)."""
+        client: Any = await self._aclients.get()
+        if client._initialize:  # redis-py: "not started yet"
+            await client.initialize()  # it takes its own lock
+        return client
 
     def _aconnect(self) -> Any:
         return async_cluster_client(self.url, self._opts)
@@ -127,7 +145,9 @@ class RedisClusterBackend(ClusterSearch, RedisBackend):
             raise ShardUnavailableError(f"cluster node {shard} is down; its keys are skipped")
         return b
 
-    def _shard_failed(self, shard: str, exc: BaseException) -> ShardUnavailableError:
+    def _shard_failed(self, shard: str, exc: BaseException) -> Exception:
+        if isinstance(exc, redis.exceptions.MaxConnectionsError):
+            return exc  # load in this process, not the shard failing
         opened = self.breaker(shard).record_failure()
         self._degraded = True
         if opened:
@@ -146,35 +166,80 @@ class RedisClusterBackend(ClusterSearch, RedisBackend):
             logger.info("cache cluster node %s reachable again", shard)
             self._degraded = any(x.is_open for x in list(self._breakers.values()))
 
+    @contextlib.contextmanager
+    def _gate(self) -> Iterator[None]:
+        """At most CACHE_MAX_CONNECTIONS operations in flight (threads): callers beyond it
+        wait up to CACHE_POOL_TIMEOUT, as with one server's blocking pool. redis-py's
+        cluster pools would raise at once instead ("Too many connections")."""
+        if not self._slots.acquire(timeout=self._pool_timeout):
+            raise redis.exceptions.MaxConnectionsError(
+                f"no free connection within {self._pool_timeout}s (CACHE_MAX_CONNECTIONS)"
+            )
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    @contextlib.asynccontextmanager
+    async def _agate(self) -> AsyncIterator[None]:
+        """`_gate` for the running event loop (each loop has its own client and gate)."""
+        loop = asyncio.get_running_loop()
+        gate = self._agates.get(loop)
+        if gate is None:
+            gate = self._agates.setdefault(loop, asyncio.Semaphore(self._max_connections))
+        try:
+            await asyncio.wait_for(gate.acquire(), self._pool_timeout)
+        except TimeoutError:
+            raise redis.exceptions.MaxConnectionsError(
+                f"no free connection within {self._pool_timeout}s (CACHE_MAX_CONNECTIONS)"
+            ) from None
+        try:
+            yield
+        finally:
+            gate.release()
+
     def _keyed(self, key: str, op: Callable[[], T]) -> T:
-        if not self._degraded:
-            # The hit path while every shard is up: no slot lookup unless this fails.
-            try:
-                return op()
-            except SHARD_ERRORS as exc:
-                raise self._shard_failed(self.shard_of(key), exc) from exc
+        with self._gate():
+            return self._keyed_now(key, op)
+
+    def _keyed_now(self, key: str, op: Callable[[], T]) -> T:
         shard = self.shard_of(key)
-        b = self._admit(shard)
+        b = self._admit(shard) if self._degraded else None
+        since = self._replies.get(shard, 0)
         try:
             result = op()
         except SHARD_ERRORS as exc:
-            raise self._shard_failed(shard, exc) from exc
-        self._shard_ok(shard, b)
+            raise self._classify(shard, since, exc) from exc
+        self._replies[shard] = since + 1  # a lost increment only weakens the evidence
+        if b is not None:
+            self._shard_ok(shard, b)
         return result
 
+    def _classify(self, shard: str, since: int, exc: BaseException) -> Exception:
+        """A timeout on a shard that answered other calls meanwhile is load in this
+        process (a burst of connects, a busy loop), not the shard failing: busy, and its
+        breaker stays closed (the rule `Cache` applies to a single server)."""
+        if isinstance(exc, redis.TimeoutError) and self._replies.get(shard, 0) != since:
+            return redis.exceptions.MaxConnectionsError(
+                f"cluster node {shard} is answering other calls: {exc}"
+            )
+        return self._shard_failed(shard, exc)
+
     async def _akeyed(self, key: str, op: Callable[[], Awaitable[T]]) -> T:
-        if not self._degraded:
-            try:
-                return await op()
-            except SHARD_ERRORS as exc:
-                raise self._shard_failed(self.shard_of(key, await self.aclient()), exc) from exc
+        async with self._agate():
+            return await self._akeyed_now(key, op)
+
+    async def _akeyed_now(self, key: str, op: Callable[[], Awaitable[T]]) -> T:
         shard = self.shard_of(key, await self.aclient())
-        b = self._admit(shard)
+        b = self._admit(shard) if self._degraded else None
+        since = self._replies.get(shard, 0)
         try:
             result = await op()
         except SHARD_ERRORS as exc:
-            raise self._shard_failed(shard, exc) from exc
-        self._shard_ok(shard, b)
+            raise self._classify(shard, since, exc) from exc
+        self._replies[shard] = since + 1
+        if b is not None:
+            self._shard_ok(shard, b)
         return result
 
     def _split(self, keys: list[str], client: Any) -> tuple[list[int], list[str]]:
@@ -215,6 +280,10 @@ class RedisClusterBackend(ClusterSearch, RedisBackend):
         return self._many(keys, [empty if r is None else r for r in replies])
 
     def get_many(self, keys: list[str]) -> list[Stored | CodecError | None]:
+        with self._gate():
+            return self._get_many(keys)
+
+    def _get_many(self, keys: list[str]) -> list[Stored | CodecError | None]:
         """HMGETs in one cluster pipeline (one round trip per primary); keys on an open
         shard are misses without a round trip."""
         client = self.client
@@ -231,6 +300,10 @@ class RedisClusterBackend(ClusterSearch, RedisBackend):
         return self._read_many(keys, replies)
 
     async def aget_many(self, keys: list[str]) -> list[Stored | CodecError | None]:
+        async with self._agate():
+            return await self._aget_many(keys)
+
+    async def _aget_many(self, keys: list[str]) -> list[Stored | CodecError | None]:
         client = await self.aclient()
         admitted, shards = self._split(keys, client)
         pipe = client.pipeline(transaction=False)
