@@ -57,6 +57,10 @@ class ClusterSearch(_Base):
         def breaker(self, shard: str) -> CircuitBreaker: ...
         def _shard_failed(self, shard: str, exc: BaseException) -> Exception: ...
         def _shard_ok(self, shard: str, b: CircuitBreaker) -> None: ...
+        def _classify(self, shard: str, since: int, exc: BaseException) -> Exception: ...
+
+        _replies: dict[str, int]
+
         def _gate(self) -> contextlib.AbstractContextManager[None]: ...
         def _agate(self) -> contextlib.AbstractAsyncContextManager[None]: ...
 
@@ -126,7 +130,9 @@ class ClusterSearch(_Base):
                 out.append((node, name))
         return out
 
-    def _ids(self, targets: list[tuple[str, str]], replies: list[Any]) -> list[str]:
+    def _ids(
+        self, targets: list[tuple[str, str]], replies: list[Any], since: dict[str, int]
+    ) -> list[str]:
         """Candidate keys from every shard that answered (a down shard only narrows the
         search; its breaker is opened)."""
         from .redis_cluster import SHARD_ERRORS
@@ -134,8 +140,10 @@ class ClusterSearch(_Base):
         ids: dict[str, None] = {}
         for (node, name), reply in zip(targets, replies, strict=True):
             if isinstance(reply, SHARD_ERRORS):
-                self._shard_failed(node, reply)
+                # A timeout while the node answered other calls is load: not an outage.
+                self._classify(node, since.get(node, 0), reply)
                 continue
+            self._replies[node] = self._replies.get(node, 0) + 1
             if isinstance(reply, BaseException):
                 if missing_index(reply) and self.shard_indexes is not None:
                     # Re-created before the next lookup.
@@ -204,7 +212,8 @@ class ClusterSearch(_Base):
         pipe = client.pipeline(transaction=False)
         for _, name in targets:
             pipe.execute_command(*knn_args(base, name))
-        keys = self._ids(targets, pipe.execute(raise_on_error=False) if targets else [])
+        since = {node: self._replies.get(node, 0) for node, _ in targets}
+        keys = self._ids(targets, pipe.execute(raise_on_error=False) if targets else [], since)
         if not keys:
             return []
         pipe = client.pipeline(transaction=False)
@@ -229,11 +238,12 @@ class ClusterSearch(_Base):
             return []
         targets = self._targets(names)
         base = self._knn_args(query)
+        since = {node: self._replies.get(node, 0) for node, _ in targets}
         replies = await asyncio.gather(
             *(client.execute_command(*knn_args(base, name)) for _, name in targets),
             return_exceptions=True,
         )
-        keys = self._ids(targets, list(replies))
+        keys = self._ids(targets, list(replies), since)
         if not keys:
             return []
         pipe = client.pipeline(transaction=False)
