@@ -58,6 +58,13 @@ SHARD_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# One immediate retry on a closed connection (a socket the server or a topology refresh
+# closed), as the single-server client does; never on timeouts (a frozen shard must cost
+# one timeout) nor on a full pool.
+_STALE = redis.ConnectionError
+_NOT_STALE = (redis.TimeoutError, redis.exceptions.MaxConnectionsError)
+
+
 class RedisClusterBackend(ClusterSearch, RedisBackend):
     name = "redis"
     cluster = True
@@ -207,7 +214,12 @@ class RedisClusterBackend(ClusterSearch, RedisBackend):
         b = self._admit(shard) if self._degraded else None
         since = self._replies.get(shard, 0)
         try:
-            result = op()
+            try:
+                result = op()
+            except _STALE as exc:
+                if isinstance(exc, _NOT_STALE):
+                    raise
+                result = op()  # one immediate retry: a pooled socket the server closed
         except SHARD_ERRORS as exc:
             raise self._classify(shard, since, exc) from exc
         self._replies[shard] = since + 1  # a lost increment only weakens the evidence
@@ -234,7 +246,12 @@ class RedisClusterBackend(ClusterSearch, RedisBackend):
         b = self._admit(shard) if self._degraded else None
         since = self._replies.get(shard, 0)
         try:
-            result = await op()
+            try:
+                result = await op()
+            except _STALE as exc:
+                if isinstance(exc, _NOT_STALE):
+                    raise
+                result = await op()
         except SHARD_ERRORS as exc:
             raise self._classify(shard, since, exc) from exc
         self._replies[shard] = since + 1
