@@ -19,14 +19,6 @@ from tests.conftest import make_cache
 KEYS = 300
 
 
-@pytest.fixture(params=["memory", "redis"])
-def backend_kind(request: pytest.FixtureRequest) -> str:
-    """Not the cluster: bursts of hundreds of first connections from many event loops
-    time out on a loaded 2-core machine, and redis-py's cluster pools have no
-    connect-retry like the single-server pool (README "Redis Cluster", limits)."""
-    return str(request.param)
-
-
 def _run_threads(n: int, target: object) -> list[BaseException]:
     errors: list[BaseException] = []
     start = threading.Barrier(n)

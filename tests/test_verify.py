@@ -24,14 +24,6 @@ LIKE = "Tell me why I really like green eggs and ham for breakfast on a Sunday m
 DONT = "Tell me why I really do not like green eggs and ham for breakfast on a Sunday morning"
 
 
-@pytest.fixture(params=["memory", "redis"])
-def backend_kind(request: pytest.FixtureRequest) -> str:
-    """Not the cluster yet: its asyncio client intermittently meets "Connection closed by
-    server" on a fresh event loop in these tests (fail-open misses, never a wrong answer;
-    issue 10, left open in the closing note)."""
-    return str(request.param)
-
-
 def _ask(cache: Cache, calls: list[str], **options: Any) -> Any:
     options.setdefault("threshold", 0.6)
 

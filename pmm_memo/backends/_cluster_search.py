@@ -36,6 +36,8 @@ _FIELDS = (
     "text",
     "created_at",
     "min_sim",
+    "text_h",
+    "embedder",
     *_ENVELOPE,
     "check",
 )
@@ -182,6 +184,8 @@ class ClusterSearch(_Base):
                 text=_u(f["text"]) if q.with_text and f["text"] is not None else None,
                 created_at=float(_u(f["created_at"])) if f["created_at"] else None,
                 min_similarity=_float_or_zero(f["min_sim"]),
+                text_h=_u(f["text_h"]) or None,
+                embedder=_u(f["embedder"]) or None,
             )
             if q.with_values:
                 binding = self._binding(
