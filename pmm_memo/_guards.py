@@ -30,6 +30,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Final
 
+from ._errors import ConfigError
+
 GUARDS: Final = ("numbers", "entities", "negation")
 # All three by default: measured in benchmarks/quality.py (README, "Choosing a threshold"),
 # they remove every hard negative at the default threshold for ~8% of right hits.
@@ -161,7 +163,8 @@ class Guards:
 
 
 def parse(value: object) -> Guards:
-    """`semantic_lookup(guards=...)` -> Guards; ValueError/TypeError naming what is wrong."""
+    """`semantic_lookup(guards=...)` -> Guards; ConfigError (an unknown name) or TypeError
+    (not a name or a tuple of names) naming what is wrong."""
     if isinstance(value, str):
         value = (value,)
     if not isinstance(value, tuple | list | frozenset | set):
@@ -172,7 +175,7 @@ def parse(value: object) -> Guards:
     chosen = []
     for name in value:
         if name not in _CHECKS:
-            raise ValueError(f"unknown guard {name!r}: choose from {', '.join(GUARDS)}")
+            raise ConfigError(f"unknown guard {name!r}: choose from {', '.join(GUARDS)}")
         if name not in chosen:
             chosen.append(name)
     return Guards(sorted(chosen, key=GUARDS.index))

@@ -7,6 +7,7 @@ start-up, or a test) applies to every decorated function.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from ._cache import Cache
@@ -35,12 +36,16 @@ def _build(config: CacheConfig | None) -> Cache:
         return _default
 
 
-def configure(config: CacheConfig | None = None, /, **settings: Any) -> Cache:
+def configure(config: CacheConfig | Mapping[str, Any] | None = None, /, **settings: Any) -> Cache:
     """Set the process-wide default cache.
 
-    `configure(CacheConfig(...))`, `configure(redis_url="redis://...")` (settings over the
-    environment's), or `configure()` to re-read the environment.
+    `configure(CacheConfig(...))`, `configure(redis_url="redis://...")` or
+    `configure({"redis_url": "redis://..."})` (settings over the environment's), or
+    `configure()` to re-read the environment. Unknown or invalid settings: ConfigError.
     """
+    if isinstance(config, Mapping):
+        settings = {**config, **settings}
+        config = None
     if config is not None and settings:
         raise TypeError("configure() takes a CacheConfig or keyword settings, not both")
     if config is None:
@@ -48,5 +53,8 @@ def configure(config: CacheConfig | None = None, /, **settings: Any) -> Cache:
         if settings:
             config = config.replace(**settings)
     elif not isinstance(config, CacheConfig):
-        raise TypeError(f"configure() expects a CacheConfig, got {type(config).__name__}")
+        raise TypeError(
+            f"configure() expects a CacheConfig, a mapping of settings or keyword "
+            f"settings, got {type(config).__name__}"
+        )
     return _build(config)

@@ -58,6 +58,22 @@ def positive_int(name: str, value: Any) -> int:
     return value
 
 
+def names(option: str, value: Any) -> tuple[str, ...]:
+    """Parameter names: one name as a str (`ignore="client"`), or a tuple/list/set of them.
+    A str is never split into characters."""
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, tuple | list | set | frozenset):
+        raise ConfigError(
+            f"{option} must be a parameter name or a tuple of names, got "
+            f"{type(value).__name__}: {value!r}"
+        )
+    bad = [v for v in value if not isinstance(v, str)]
+    if bad:
+        raise ConfigError(f"{option}={value!r}: names must be str, got {bad[0]!r}")
+    return tuple(sorted(value) if isinstance(value, set | frozenset) else value)
+
+
 def optional_callable(name: str, value: Any) -> Any:
     if value is not None and not callable(value):
         raise ConfigError(f"{name} must be callable or None, got {type(value).__name__}")

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from benchmarks.hard_negatives import HARD_NEGATIVES
+from pmm_memo import ConfigError
 from pmm_memo._guards import (
     DEFAULT_GUARDS,
     GUARDS,
@@ -115,7 +116,7 @@ def test_parse_validates() -> None:
     assert parse(()).names == () and not parse(())
     assert parse(["negation", "numbers", "numbers"]).names == ("numbers", "negation")
     assert parse("entities").names == ("entities",)
-    with pytest.raises(ValueError, match="unknown guard 'digits'"):
+    with pytest.raises(ConfigError, match="unknown guard 'digits'"):  # like every option
         parse(("digits",))
     with pytest.raises(TypeError, match="guards must be a tuple"):
         parse(3)

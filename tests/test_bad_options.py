@@ -1,0 +1,61 @@
+"""Bad options: a clear ConfigError naming the option, never a silent misreading
+(`ignore="client"` split into characters) or an error type unlike the others'."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import pmm_memo
+from pmm_memo import Cache, ConfigError, cached, semantic_lookup
+
+
+@pytest.mark.parametrize("decorator", [cached, semantic_lookup])
+def test_a_single_name_is_one_name(cache: Cache, decorator: Any) -> None:
+    options: dict[str, Any] = {"tenant": "t", "cache": cache}
+    if decorator is semantic_lookup:
+        options["threshold"] = 0.9
+
+    def ask(client: object, prompt: str) -> str:
+        return prompt.upper()
+
+    f = decorator(ignore="client", **options)(ask)
+    assert f(object(), "hi") == "HI"
+    assert f(object(), "hi") == "HI" and f.cache_info().hits == 1  # client ignored
+    assert f.cache_key(object(), "hi") == f.cache_key(None, "hi")
+
+
+@pytest.mark.parametrize(
+    ("ignore", "message"),
+    [
+        (5, "ignore must be a parameter name or a tuple of names, got int"),
+        (("client", 3), "names must be str, got 3"),
+        ("nope", "has no parameter 'nope'"),
+    ],
+)
+def test_bad_ignore_is_a_config_error(ignore: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        cached(ignore=ignore)(lambda client, x: x)
+
+
+def test_unknown_guard_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown guard 'number': choose from numbers"):
+        semantic_lookup(0.9, guards=("number",))
+    assert semantic_lookup(0.9, guards="numbers")  # one name as a str
+
+
+def test_configure_takes_a_mapping() -> None:
+    try:
+        c = pmm_memo.configure({"default_ttl": 7, "embedder": "offline"})
+        assert c.config.default_ttl == 7
+        c = pmm_memo.configure({"default_ttl": 7}, default_ttl=9)  # keywords win
+        assert c.config.default_ttl == 9
+        with pytest.raises(ConfigError, match="unknown CacheConfig setting"):
+            pmm_memo.configure({"bogus": 1})
+        with pytest.raises(ConfigError, match="redis_url"):
+            pmm_memo.configure({"redis_url": "localhost:6379"})
+        with pytest.raises(TypeError, match="a mapping of settings"):
+            pmm_memo.configure(5)  # type: ignore[arg-type]
+    finally:
+        pmm_memo.configure()
