@@ -13,7 +13,8 @@ Codecs (the `codec` field of an entry):
   and only with CACHE_SIGNING_KEY.
 
 With a signing key every entry carries an HMAC-SHA256 over (format, codec, payload) *and
-the entry's binding*: its Redis key, check digest, tenant, user, function tag and scope
+the entry's binding*: its Redis key, check digest, tenant, user, function tag and scope,
+and the fields that decide a semantic hit: text digest, embedder, text and embedding
 (`entry_binding`). Fields copied from alice's entry to bob's key, or relabelled with bob's
 tenant/user/scope, no longer verify. An entry without a valid signature is a miss, and so
 is a signed entry read by a cache without a signing key (it was written under another
@@ -248,14 +249,33 @@ def _hashable(v: Any) -> Any:
 
 
 def entry_binding(
-    key: str, check: str, tenant: str, user: str, fn: str, scope: str | None
+    key: str,
+    check: str,
+    tenant: str,
+    user: str,
+    fn: str,
+    scope: str | None,
+    *,
+    text_h: bytes | None = None,
+    embedder: bytes | None = None,
+    text: bytes | None = None,
+    embedding: bytes | None = None,
 ) -> bytes:
-    """What a signature binds an entry to besides its value (length-prefixed parts)."""
+    """What a signature binds an entry to besides its value (length-prefixed parts).
+
+    The keyword parts are the stored fields a semantic lookup trusts to decide a hit
+    (raw bytes as stored, None when absent, which differs from empty): `text_h` decides
+    `threshold=1.0` hits, `embedder` which vector space the entry is in, `text` what the
+    guards and the changed-sentence check compare, `embedding` the similarity the KNN
+    search computes. Altering any of them makes the entry a miss, never a hit."""
     parts = (key, check, tenant, user, fn, "" if scope is None else scope)
     out = []
     for part in parts:
         data = part.encode("utf-8", "surrogatepass")
         out.append(b"%d:%s" % (len(data), data))
+    for raw in (text_h, embedder, text):
+        out.append(b"-" if raw is None else b"%d:%s" % (len(raw), raw))
+    out.append(b"-" if embedding is None else hashlib.sha256(embedding).digest())
     return b"".join(out)
 
 

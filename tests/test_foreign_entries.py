@@ -4,13 +4,17 @@ CACHE_HASH_SECRET (or none)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from pmm_memo import Cache, CacheConfig, cached, semantic_lookup
+from pmm_memo._embedder_id import embedder_tag
+from pmm_memo._semantic import prepare
 from pmm_memo.backends.memory import MemoryBackend
 from pmm_memo.backends.redis import tenant_tag, user_tag
+from pmm_memo.embedders.offline import OfflineEmbedder
 from tests.conftest import make_cache, run
 from tests.support.servers import ValkeyServer
 
@@ -171,3 +175,131 @@ def test_same_configuration_still_shares(redis_url: str) -> None:
     assert ask_2(NEAR, user_id="u") == f"answer for u: {PROMPT}"
     info = ask_2.cache_info()
     assert (info.hits, info.semantic_hits, info.corrupt) == (1, 1, 0)
+
+
+# -- fields that decide a semantic hit are signed too --------------------------------------
+# Someone with write access alters one field of a signed entry so that it would answer a
+# call it was never written for. Each scenario first shows that the same forgery fools a
+# cache without a signing key (so the forged entry really would be a hit), then that a
+# signing cache never serves it, exact or semantic, and that an untouched entry of the
+# same configuration still hits.
+
+
+class _Lookalike(OfflineEmbedder):
+    """Another vector space with the same dimensions (an entry must never cross over)."""
+
+    name = "lookalike"
+
+
+@dataclass
+class _Ask:
+    """One decorated function (sync or async), called the same way."""
+
+    fn: Any
+    use_async: bool
+
+    def __call__(self, prompt: str, user: str) -> str:
+        call = self.fn(prompt, user_id=user)
+        result: str = run(call) if self.use_async else call
+        return result
+
+    def key(self, prompt: str, user: str) -> str:
+        key: str = self.fn.cache_key(prompt, user)
+        return key
+
+    def info(self) -> Any:
+        return self.fn.cache_info()
+
+
+def _semantic(cache: Cache, threshold: float, use_async: bool) -> _Ask:
+    if use_async:
+
+        @semantic_lookup(threshold, tenant="t", cache=cache)
+        async def aask(prompt: str, user_id: str = "") -> str:
+            return f"answer for {user_id}: {prompt}"
+
+        return _Ask(aask, True)
+
+    @semantic_lookup(threshold, tenant="t", cache=cache)
+    def ask(prompt: str, user_id: str = "") -> str:
+        return f"answer for {user_id}: {prompt}"
+
+    return _Ask(ask, False)
+
+
+EUR, USD, EUR200 = "Convert $100 to EUR", "Convert $100 to USD", "Convert $200 to EUR"
+ZEBRAS = "an unrelated question about zebras"
+
+
+def _scenario(field: str, url: str, settings: Any, use_async: bool) -> Any:
+    """Write, check the control hit, forge `field`; returns (ask, the forged call's text,
+    the answer the forged entry would give, the entry's own text)."""
+    threshold = 1.0 if field == "text_h" else 0.8
+    reader = make_cache("redis", url, **settings)
+    client: Any = reader.backend.client  # type: ignore[attr-defined]  # (or a cluster's)
+    writer = reader
+    if field == "embedder":
+        writer = Cache(
+            CacheConfig(redis_url=url, embedding_dimensions=64, **settings),
+            embedder=_Lookalike(dim=64),
+        )
+    ask, write = _semantic(reader, threshold, use_async), _semantic(writer, threshold, use_async)
+    # Control: an untouched entry of the same configuration is a semantic hit.
+    control_near = "  " + EUR + "\r\n" if threshold == 1.0 else NEAR
+    control = write(EUR if threshold == 1.0 else PROMPT, "c")
+    assert write(control_near, "c") == control
+    assert write.info().semantic_hits == 1
+    if field == "text_h":  # the EUR entry claims to be USD's text (a threshold-1.0 hit)
+        ask(EUR, "u")
+        forged = prepare(USD, 10_000)
+        assert forged is not None
+        client.hset(ask.key(EUR, "u"), "text_h", forged.digest)
+        return ask, USD, f"answer for u: {EUR}", EUR
+    if field == "embedder":  # a lookalike space's entry claims to be the reader's
+        write(PROMPT, "u")
+        # The reader's index exists first: an HSET is then indexed at once (an index
+        # created later finds older entries by a background scan).
+        ask(ZEBRAS, "c")
+        label = reader.embedder_id.label
+        key = write.key(PROMPT, "u")
+        client.hset(key, mapping={"embedder": label, "emb": embedder_tag(label)})
+        return ask, NEAR, f"answer for u: {PROMPT}", PROMPT
+    if field == "text":  # the guards veto $100 vs $200 unless the text says $200
+        ask(EUR, "u")
+        client.hset(ask.key(EUR, "u"), "text", EUR200)
+        return ask, EUR200, f"answer for u: {EUR}", EUR
+    assert field == "embedding"  # the zebra entry gets the vector of another question
+    ask(ZEBRAS, "u")
+    ask(PROMPT, "m")
+    vector = client.hget(ask.key(PROMPT, "m"), "embedding")
+    client.hset(ask.key(ZEBRAS, "u"), "embedding", vector)
+    return ask, PROMPT, f"answer for u: {ZEBRAS}", ZEBRAS
+
+
+FORGED_FIELDS = ["text_h", "embedder", "text", "embedding"]
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("field", FORGED_FIELDS)
+def test_forged_match_field_fools_an_unsigned_cache(
+    redis_url: str, field: str, use_async: bool
+) -> None:
+    """The scenarios below are real: without a signing key the forgery is served."""
+    ask, text, forged_answer, _ = _scenario(field, redis_url, {}, use_async)
+    assert ask(text, "u") == forged_answer
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("field", FORGED_FIELDS)
+@pytest.mark.parametrize("server", ["redis_url", "cluster_url"], ids=["redis", "cluster"])
+def test_signed_entry_with_forged_match_field_is_never_served(
+    request: pytest.FixtureRequest, server: str, field: str, use_async: bool
+) -> None:
+    url = request.getfixturevalue(server)
+    ask, text, _, own = _scenario(field, url, {"signing_key": ALICE_KEY}, use_async)
+    assert ask(text, "u") == f"answer for u: {text}"  # computed, not the forged entry's
+    # Its own call does not get it either: an altered entry is no entry.
+    assert ask(own, "u") == f"answer for u: {own}"
+    info = ask.info()
+    assert (info.hits, info.semantic_hits) == (0, 0)
+    assert info.corrupt >= 1

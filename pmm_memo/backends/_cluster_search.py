@@ -17,7 +17,7 @@ from .._errors import CodecError, IndexSchemaError
 from ._base import Neighbour, VectorQuery
 from ._cluster_index import ShardIndexes, ids_of, knn_args, missing_index
 from ._index import IndexSpec, describe_existing
-from .redis import _float_or_zero
+from .redis import _BOUND_FIELDS, _float_or_zero
 
 if TYPE_CHECKING:
     from .redis import RedisBackend as _Base
@@ -188,9 +188,7 @@ class ClusterSearch(_Base):
                 embedder=_u(f["embedder"]) or None,
             )
             if q.with_values:
-                binding = self._binding(
-                    key, f["check"], [f[x] for x in ("tenant", "user", "fn", "scope")]
-                )
+                binding = self._binding(key, f["check"], [f[x] for x in _BOUND_FIELDS])
                 try:
                     n.value = self._decode(f.get, binding)
                 except CodecError:

@@ -10,7 +10,8 @@ which the index FILTER of that embedder's index matches).
 - A write is atomic UNLINK + HSET + PEXPIRE (one script call, see `_write`; bulk writes
   one MULTI/EXEC per batch), so no key ever exists without a TTL and no stale field (an
   old embedding) survives an overwrite.
-- An exact read is one HMGET of the envelope fields: the embedding never crosses the wire.
+- An exact read is one HMGET of the envelope fields: the embedding never crosses the wire
+  (with a signing key it also fetches what the signature binds, see `_BOUND_FIELDS`).
 - Retries: one, immediate, on ConnectionError only (a stale pooled socket after a
   restart); never on timeouts, which would multiply what a frozen server costs the
   caller. Otherwise `Cache`'s circuit breaker decides when to try again.
@@ -57,6 +58,12 @@ _FILTER_FIELDS = ("tenant", "user", "fn", "scope")  # re-checked on every hit
 _MATCH_FIELDS = ("text_h", "embedder")  # read by the matcher (see _candidates)
 _TEXT_FIELDS = ("text", "created_at")
 _FEEDBACK_FIELDS = ("min_sim",)  # Entry.min_similarity
+# Signed (with the value) when signing: every field that could turn a miss into a hit.
+# `min_sim` is not: report_wrong_hit's script raises it server-side (no key there), it
+# only ever makes hits rarer, and lowering it only restores the writer's own threshold
+# for this (still fully verified) entry; it never makes an altered entry servable.
+_SEMANTIC_BOUND = ("text_h", "embedder", "text", "embedding")
+_BOUND_FIELDS = _FILTER_FIELDS + _SEMANTIC_BOUND
 _HEX32 = re.compile(rb"[0-9a-f]{32}")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 TENANT_DIGEST = b"pmm_memo/tenant/v1"
@@ -151,7 +158,7 @@ class RedisBackend:
         # numpy dtype names: numpy itself is imported only once a vector is met.
         self._vector_dtype = "float16" if vector_type == "FLOAT16" else "float32"
         # With a signing key a read also fetches what the signature binds the entry to.
-        self._read_fields = _READ_FIELDS + (_FILTER_FIELDS if codec.signs else ())
+        self._read_fields = _READ_FIELDS + (_BOUND_FIELDS if codec.signs else ())
 
     @property
     def index(self) -> IndexSpec | None:
@@ -195,17 +202,7 @@ class RedisBackend:
 
     def _mapping(self, entry: Entry, vectors: bool) -> dict[EncodableT, EncodableT]:
         check = entry.check if isinstance(entry.check, str) else entry.check.decode()
-        binding = b""
-        if self.codec.signs:
-            binding = entry_binding(
-                entry.key, check, entry.tenant, entry.user, entry.fn, entry.scope
-            )
-        enc = self.codec.encode(entry.value, binding)  # CodecError: returned unstored
         m: dict[EncodableT, EncodableT] = {
-            "fmt": FORMAT_VERSION,
-            "codec": enc.codec,
-            "value": enc.payload,
-            "sum": enc.checksum,
             "check": check,
             "tenant": _b(entry.tenant),
             "tenant_h": tenant_tag(entry.tenant),
@@ -215,8 +212,6 @@ class RedisBackend:
             "fn_name": _b(entry.fn_name),
             "created_at": int(entry.created_at),
         }
-        if enc.sig is not None:
-            m["sig"] = enc.sig
         if entry.text is not None:
             m["text"] = _b(entry.text)
         if entry.scope is not None:
@@ -231,14 +226,47 @@ class RedisBackend:
             m["embedding"] = entry.embedding.astype(self._vector_dtype).tobytes()
             m["embedder"] = _b(entry.embedder)
             m["emb"] = embedder_tag(entry.embedder)
+        binding = b""
+        if self.codec.signs:  # bound to exactly what is stored (see _SEMANTIC_BOUND)
+            text_h, embedder, text, embedding = (_raw(m.get(f)) for f in _SEMANTIC_BOUND)
+            binding = entry_binding(
+                entry.key,
+                check,
+                entry.tenant,
+                entry.user,
+                entry.fn,
+                entry.scope,
+                text_h=text_h,
+                embedder=embedder,
+                text=text,
+                embedding=embedding,
+            )
+        enc = self.codec.encode(entry.value, binding)  # CodecError: returned unstored
+        m.update({"fmt": FORMAT_VERSION, "codec": enc.codec, "value": enc.payload})
+        m["sum"] = enc.checksum
+        if enc.sig is not None:
+            m["sig"] = enc.sig
         return m
 
     def _binding(self, key: Any, check: Any, fields: list[Any]) -> bytes:
-        """entry_binding() of an entry as read back (empty when not signing)."""
+        """entry_binding() of an entry as read back (empty when not signing); `fields`:
+        the raw values of _BOUND_FIELDS, in that order (None: absent)."""
         if not self.codec.signs:
             return b""
-        tenant, user, fn, scope = (_u(x) for x in fields)
-        return entry_binding(_u(key), _u(check), tenant, user, fn, scope)
+        tenant, user, fn, scope = (_u(x) for x in fields[: len(_FILTER_FIELDS)])
+        text_h, embedder, text, embedding = (_raw(x) for x in fields[len(_FILTER_FIELDS) :])
+        return entry_binding(
+            _u(key),
+            _u(check),
+            tenant,
+            user,
+            fn,
+            scope,
+            text_h=text_h,
+            embedder=embedder,
+            text=text,
+            embedding=embedding,
+        )
 
     def _decode(self, fields: Callable[[str], Any], binding: bytes) -> Any:
         fmt, codec, value, sig, check_sum = (fields(f) for f in _READ_FIELDS[:_ENVELOPE])
@@ -258,7 +286,7 @@ class RedisBackend:
         raw: dict[str, bytes] = {_u(k): v for k, v in reply.items()}
         if not raw:
             return None
-        binding = self._binding(key, raw.get("check"), [raw.get(f) for f in _FILTER_FIELDS])
+        binding = self._binding(key, raw.get("check"), [raw.get(f) for f in _BOUND_FIELDS])
         value = self._decode(raw.get, binding)
         emb = raw.get("embedding")
         vector = None
@@ -611,6 +639,8 @@ class RedisBackend:
             *(_TEXT_FIELDS if q.with_text else ()),
             *(_READ_FIELDS if q.with_values else ()),
         ]
+        if q.with_values and self.codec.signs:  # what the signature check needs
+            fields += [f for f in _SEMANTIC_BOUND if f not in fields]
         return [
             "FT.SEARCH",
             self.index.name,
@@ -648,7 +678,7 @@ class RedisBackend:
                 embedder=_u(f.get("embedder")) or None,
             )
             if q.with_values:
-                binding = self._binding(key, f.get("check"), [f.get(x) for x in _FILTER_FIELDS])
+                binding = self._binding(key, f.get("check"), [f.get(x) for x in _BOUND_FIELDS])
                 try:
                     n.value = self._decode(f.get, binding)
                 except CodecError:
@@ -729,6 +759,13 @@ def _command(client: redis.Redis, *args: Any) -> Any:
 
 async def _acommand(client: redis.asyncio.Redis, *args: Any) -> Any:
     return await client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
+def _raw(value: Any) -> bytes | None:
+    """A field's bytes as stored (the server returns what HSET was given, as bytes)."""
+    if value is None or isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8", "surrogatepass")
 
 
 def _float_or_zero(raw: Any) -> float:
