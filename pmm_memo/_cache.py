@@ -122,6 +122,7 @@ class Cache:
             max_connections=cfg.max_connections,
             pool_timeout=cfg.pool_timeout,
             failures=lambda: self.breaker.failures,
+            replies=lambda: self.replies,
             batch_size=cfg.batch_size,
             index=self.index_spec if cfg.enable_embeddings else None,
             vector_type=cfg.vector_type,

@@ -110,6 +110,13 @@ def openai_server(fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> F
     return fake_openai
 
 
+# Asyncio timeouts are event-loop time: on a test machine shared by many jobs (load 19 on
+# 2 cores was seen) a loop can be descheduled for longer than the 250 ms default. Tests of
+# async behaviour under load (pool waiting, single-flight, loop lifetimes) use timeouts
+# only a dead server trips, so the defaults' timing does not hide what they test.
+SLOW_MACHINE = {"socket_timeout": 5.0, "connect_timeout": 5.0}
+
+
 def make_cache(kind: str, url: str | None = None, **settings: Any) -> Cache:
     settings.setdefault("embedder", "offline")
     settings.setdefault("embedding_dimensions", 64)

@@ -10,13 +10,22 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 
 from pmm_memo import Cache, cached
-from tests.conftest import make_cache
+from tests.conftest import SLOW_MACHINE, make_cache
 
 KEYS = 300
+
+
+@pytest.fixture
+def async_cache(backend_kind: str, request: pytest.FixtureRequest) -> Iterator[Cache]:
+    url = request.getfixturevalue("redis_url") if backend_kind == "redis" else None
+    c = make_cache(backend_kind, url, **SLOW_MACHINE)
+    yield c
+    c.close()
 
 
 def _run_threads(n: int, target: object) -> list[BaseException]:
@@ -67,7 +76,8 @@ def test_500_threads_cold_keys(cache: Cache) -> None:
 
 
 @pytest.mark.slow
-def test_2000_tasks_one_loop_cold_keys(cache: Cache) -> None:
+def test_2000_tasks_one_loop_cold_keys(async_cache: Cache) -> None:
+    cache = async_cache
     calls: Counter[int] = Counter()
 
     @cached(tenant="conc", cache=cache)
@@ -98,8 +108,9 @@ def test_2000_tasks_one_loop_cold_keys(cache: Cache) -> None:
 
 
 @pytest.mark.slow
-def test_tasks_on_many_loops_at_once_call_once(cache: Cache) -> None:
+def test_tasks_on_many_loops_at_once_call_once(async_cache: Cache) -> None:
     """8 threads, each with its own event loop and 50 tasks: one call per key in all."""
+    cache = async_cache
     calls: Counter[int] = Counter()
     lock = threading.Lock()
 

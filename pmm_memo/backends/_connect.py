@@ -17,7 +17,9 @@ and must never open the circuit breaker.
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,8 +39,9 @@ T = TypeVar("T")
 
 SENTINEL_SCHEME = "redis+sentinel"
 # Keys of the options dict that shape the pool rather than configure a connection.
-# `failures`: a callable returning the circuit breaker's failure count (see below).
-POOL_OPTIONS = ("max_connections", "pool_timeout", "failures")
+# `failures`: a callable returning the circuit breaker's failure count; `replies`: one
+# returning how many replies the cache has received (see BlockingPool, LocalSlowness).
+POOL_OPTIONS = ("max_connections", "pool_timeout", "failures", "replies")
 
 
 class PoolTimeoutError(redis.RedisError):
@@ -62,12 +65,35 @@ def _no_failures() -> int:
     return 0
 
 
-# Opening a connection is retried once when it times out: a burst of connects on a busy
-# process (2,000 tasks starting on one event loop, whose timeouts are loop time) can
-# miss a 250 ms connect timeout on loopback without anything being wrong with the server.
-# The retry costs a real outage one more connect timeout, once per breaker interval, and
-# only where connects time out at all (a frozen or blackholed server still accepts).
-_CONNECT_ATTEMPTS = 2
+class LocalSlowness:
+    """Tells, after a timeout, whether it says more about this process than the server.
+
+    Asyncio timeouts are event-loop time: a loop running 2,000 tasks, or sharing the GIL
+    with busy threads, reaches a reply (or a finished connect) that arrived long ago only
+    after its timeout fired. Two signs tell that apart from a frozen server: the server
+    answered other calls of this process meanwhile (`replies`, counted by `Cache`), or
+    the process was CPU-busy for a large share of the wait (waiting on a frozen server,
+    an idle process uses almost no CPU). Sync socket timeouts are the kernel's, but a
+    burst of connects can still meet a full accept queue, so pools use this too."""
+
+    BUSY_SHARE = 0.25  # CPU seconds per wall second above which the process was busy
+    __slots__ = ("_cpu", "_replies", "_seen", "_wall")
+
+    def __init__(self, replies: Callable[[], int]) -> None:
+        self._replies = replies
+        self._wall, self._cpu, self._seen = time.perf_counter(), time.process_time(), replies()
+
+    def __bool__(self) -> bool:
+        if self._replies() != self._seen:
+            return True
+        elapsed = time.perf_counter() - self._wall
+        return time.process_time() - self._cpu >= self.BUSY_SHARE * elapsed
+
+
+# Connects that time out are tried again (up to this many attempts) while LocalSlowness
+# says the process, not the server, was slow: a burst of connects on a busy loop must
+# not look like an outage. A real outage costs one connect timeout, as before.
+_CONNECT_ATTEMPTS = 3
 
 
 class BlockingPool(redis.BlockingConnectionPool):
@@ -79,15 +105,18 @@ class BlockingPool(redis.BlockingConnectionPool):
     if it moved, the caller gives up at once, like calls that meet the open breaker."""
 
     failures: Callable[[], int] = staticmethod(_no_failures)
+    replies: Callable[[], int] = staticmethod(_no_failures)
 
     def get_connection(self, *args: Any, **kwargs: Any) -> Any:
         before = self.failures()
         for attempt in range(_CONNECT_ATTEMPTS):
+            slowness = LocalSlowness(self.replies)
             try:
                 connection = self._get(*args, **kwargs)
                 break
             except redis.TimeoutError:
-                if attempt + 1 == _CONNECT_ATTEMPTS or self.failures() != before:
+                last = attempt + 1 == _CONNECT_ATTEMPTS
+                if last or self.failures() != before or not slowness:
                     raise
         if self.failures() != before:
             self.release(connection)  # type: ignore[no-untyped-call]
@@ -107,15 +136,18 @@ class BlockingPool(redis.BlockingConnectionPool):
 
 class AsyncBlockingPool(redis.asyncio.BlockingConnectionPool):
     failures: Callable[[], int] = staticmethod(_no_failures)
+    replies: Callable[[], int] = staticmethod(_no_failures)
 
     async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
         before = self.failures()
         for attempt in range(_CONNECT_ATTEMPTS):
+            slowness = LocalSlowness(self.replies)
             try:
                 connection = await self._get(*args, **kwargs)
                 break
             except redis.TimeoutError:
-                if attempt + 1 == _CONNECT_ATTEMPTS or self.failures() != before:
+                last = attempt + 1 == _CONNECT_ATTEMPTS
+                if last or self.failures() != before or not slowness:
                     raise
         if self.failures() != before:
             await self.release(connection)
@@ -137,22 +169,13 @@ class AsyncBlockingPool(redis.asyncio.BlockingConnectionPool):
 
 class LoadAwareAsyncRetry(AsyncRetry):
     """One immediate retry on ConnectionError (a stale pooled socket), and on TimeoutError
-    only when this process was busy while it waited.
+    when `LocalSlowness` says the process, not the server, was slow. A busy process
+    facing a frozen server pays one more timeout before the breaker opens."""
 
-    An asyncio timeout is measured in event-loop time: a loop running 2,000 tasks (or
-    sharing the GIL with other busy threads) can reach a reply that arrived long ago only
-    after the timeout has fired. Then the process's CPU time over the attempt is a large
-    share of its wall time; waiting on a frozen server, an idle process uses almost none.
-    A busy process facing a frozen server pays one more timeout before the breaker opens.
-    Sync clients need none of this: their socket timeouts are the kernel's.
-    """
-
-    BUSY_SHARE = 0.25  # CPU seconds per wall second above which the process was busy
-
-    def __init__(self) -> None:
-        super().__init__(
-            NoBackoff(), 1, supported_errors=(redis.ConnectionError, redis.TimeoutError)
-        )
+    def __init__(self, replies: Callable[[], int] | None = None) -> None:
+        errors = (redis.ConnectionError, redis.TimeoutError)
+        super().__init__(NoBackoff(), 1, supported_errors=errors)
+        self._replies = replies or _no_failures
 
     async def call_with_retry(
         self,
@@ -161,15 +184,12 @@ class LoadAwareAsyncRetry(AsyncRetry):
         is_retryable: Callable[[Exception], bool] | None = None,
         with_failure_count: bool = False,
     ) -> T:
-        wall, cpu = time.perf_counter(), time.process_time()
+        slowness = LocalSlowness(self._replies)
 
         def retryable(error: Exception) -> bool:
             if is_retryable is not None and not is_retryable(error):
                 return False
-            if not isinstance(error, redis.TimeoutError):
-                return True
-            elapsed = time.perf_counter() - wall
-            return time.process_time() - cpu >= self.BUSY_SHARE * elapsed
+            return not isinstance(error, redis.TimeoutError) or bool(slowness)
 
         return await super().call_with_retry(do, fail, retryable, with_failure_count)
 
@@ -180,9 +200,9 @@ def _split(options: dict[str, Any]) -> tuple[dict[str, Any], int, float]:
 
 
 def _watch(pool: Any, options: dict[str, Any]) -> Any:
-    failures = options.get("failures")
-    if failures is not None:
-        pool.failures = failures
+    for name in ("failures", "replies"):
+        if options.get(name) is not None:
+            setattr(pool, name, options[name])
     return pool
 
 
@@ -297,3 +317,36 @@ async def aclose_client(client: redis.asyncio.Redis) -> None:
     manager = getattr(client.connection_pool, "sentinel_manager", None)
     for sentinel in getattr(manager, "sentinels", ()):
         await sentinel.aclose()
+
+
+def abandon_client(client: redis.asyncio.Redis) -> None:
+    """Release the sockets of an async client whose event loop is already closed.
+
+    `loop.close()` without `asyncio.run()` never finalises the loop's async generators,
+    so the client was never closed, and nothing can be awaited on a closed loop. The
+    sockets are closed directly: the server drops the connections now, and neither
+    redis-py nor asyncio finds an "unclosed" transport to warn about when the dead loop
+    is collected. (asyncio and redis-py offer no public way to do this; every attribute
+    is looked up defensively, and a transport of another kind is only shut down.)
+    """
+    pool = client.connection_pool
+    connections = [
+        *getattr(pool, "_available_connections", ()),
+        *getattr(pool, "_in_use_connections", ()),
+    ]
+    for conn in connections:
+        writer = getattr(conn, "_writer", None)
+        transport = getattr(writer, "transport", None)
+        if transport is not None:
+            with contextlib.suppress(RuntimeError):  # "Event loop is closed", after marking
+                transport.close()  # it closing, so StreamWriter.__del__ stays quiet
+            sock = getattr(transport, "_sock", None)
+            if sock is not None:  # asyncio's selector transports
+                transport._sock = None  # its __del__ would warn about an unclosed socket
+                sock.close()
+            else:
+                raw = transport.get_extra_info("socket")
+                if raw is not None:
+                    with contextlib.suppress(OSError):
+                        raw.shutdown(socket.SHUT_RDWR)
+        conn._reader = conn._writer = None  # redis-py's __del__ warns while they are set

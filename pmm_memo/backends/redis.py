@@ -29,7 +29,6 @@ from typing import Any
 
 import redis
 import redis.asyncio
-from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.typing import EncodableT
@@ -42,6 +41,7 @@ from .._loopbound import LoopBound
 from ._base import Entry, Neighbour, Stored, VectorQuery
 from ._connect import (
     LoadAwareAsyncRetry,
+    abandon_client,
     aclose_client,
     async_client,
     close_client,
@@ -121,6 +121,7 @@ class RedisBackend:
         max_connections: int = 50,
         pool_timeout: float = 10.0,
         failures: Callable[[], int] | None = None,
+        replies: Callable[[], int] | None = None,
         batch_size: int = 100,
         index: IndexSpec | Callable[[], IndexSpec] | None = None,
         vector_type: str = "FLOAT32",
@@ -145,9 +146,13 @@ class RedisBackend:
             "max_connections": max_connections,  # pool sizing, see _connect
             "pool_timeout": pool_timeout,
             "failures": failures,  # the breaker's failure count, see _connect.BlockingPool
+            "replies": replies,  # replies received, see _connect.LocalSlowness
         }
+        self._replies = replies
         self.client: redis.Redis = self._connect(self._opts)
-        self._aclients: LoopBound[redis.asyncio.Redis] = LoopBound(self._aconnect, self._aclose)
+        self._aclients: LoopBound[redis.asyncio.Redis] = LoopBound(
+            self._aconnect, self._aclose, abandon_client
+        )
         self._bulk_client: redis.Redis | None = None
         self._writer = EntryWriter()
         self._search: bool | None = None  # None: not probed yet
@@ -174,7 +179,7 @@ class RedisBackend:
         return sync_client(self.url, options, _sync_retry())
 
     def _aconnect(self) -> redis.asyncio.Redis:
-        return async_client(self.url, self._opts, _async_retry())
+        return async_client(self.url, self._opts, LoadAwareAsyncRetry(self._replies))
 
     async def _aclose(self, client: redis.asyncio.Redis) -> None:
         await aclose_client(client)
@@ -734,6 +739,7 @@ class RedisBackend:
         close_client(self.client)
         if self._bulk_client is not None:
             close_client(self._bulk_client)
+        self._aclients.release_closed()
 
     async def aclose(self) -> None:
         await self._aclients.close()
@@ -745,11 +751,6 @@ def _sync_retry() -> Retry:
     a refused connection fails again at once. Never on TimeoutError: a frozen server must
     cost one timeout, not two."""
     return Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
-
-
-def _async_retry() -> AsyncRetry:
-    """Like `_sync_retry`, plus one retry of a timeout that a busy event loop caused."""
-    return LoadAwareAsyncRetry()
 
 
 def _command(client: redis.Redis, *args: Any) -> Any:
