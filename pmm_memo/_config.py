@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -286,6 +287,23 @@ class CacheConfig:
             raise ConfigError(f"unknown CacheConfig setting(s): {', '.join(sorted(unknown))}")
         return dataclasses.replace(self, **changes)
 
+    def __repr__(self) -> str:
+        # Configurations end up in tracebacks, error trackers and logged settings: the
+        # URL's password and the secrets never appear (set or not is all that shows).
+        shown = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS and value is not None:
+                text = "'***'"
+            elif f.name == "redis_url" and value is not None:
+                text = repr(mask_url(value))
+            else:
+                text = repr(value)
+            shown.append(f"{f.name}={text}")
+        return f"CacheConfig({', '.join(shown)})"
+
+    __str__ = __repr__
+
     @property
     def masked_redis_url(self) -> str | None:
         """The Redis URL with any password replaced by `***`, for logs and CLI output."""
@@ -293,23 +311,36 @@ class CacheConfig:
 
 
 def mask_url(url: str) -> str:
-    """Hide the password of a URL (`redis://user:secret@h` -> `redis://user:***@h`).
+    """Hide the passwords of a URL (`redis://user:secret@h` -> `redis://user:***@h`,
+    `?password=secret` -> `?password=***`, as redis-py also reads it from the query).
 
     String surgery rather than urlsplit: Sentinel URLs list several host:port pairs,
-    which urlsplit cannot parse, and a mask must never fail."""
+    which urlsplit cannot parse, and a mask must never fail. Text that is not a URL at
+    all (a mistyped value) is shown only as far as it cannot hold a password."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        return url
-    netloc, slash, path = rest.partition("/")
-    userinfo, at, hosts = netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    user = userinfo.partition(":")[0]
-    return f"{scheme}://{user}:***@{hosts}{slash}{path}"
+        return url if "@" not in url and "password" not in url.lower() else "***"
+    rest = _QUERY_SECRET.sub(r"\1***", rest)
+    # The last "@" ends the credentials: a password typed without percent-encoding may
+    # itself hold "/", ":" or "@", and masking too much beats showing a secret.
+    userinfo, at, hosts = rest.rpartition("@")
+    if not at:
+        return f"{scheme}://{rest}"
+    user = userinfo.partition(":")[0] if ":" in userinfo else ""
+    return f"{scheme}://{user}:***@{hosts}"
+
+
+# Fields whose values never appear in a repr or an error message.
+SECRET_FIELDS = frozenset({"signing_key", "hash_secret"})
+_QUERY_SECRET = re.compile(r"([?&](?:password|pass|pwd)=)[^&#]*", re.IGNORECASE)
 
 
 def _fail(name: str, message: str, value: object) -> ConfigError:
-    return ConfigError(f"{_FIELDS[name].env} ({name}) {message}, got {value!r}")
+    if name in SECRET_FIELDS or name == "redis_url":
+        shown = f"a {type(value).__name__}"  # never the value: it may be a secret
+    else:
+        shown = repr(value)
+    return ConfigError(f"{_FIELDS[name].env} ({name}) {message}, got {shown}")
 
 
 def _validate(cfg: CacheConfig) -> None:
@@ -330,7 +361,13 @@ def _validate(cfg: CacheConfig) -> None:
             raise _fail(field.name, "must be a str or None", value)
 
     if cfg.redis_url is not None:
-        scheme = cfg.redis_url.partition("://")[0]
+        scheme, sep, _ = cfg.redis_url.partition("://")
+        if not sep:
+            raise ConfigError(
+                f"CACHE_REDIS_URL (redis_url) {mask_url(cfg.redis_url)!r} has no scheme: "
+                f"write redis://{mask_url(cfg.redis_url)} (rediss:// for TLS, unix:///path "
+                f"for a socket)"
+            )
         schemes = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster", "rediss+cluster")
         if scheme not in schemes:
             raise ConfigError(

@@ -264,8 +264,11 @@ class CacheManager:
         try:
             from .embedders import choose_embedder
 
-            name = self.cache.embedder.name
             choice, why = choose_embedder(self.config)
+            # A health check embeds nothing: report the choice without building (and
+            # announcing) an embedder, unless one is already in use.
+            built = self.cache._embedder_ready or self.cache._embedder is not None
+            name = self.cache.embedder.name if built else choice
             report["embedder"] = name
             report["embedder_id"] = self.cache.embedder_id.label  # name/model/dimensions
             # Why this embedder: CACHE_EMBEDDER, auto's reasoning, or one given to Cache.

@@ -41,6 +41,8 @@ def _emit(args: argparse.Namespace, payload: Any, text: str) -> None:
 
 def cmd_health(args: argparse.Namespace, manager: CacheManager) -> int:
     report = manager.health_check()
+    if report["backend"] == "memory":
+        report["note"] = EMBEDDED_NOTE.removeprefix("pmm-memo: ")
     ok = bool(report["healthy"]) and (report["backend"] == "memory" or report["redis_connected"])
     _emit(args, report, _table([[k, v] for k, v in report.items()], ["check", "value"]))
     return EXIT_OK if ok else EXIT_FAILED
@@ -48,6 +50,8 @@ def cmd_health(args: argparse.Namespace, manager: CacheManager) -> int:
 
 def cmd_stats(args: argparse.Namespace, manager: CacheManager) -> int:
     stats = manager.get_cache_stats(args.tenant)
+    if stats["backend"] == "memory":
+        stats["note"] = EMBEDDED_NOTE.removeprefix("pmm-memo: ")
     fields = ["entries", "hits", "misses", "semantic_hits", "errors", "corrupt", "uncacheable"]
     rows = [[t, *(r.get(f, 0) for f in fields)] for t, r in sorted(stats["tenants"].items())]
     text = _table(rows, ["tenant", *fields]) if rows else "(no entries)"
@@ -260,6 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EMBEDDED_NOTE = (
+    "pmm-memo: CACHE_REDIS_URL is not set, so this is the embedded backend, which lives "
+    "inside each process: this command sees only its own, empty cache and cannot see an "
+    "application's. Set CACHE_REDIS_URL (or --redis-url) to inspect a shared Redis cache."
+)
+_INSPECTS = ("health", "stats", "clear", "search")
+
 COMMANDS = {
     "health": cmd_health,
     "stats": cmd_stats,
@@ -279,6 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"pmm-memo: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if config.redis_url is None and args.command in _INSPECTS:
+        # Say it before any table: an empty, "healthy" embedded cache here says nothing
+        # about an application's cache, which lives inside the application's process.
+        print(EMBEDDED_NOTE, file=sys.stderr)
     manager = CacheManager(config)
     try:
         return COMMANDS[args.command](args, manager)

@@ -1,0 +1,45 @@
+"""Mistakes surface early and say what to do: at configure() time, in the CLI's exit
+code, and without noise for commands that do not need what is missing."""
+
+from __future__ import annotations
+
+import pytest
+
+import pmm_memo
+from pmm_memo import CacheConfig
+from pmm_memo._errors import ConfigError
+from tests.test_cli import cli
+
+NO_SCHEME = ("localhost:6379", "127.0.0.1:6379/0", "cache.internal")
+
+
+@pytest.mark.parametrize("url", NO_SCHEME)
+def test_url_without_scheme_is_rejected_at_once_with_the_fix(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CACHE_REDIS_URL", url)
+    for make in (CacheConfig.from_env, pmm_memo.configure):
+        with pytest.raises(ConfigError) as info:
+            make()
+        assert f"write redis://{url}" in str(info.value)
+    result = cli("health", url=url)
+    assert result.returncode == 2
+    assert f"write redis://{url}" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["health", "stats"])
+def test_cli_without_a_url_says_it_cannot_see_an_application_cache(command: str) -> None:
+    for args in ((command,), (command, "--json")):
+        result = cli(*args, env={"CACHE_EMBEDDER": "auto"})
+        assert result.returncode == 0
+        assert "cannot see an application's" in result.stderr
+        if "--json" in args:
+            assert "cannot see an application's" in result.stdout
+
+
+def test_cli_commands_that_do_not_embed_do_not_warn_about_openai(redis_url: str) -> None:
+    env = {"CACHE_EMBEDDER": "auto", "OPENAI_API_KEY": ""}
+    for args in (("health",), ("stats",), ("health", "--json")):
+        result = cli(*args, url=redis_url, env=env)
+        assert result.returncode == 0, result.stderr
+        assert "OPENAI_API_KEY" not in result.stderr  # no warning (the table may say why)
