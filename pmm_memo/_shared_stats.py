@@ -23,6 +23,9 @@ from ._stats import Counters
 logger = logging.getLogger("pmm_memo")
 
 STATS_PREFIX = "pmm_memo:stats:"
+# Every key pmm_memo writes expires: a tenant's statistics live this long after its last
+# flush (each flush refreshes it), so a tenant nobody uses any more leaves nothing behind.
+STATS_TTL_S = 30 * 24 * 3600
 FIELDS = ("hits", "misses", "semantic_hits", "errors", "corrupt", "uncacheable")
 
 
@@ -88,6 +91,7 @@ class SharedStats:
             for tenant, row in deltas.items():
                 for name, delta in row.items():
                     pipe.hincrby(STATS_PREFIX + tenant, name, delta)
+                pipe.expire(STATS_PREFIX + tenant, STATS_TTL_S)
             pipe.execute()
         except Exception as exc:
             logger.debug("statistics not sent: %s", exc)

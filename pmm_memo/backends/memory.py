@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     import numpy as np
 
 _PartitionKey = tuple[str, str, str, str, str]  # tenant, fn, scope, user, embedder
+# Bytes a partition holds beyond its matrix (its key tuple and strings, the object, the
+# key list, the dict slots), measured with tracemalloc: one per user and scope.
+_PARTITION_OVERHEAD = 700
 
 
 def approx_size(value: object, _depth: int = 0) -> int:
@@ -58,7 +61,9 @@ class _Partition:
     def __init__(self, dim: int) -> None:
         import numpy as np
 
-        self.matrix = np.empty((8, dim), dtype=np.float32)
+        # One row to start, doubling as it fills: most partitions (one per user and
+        # scope) hold a single entry.
+        self.matrix = np.empty((1, dim), dtype=np.float32)
         self.keys: list[str] = []
         self.n = 0
 
@@ -150,9 +155,14 @@ class MemoryBackend:
             return None if rec is None else max(0, int((rec.expires_at - self._clock()) * 1000))
 
     def set(self, entry: Entry, ttl_ms: int) -> None:
-        size = approx_size(entry.value) + len(entry.key) + 200
+        # Everything the record keeps: the value, the key, the key material (the check),
+        # the stored text and the entry's own copy of its vector, plus the bookkeeping
+        # objects around them (~600 bytes measured with tracemalloc).
+        size = approx_size(entry.value) + len(entry.key) + len(entry.check) + 600
+        if entry.text is not None:
+            size += sys.getsizeof(entry.text)
         if entry.embedding is not None:
-            size += entry.embedding.nbytes
+            size += entry.embedding.nbytes + 112
         if size > self.max_value_bytes:
             raise CodecError(
                 f"result is about {size} bytes, over CACHE_MAX_VALUE_BYTES={self.max_value_bytes}"
@@ -173,7 +183,12 @@ class MemoryBackend:
                 part = self._partitions.get(pkey)
                 if part is None:
                     part = self._partitions[pkey] = _Partition(entry.embedding.shape[0])
+                    self.nbytes += part.matrix.nbytes + _PARTITION_OVERHEAD
+                # Charge what is allocated, not what is used: a partition's matrix grows
+                # by doubling from 8 rows, so 20,000 one-entry users hold 8 rows each.
+                allocated = part.matrix.nbytes
                 self._rows[entry.key] = (pkey, part.add(entry.key, entry.embedding))
+                self.nbytes += part.matrix.nbytes - allocated
             while len(self._data) > self.max_entries or (
                 self.nbytes > self.max_bytes and len(self._data) > 1
             ):
@@ -205,6 +220,7 @@ class MemoryBackend:
                 self._rows[moved] = (pkey, row)
             if part.n == 0:
                 del self._partitions[pkey]
+                self.nbytes -= part.matrix.nbytes + _PARTITION_OVERHEAD
         return rec is not None
 
     def delete(self, key: str) -> bool:
