@@ -141,8 +141,8 @@ class ValkeyServer:
     def capture_commands(self, action: Callable[[], object]) -> list[str]:
         """The commands other clients send while `action` runs (via MONITOR).
 
-        Statistics flushes (HINCRBY on pmm_memo:stats:*, sent once a second by a
-        background thread) are left out: they are not part of any call."""
+        Statistics flushes (HINCRBY and EXPIRE on pmm_memo:stats:*, sent once a second
+        by a background thread) are left out: they are not part of any call."""
         stopper = self.client()
         stopper.ping()  # connect first, so its own handshake is not captured
         seen: list[str] = []
@@ -155,7 +155,8 @@ class ValkeyServer:
                     command = event["command"]
                     if "STOP-MONITOR" in command:
                         return
-                    if not (command.startswith("HINCRBY") and "pmm_memo:stats:" in command):
+                    flush = command.startswith(("HINCRBY", "EXPIRE"))
+                    if not (flush and "pmm_memo:stats:" in command):
                         seen.append(command)
 
         watcher = threading.Thread(target=watch, daemon=True)
