@@ -12,12 +12,15 @@ import threading
 import time
 from collections.abc import Callable
 
+from . import _forksafe
+
 
 class CircuitBreaker:
     def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval = interval
         self._clock = clock
         self._lock = threading.Lock()
+        _forksafe.track(self)
         self._open_until = 0.0  # 0 -> closed
         self._probing = False
         # Open or half-open. A plain attribute, not a property: the hit path reads it on
@@ -55,6 +58,14 @@ class CircuitBreaker:
             self._probing = False
             self.is_open = False
             return was_open
+
+    # -- fork safety (see _forksafe) ----------------------------------------------------
+
+    def _fork_lock(self) -> threading.Lock:
+        return self._lock
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
 
     def record_failure(self) -> bool:
         """Returns True when this failure opened a closed breaker (a new outage)."""

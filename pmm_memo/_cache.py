@@ -17,6 +17,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import _forksafe
 from ._breaker import CircuitBreaker
 from ._codec import Codec
 from ._config import CacheConfig
@@ -76,6 +77,7 @@ class Cache:
         self._embedder_ready = False
         self._embedder_lock = threading.Lock()
         self._embedder_id: EmbedderId | None = None
+        _forksafe.track(self)
         self._logged: set[str] = set()
         self.backend: Backend = backend if backend is not None else self._make_backend()
         self._connection_errors = _connection_errors(self.backend)
@@ -565,6 +567,12 @@ class Cache:
         return await self._aguarded("lock", held, False)
 
     # -- lifecycle ---------------------------------------------------------------------------
+
+    def _fork_lock(self) -> threading.Lock:
+        return self._embedder_lock  # see _forksafe
+
+    def _after_fork_in_child(self) -> None:
+        self._embedder_lock = threading.Lock()
 
     def close(self) -> None:
         self.stats.close()

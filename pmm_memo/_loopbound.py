@@ -19,7 +19,10 @@ import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Generic, TypeVar
 
+from . import _forksafe
+
 T = TypeVar("T")
+_ORPHANS: list[object] = []  # a forked child's inherited per-loop clients, kept unused
 
 
 class LoopBound(Generic[T]):
@@ -36,6 +39,18 @@ class LoopBound(Generic[T]):
         # Strong references, removed explicitly: a weak key would never expire anyway,
         # since the client's transports refer back to their loop.
         self._held: dict[asyncio.AbstractEventLoop, tuple[T, AsyncGenerator[None, None]]] = {}
+        _forksafe.track(self)
+
+    def _fork_lock(self) -> threading.Lock:
+        return self._lock
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's loops do not run in the child, and their sockets are the
+        # parent's too: forget the clients without closing anything (closing would be
+        # harmless for the parent, but their transports warn when collected).
+        self._lock = threading.Lock()
+        _ORPHANS.extend(self._held.values())
+        self._held = {}
 
     def __len__(self) -> int:
         return len(self._held)

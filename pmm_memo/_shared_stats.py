@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _forksafe
 from ._stats import Counters
 
 logger = logging.getLogger("pmm_memo")
@@ -45,6 +46,24 @@ class SharedStats:
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._stop = threading.Event()
+        _forksafe.track(self)
+
+    def _fork_lock(self) -> threading.Lock:
+        return self._lock
+
+    def _after_fork_in_child(self) -> None:
+        # The child's counters start as copies of the parent's: what the parent has not
+        # sent yet is the parent's to send. Marking it sent here keeps a child from
+        # sending it again (each exiting gunicorn worker re-sent the master's deltas).
+        # The flusher thread did not survive the fork: start the child's own now, or
+        # the child's counts would reach Redis only at exit.
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+        for r in self._registered:
+            r.sent = {name: getattr(r.counters, name) for name in FIELDS}
+        if self._registered:
+            self._ensure_thread()
 
     def register(self, tenant: str, counters: Counters) -> None:
         with self._lock:

@@ -26,6 +26,8 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from . import _forksafe
+
 T = TypeVar("T")
 
 
@@ -45,6 +47,16 @@ class SingleFlight:
         self._lock = threading.Lock()
         self._calls: dict[str, _Call] = {}
         self.completed = 0  # flights finished so far (see the module docstring)
+        _forksafe.track(self)
+
+    def _fork_lock(self) -> threading.Lock:
+        return self._lock
+
+    def _after_fork_in_child(self) -> None:
+        # Flights in progress belong to the parent's threads, which the child does not
+        # have: a child caller of the same key would wait for them forever.
+        self._lock = threading.Lock()
+        self._calls = {}
 
     def do(self, key: str, fn: Callable[[], T]) -> T:
         with self._lock:
@@ -81,6 +93,14 @@ class AsyncSingleFlight:
         self._lock = threading.Lock()
         self._calls: dict[str, concurrent.futures.Future[Any]] = {}
         self.completed = 0
+        _forksafe.track(self)
+
+    def _fork_lock(self) -> threading.Lock:
+        return self._lock
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        self._calls = {}
 
     async def do(self, key: str, fn: Callable[[], Awaitable[T]]) -> T:
         while True:

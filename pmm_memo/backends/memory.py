@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .. import _forksafe
 from .._errors import CodecError
 from ._base import Entry, Neighbour, Stored, VectorQuery
 
@@ -122,6 +123,13 @@ class MemoryBackend:
         self._data: OrderedDict[str, _Record] = OrderedDict()
         self._partitions: dict[_PartitionKey, _Partition] = {}
         self._rows: dict[str, tuple[_PartitionKey, int]] = {}
+        _forksafe.track(self)
+
+    def _fork_lock(self) -> threading.Lock:
+        return self._lock  # held across a fork: the child's copy is never half-changed
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
 
     # -- exact ---------------------------------------------------------------------------
 

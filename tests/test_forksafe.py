@@ -1,0 +1,106 @@
+"""Fork: a child forked while other threads are inside the cache works at once, and
+shared statistics stay exact across forked workers (multiprocessing's fork method, as
+pre-fork servers do)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from pmm_memo import Cache, cached
+from tests.conftest import make_cache
+
+fork = multiprocessing.get_context("fork")
+
+
+def _child_calls(f: Any, keys: list[int], done: Any) -> None:
+    for k in keys:
+        assert f(k) == k * 2
+    done.put("ok")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_fork_while_threads_are_inside_the_cache(kind: str, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("redis_url") if kind == "redis" else None
+    cache = make_cache(kind, url)
+    release = threading.Event()
+
+    @cached(tenant="fork", cache=cache)
+    def f(k: int) -> int:
+        if k == 0:
+            release.wait(10)  # a leader parked inside the single-flight table
+        return k * 2
+
+    leader = threading.Thread(target=f, args=(0,))
+    leader.start()
+    backend_lock = getattr(cache.backend, "_lock", None)
+    holder = None
+    if backend_lock is not None:  # a thread inside the embedded backend at fork time
+
+        def hold() -> None:
+            with backend_lock:
+                time.sleep(0.5)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+    time.sleep(0.1)
+    try:
+        results = fork.Queue()
+        children = [
+            fork.Process(target=_child_calls, args=(f, [0, 1, 2, 1], results)) for _ in range(4)
+        ]
+        for c in children:
+            c.start()
+        for c in children:
+            c.join(30)
+        alive = [c for c in children if c.is_alive()]
+        for c in alive:
+            c.kill()
+        assert alive == [], "a forked child hung on its first cache call"
+        assert [c.exitcode for c in children] == [0] * 4
+    finally:
+        release.set()
+        leader.join()
+        if holder is not None:
+            holder.join()
+        cache.close()
+
+
+def _serve(f: Any, calls: int, seed: int, out: Any) -> None:
+    for i in range(calls):
+        f((seed * 7 + i) % 30)
+    # The counts must reach Redis while the worker runs (multiprocessing children exit
+    # without atexit, as killed workers do): wait past one flush interval.
+    time.sleep(2.0)
+    out.put(calls)
+
+
+@pytest.mark.slow
+def test_shared_stats_are_exact_across_forked_workers(redis_url: str) -> None:
+    cache: Cache = make_cache("redis", redis_url)
+
+    @cached(tenant="forkstats", cache=cache)
+    def f(k: int) -> int:
+        return k
+
+    try:
+        for i in range(30):
+            f(i)  # the parent's own calls, just before forking: partly unsent
+        out = fork.Queue()
+        workers = [fork.Process(target=_serve, args=(f, 100, w, out)) for w in range(4)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(60)
+        assert [w.exitcode for w in workers] == [0] * 4
+        cache.stats.flush()
+        row = cache.stats.shared("forkstats")["forkstats"]  # type: ignore[index]
+        assert row["hits"] + row["misses"] == 30 + 4 * 100
+        assert row["errors"] == 0
+    finally:
+        cache.close()
