@@ -3,6 +3,12 @@
     python3 benchmarks/load.py [--processes 4] [--steady 20] [--cycle 30]
 
 Scenarios (each against a fresh Valkey started from the PyPI packages):
+  concurrency  500 threads, then 2,000 asyncio tasks on one loop, over 300 cold keys, with
+           the default pool (CACHE_MAX_CONNECTIONS=50) and timeouts: errors counted,
+           breaker state, misses vs distinct keys (run with --scenarios concurrency);
+  prefork  4 workers forked from a parent that already used the cache (as gunicorn
+           --preload does) make 100 calls each: the shared statistics must equal the
+           calls made (run with --scenarios prefork);
   steady   no faults;
   freeze   the server is SIGSTOPped for 5 s in every --cycle seconds;
   kill     the server is SIGKILLed every 10 s and restarted on the same port.
@@ -158,6 +164,114 @@ def scenario(name: str, processes: int, seconds: float, cycle: float) -> dict[st
     return out
 
 
+def _concurrent_row(url: str, kind: str, callers: int, per: int) -> str:
+    import asyncio
+    import threading
+
+    from pmm_memo import Cache, CacheConfig, cached
+
+    cache = Cache(CacheConfig(redis_url=url, embedder="offline"))
+    calls: list[int] = []
+    if kind == "threads":
+
+        @cached(tenant="conc", cache=cache)
+        def f(k: int) -> int:
+            calls.append(k)
+            return k
+
+        def body(i: int) -> None:
+            for j in range(per):
+                f((i + j * 50) % 300)
+
+        threads = [threading.Thread(target=body, args=(i,)) for i in range(callers)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        info = f.cache_info()
+    else:
+
+        @cached(tenant="conc", cache=cache)
+        async def g(k: int) -> int:
+            calls.append(k)
+            return k
+
+        async def one(i: int) -> None:
+            for j in range(per):
+                await g((i + j * 100) % 300)
+
+        async def run_all() -> None:
+            await asyncio.gather(*(one(i) for i in range(callers)))
+            await cache.aclose()
+
+        t0 = time.perf_counter()
+        asyncio.run(run_all())
+        info = g.cache_info()
+    elapsed = time.perf_counter() - t0
+    cache.close()
+    return (
+        f"{kind:<8} {callers} x {per} calls over 300 cold keys in {elapsed:.2f} s: "
+        f"errors {info.errors}, breaker {'open' if cache.breaker.is_open else 'closed'}, "
+        f"misses {info.misses} (distinct keys 300), function calls {len(calls)}"
+    )
+
+
+def concurrency() -> list[str]:
+    """500 threads and 2,000 tasks on cold keys against a healthy server."""
+    from tests.support.servers import ValkeyServer
+
+    server = ValkeyServer(search=False, log_dir=Path(tempfile.mkdtemp())).start()
+    lines = []
+    try:
+        for kind, callers, per in (("threads", 500, 6), ("tasks", 2000, 3)):
+            server.client().flushall()
+            lines.append(_concurrent_row(server.url, kind, callers, per))
+    finally:
+        server.stop()
+    return lines
+
+
+def _prefork_worker(f: Any, seed: int) -> None:
+    for i in range(100):
+        f((seed * 7 + i) % 30)
+    time.sleep(2.0)  # one flush interval: counts reach Redis while the worker runs
+
+
+def prefork() -> list[str]:
+    import multiprocessing
+
+    from pmm_memo import Cache, CacheConfig, cached
+    from tests.support.servers import ValkeyServer
+
+    server = ValkeyServer(search=False, log_dir=Path(tempfile.mkdtemp())).start()
+    try:
+        cache = Cache(CacheConfig(redis_url=server.url, embedder="offline"))
+
+        @cached(tenant="prefork", cache=cache)
+        def f(k: int) -> int:
+            return k
+
+        for i in range(30):
+            f(i)
+        ctx = multiprocessing.get_context("fork")
+        procs = [ctx.Process(target=_prefork_worker, args=(f, w)) for w in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        cache.stats.flush()
+        row = (cache.stats.shared("prefork") or {})["prefork"]
+        cache.close()
+    finally:
+        server.stop()
+    counted = row["hits"] + row["misses"]
+    return [
+        f"prefork  parent 30 calls + 4 forked workers x 100 calls = 430; shared statistics "
+        f"count {counted} (hits {row['hits']}, misses {row['misses']}, errors {row['errors']})"
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     args_in = sys.argv[1:] if argv is None else argv
     if args_in and args_in[0] == "--worker":
@@ -175,6 +289,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     durations = {"steady": args.steady, "freeze": args.cycle, "kill": args.cycle}
     for name in args.scenarios.split(","):
+        if name in ("concurrency", "prefork"):
+            print("\n".join(concurrency() if name == "concurrency" else prefork()))
+            continue
         seconds = durations[name]
         r = scenario(name, args.processes, seconds, args.cycle)
         line = (
