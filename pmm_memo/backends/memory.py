@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 _PartitionKey = tuple[str, str, str, str, str]  # tenant, fn, scope, user, embedder
 # Bytes a partition holds beyond its matrix (its key tuple and strings, the object, the
 # key list, the dict slots), measured with tracemalloc: one per user and scope.
-_PARTITION_OVERHEAD = 700
+_PARTITION_OVERHEAD = 1100
 
 
 def approx_size(value: object, _depth: int = 0) -> int:
