@@ -148,7 +148,7 @@ class RedisBackend:
             "failures": failures,  # the breaker's failure count, see _connect.BlockingPool
             "replies": replies,  # replies received, see _connect.LocalSlowness
         }
-        self._replies = replies
+        self._reply_count = replies  # see _connect.LocalSlowness
         self.client: redis.Redis = self._connect(self._opts)
         self._aclients: LoopBound[redis.asyncio.Redis] = LoopBound(
             self._aconnect, self._aclose, abandon_client
@@ -179,7 +179,7 @@ class RedisBackend:
         return sync_client(self.url, options, _sync_retry())
 
     def _aconnect(self) -> redis.asyncio.Redis:
-        return async_client(self.url, self._opts, LoadAwareAsyncRetry(self._replies))
+        return async_client(self.url, self._opts, LoadAwareAsyncRetry(self._reply_count))
 
     async def _aclose(self, client: redis.asyncio.Redis) -> None:
         await aclose_client(client)
