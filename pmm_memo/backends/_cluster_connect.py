@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 import redis
 import redis.asyncio.cluster
@@ -29,6 +28,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .._errors import ConfigError
+from ._connect import parse_hosts
 
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 _FORM = "redis+cluster://[user:password@]host:port[,host:port...]"
@@ -56,23 +56,7 @@ def parse_cluster_url(url: str) -> ClusterTarget:
         raise ConfigError(f"CACHE_REDIS_URL: a cluster has one database; remove /{path} ({_FORM})")
     if "?" in netloc or "?" in path:
         raise ConfigError(f"CACHE_REDIS_URL: cluster URLs take no query options ({_FORM})")
-    userinfo, at, hostlist = netloc.rpartition("@")
-    if not at:
-        hostlist, userinfo = netloc, ""
-    username = password = None
-    if userinfo:
-        user, colon, secret = userinfo.partition(":")
-        username = unquote(user) or None
-        password = unquote(secret) if colon else None
-    hosts = []
-    for item in hostlist.split(","):
-        host, _, port = item.strip().rpartition(":")
-        host = host.strip("[]")  # [::1]:7000
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(
-                f"CACHE_REDIS_URL: cluster node address {item!r} must be host:port ({_FORM})"
-            )
-        hosts.append((host, int(port)))
+    username, password, hosts = parse_hosts(netloc, "cluster node address", _FORM)
     return ClusterTarget(hosts, scheme == "rediss+cluster", username, password)
 
 

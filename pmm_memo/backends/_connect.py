@@ -215,11 +215,14 @@ class SentinelTarget:
     password: str | None
 
 
-def parse_sentinel_url(url: str) -> SentinelTarget:
-    head, sep, rest = url.partition("://")
-    if head != SENTINEL_SCHEME or not sep:
-        raise ConfigError(f"not a {SENTINEL_SCHEME}:// URL")
-    netloc, _, path = rest.partition("/")
+def parse_hosts(
+    netloc: str, what: str, form: str
+) -> tuple[str | None, str | None, list[tuple[str, int]]]:
+    """`[user:password@]host:port[,host:port...]` -> (username, password, [(host, port)]).
+
+    Shared by the multi-host schemes (Sentinel, cluster), which redis-py does not parse.
+    Raises ConfigError naming the bad address (never the password) and the URL's `form`.
+    """
     userinfo, at, hostlist = netloc.rpartition("@")
     if not at:
         hostlist, userinfo = netloc, ""
@@ -230,13 +233,24 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
         password = unquote(secret) if colon else None
     hosts = []
     for item in hostlist.split(","):
-        host, _, port = item.rpartition(":")
-        if not host or not port.isdigit():
-            raise ConfigError(
-                f"CACHE_REDIS_URL: sentinel address {item!r} must be host:port "
-                f"({SENTINEL_SCHEME}://host:port[,host:port]/service_name[/db])"
-            )
+        host, _, port = item.strip().rpartition(":")
+        host = host.strip("[]")  # [::1]:7000
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"CACHE_REDIS_URL: {what} {item!r} must be host:port ({form})")
         hosts.append((host, int(port)))
+    return username, password, hosts
+
+
+def parse_sentinel_url(url: str) -> SentinelTarget:
+    head, sep, rest = url.partition("://")
+    if head != SENTINEL_SCHEME or not sep:
+        raise ConfigError(f"not a {SENTINEL_SCHEME}:// URL")
+    netloc, _, path = rest.partition("/")
+    username, password, hosts = parse_hosts(
+        netloc,
+        "sentinel address",
+        f"{SENTINEL_SCHEME}://host:port[,host:port]/service_name[/db]",
+    )
     parts = [p for p in path.split("/") if p]
     if not parts:
         raise ConfigError(
