@@ -9,7 +9,6 @@ Everything not listed in `__all__` is private and may change.
 """
 
 from ._cache import Cache
-from ._codec import allow_type
 from ._config import CacheConfig
 from ._context import bypass, disabled, refresh
 from ._decorators import cached, semantic_lookup
@@ -22,6 +21,7 @@ from ._errors import (
     SearchUnavailableError,
     UnencodableArgumentError,
 )
+from ._json_tree import allow_type
 from ._manager import CacheManager
 from ._runtime import configure, default_cache
 from ._stats import CacheInfo

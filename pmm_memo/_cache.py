@@ -18,11 +18,12 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _forksafe
+from ._binding import MISSING
 from ._breaker import CircuitBreaker
 from ._codec import Codec
 from ._config import CacheConfig
+from ._digests import Digests, hash_seed
 from ._errors import CodecError, IndexSchemaError, SearchUnavailableError
-from ._keys import MISSING, Digests, hash_seed
 from ._shared_stats import SharedStats
 from ._singleflight import AsyncSingleFlight, SingleFlight
 from ._stats import Counters

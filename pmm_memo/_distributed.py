@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._keys import MISSING
+from ._binding import MISSING
 from ._stats import Counters
 
 if TYPE_CHECKING:

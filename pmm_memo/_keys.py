@@ -1,13 +1,13 @@
 """Turning a call into a cache key: bind arguments to the signature, encode, hash.
 
-Pure and I/O-free. Binding is compiled once per function (`inspect.Signature.bind` costs
-microseconds per call; the compiled binder is a few list operations), so the key for a
-memory-backend hit stays within a few microseconds.
+Pure and I/O-free. Binding is compiled once per function (`_binding`) and the common
+argument shapes are encoded in one pass (`_encode_fast`), so the key for a memory-backend
+hit stays within a few microseconds.
 
 Key material = key scheme + function identity (`_identity`: module, qualified name and a
 digest of the code, or the explicit version) + parameter names + for methods the class the
 call goes through + each included argument's canonical encoding (see `_encoding`). It is
-hashed twice:
+hashed twice (`_digests`):
 - XXH3-128 (optionally seeded from CACHE_HASH_SECRET) -> the `<qhash>` of
   `cache:<tenant>:<qhash>`;
 - keyed BLAKE2b-64 -> the `check` digest stored in the entry. A hit is accepted only when
@@ -17,188 +17,25 @@ hashed twice:
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import xxhash
-
-from ._encoding import _EXACT, _encode, _Unencodable, encode_argument, encode_value
+from ._binding import MISSING, _CompiledSignature
+from ._encode_fast import encode_included
+from ._encoding import encode_argument
 from ._errors import ConfigError
 from ._identity import class_identity, function_identity, qualified_name
 
 # Bumping this re-keys every entry; golden tests pin the current value.
 # pmm2: function identity includes the code digest; methods include their class.
 KEY_SCHEME = b"pmm2"
-_CHECK_KEY = b"pmm_memo/check/v1"
-_SCOPE_KEY = b"pmm_memo/scope/v1"
-
-
-class _Missing:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<missing>"
-
-
-MISSING: Any = _Missing()
-
-
-def hash_seed(secret: str | None) -> int:
-    """XXH3 seed from CACHE_HASH_SECRET (0 when unset, which keeps keys reproducible)."""
-    if not secret:
-        return 0
-    return int.from_bytes(hashlib.blake2b(secret.encode(), digest_size=8).digest(), "big")
-
-
-def qhash(material: bytes, seed: int = 0) -> str:
-    """The 32-hex XXH3-128 digest used in keys."""
-    digest: str = xxhash.xxh3_128_hexdigest(material, seed=seed)
-    return digest
-
-
-# Keyed states are set up once per key; copying one skips the key schedule on every hit.
-_check_states: dict[bytes, Any] = {}
-
-
-def check_digest(material: bytes, key: bytes = _CHECK_KEY) -> str:
-    """Independent digest stored beside an entry to reject hash collisions (keyed
-    BLAKE2b-64 of the key material)."""
-    state = _check_states.get(key)
-    if state is None:
-        if len(_check_states) >= 16:  # one key per configured secret: a few at most
-            _check_states.clear()
-        state = _check_states[key] = hashlib.blake2b(digest_size=8, key=key)
-    h = state.copy()
-    h.update(material)
-    digest: str = h.hexdigest()
-    return digest
-
-
-def short_digest(value: str, purpose: bytes = _SCOPE_KEY) -> str:
-    """Hex digest of a string, used as an exact-match tag value for search filters."""
-    return hashlib.blake2b(
-        value.encode("utf-8", "surrogatepass"), digest_size=12, key=purpose
-    ).hexdigest()
-
-
-def scope_digest(material: bytes, key: bytes = _SCOPE_KEY) -> str:
-    """Hex digest of a call's scope material (its non-text arguments)."""
-    return hashlib.blake2b(material, digest_size=12, key=key).hexdigest()
-
-
-class Digests:
-    """The entry digests of one cache: check, function tag and scope tag.
-
-    With CACHE_HASH_SECRET they are keyed by the secret as well as the exact key is
-    seeded by it, so an entry written under another secret never verifies (exact) and
-    is never found by a search (semantic: the function and scope filters differ).
-    Without a secret they are the fixed-key digests (reproducible everywhere).
-    """
-
-    __slots__ = ("_check", "_scope")
-
-    def __init__(self, secret: str | None) -> None:
-        if secret:
-            s = hashlib.blake2b(secret.encode("utf-8", "surrogatepass"), digest_size=32).digest()
-            self._check = _CHECK_KEY + b"\x00" + s
-            self._scope = _SCOPE_KEY + b"\x00" + s
-        else:
-            self._check, self._scope = _CHECK_KEY, _SCOPE_KEY
-
-    def check(self, material: bytes) -> str:
-        return check_digest(material, self._check)
-
-    def fn(self, identity: str) -> str:
-        """The `fn` tag of a function identity."""
-        return short_digest(identity, self._scope)
-
-    def scope(self, material: bytes) -> str:
-        return scope_digest(material, self._scope)
 
 
 def function_id(func: Callable[..., Any]) -> str:
     """`module.qualname`: stable across processes, unlike `id()` or `repr()`."""
     return qualified_name(func)
-
-
-@dataclass(frozen=True)
-class _CompiledSignature:
-    """The signature reduced to what binding needs; built once per function."""
-
-    names: tuple[str, ...]  # named parameters, in order (not *args/**kwargs)
-    defaults: tuple[Any, ...]  # MISSING for required parameters
-    npos: int  # how many of `names` may be passed positionally
-    kw_index: dict[str, int]  # names that may be passed by keyword -> index
-    var_positional: str | None
-    var_keyword: str | None
-    fast_min: int  # positional count from which defaults alone complete the call
-
-    @classmethod
-    def compile(cls, params: Sequence[inspect.Parameter]) -> _CompiledSignature:
-        names: list[str] = []
-        defaults: list[Any] = []
-        kw_index: dict[str, int] = {}
-        npos = 0
-        var_pos = var_kw = None
-        for p in params:
-            if p.kind is p.VAR_POSITIONAL:
-                var_pos = p.name
-                continue
-            if p.kind is p.VAR_KEYWORD:
-                var_kw = p.name
-                continue
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-                npos += 1
-            if p.kind is not p.POSITIONAL_ONLY:
-                kw_index[p.name] = len(names)
-            names.append(p.name)
-            defaults.append(MISSING if p.default is p.empty else p.default)
-        required = [i for i, d in enumerate(defaults) if d is MISSING]
-        fast_min = (max(required) + 1) if required else 0
-        return cls(tuple(names), tuple(defaults), npos, kw_index, var_pos, var_kw, fast_min)
-
-    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any] | None:
-        """Values of `names` (then *args tuple, **kwargs dict if declared), defaults
-        applied; None when the call does not fit (the function then raises its own
-        TypeError when called)."""
-        n = len(args)
-        no_var = self.var_positional is None and self.var_keyword is None
-        if not kwargs and no_var and self.fast_min <= n <= self.npos:
-            # The common case: positional arguments, defaults fill the rest.
-            return [*args, *self.defaults[n:]]
-        values = list(args[: self.npos])
-        extra_pos = args[self.npos :]
-        if extra_pos and self.var_positional is None:
-            return None
-        values.extend(self.defaults[len(values) :])
-        given = [i < min(n, self.npos) for i in range(len(values))]
-        extra_kw: dict[str, Any] = {}
-        for name, value in kwargs.items():
-            i = self.kw_index.get(name)
-            if i is None:
-                if self.var_keyword is None:
-                    return None
-                extra_kw[name] = value
-            elif given[i]:
-                return None
-            else:
-                values[i] = value
-                given[i] = True
-        if any(v is MISSING for v in values):
-            return None
-        if self.var_positional is not None:
-            values.append(tuple(extra_pos))
-        if self.var_keyword is not None:
-            values.append(extra_kw)
-        return values
-
-    @property
-    def all_names(self) -> tuple[str, ...]:
-        extra = tuple(n for n in (self.var_positional, self.var_keyword) if n is not None)
-        return self.names + extra
 
 
 class KeyMaker:
@@ -322,80 +159,6 @@ class _Plan:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "header_sep", self.header + b"|")
-
-
-def _heads(make: Callable[[int], Any], unit: bytes, limit: int) -> list[bytes]:
-    """Length prefixes as the generic encoder writes them, taken from its own output for
-    values of 0..limit-1 units: what `make(n)` encodes to, minus its n units of content.
-    Formatting `b"s%d:"` per element costs more than encoding the element."""
-    heads = []
-    for n in range(limit):
-        encoded = encode_value(make(n))
-        heads.append(encoded[: len(encoded) - n * len(unit)])
-    return heads
-
-
-_UNIT = encode_value("a")
-_STR_HEAD = _heads(lambda n: "a" * n, b"a", 128)
-_SMALL_INT = [encode_value(i) for i in range(256)]  # counts, indexes, top_k, max_tokens...
-_SEQ_HEAD = {
-    list: _heads(lambda n: ["a"] * n, _UNIT, 32),
-    tuple: _heads(lambda n: ("a",) * n, _UNIT, 32),
-}
-
-
-def _str_sequence(v: list[Any] | tuple[Any, ...], out: list[bytes]) -> bool:
-    """A short list/tuple of plain str (retrieved passages, stop words, message texts):
-    the generic encoder's bytes without its per-element dispatch and cycle bookkeeping
-    (a sequence of str cannot contain itself). False, leaving `out` as it was, for
-    anything else."""
-    heads = _SEQ_HEAD[type(v)]
-    if len(v) >= len(heads):
-        return False
-    start = len(out)
-    out.append(heads[len(v)])
-    for item in v:
-        if type(item) is not str:
-            del out[start:]
-            return False
-        data = item.encode("utf-8", "surrogatepass")
-        n = len(data)
-        out.append(_STR_HEAD[n] if n < 128 else b"s%d:" % n)
-        out.append(data)
-    return True
-
-
-def encode_included(values: list[Any], included: tuple[int, ...]) -> bytes | None:
-    """All included arguments in one pass: the hot path of every cache hit.
-
-    Produces exactly the concatenation of the per-argument encodings (a property test
-    pins the fast paths to the generic encoder); returns None when an argument cannot
-    be encoded, so the caller can take the slow path that names it.
-    """
-    out: list[bytes] = []
-    try:
-        for i in included:
-            v = values[i]
-            t = type(v)
-            if t is str:  # inlined _enc_str: prompts are the common case
-                data = v.encode("utf-8", "surrogatepass")
-                n = len(data)
-                out.append(_STR_HEAD[n] if n < 128 else b"s%d:" % n)
-                out.append(data)
-                continue
-            if t is int and 0 <= v < 256:
-                out.append(_SMALL_INT[v])
-                continue
-            if (t is list or t is tuple) and _str_sequence(v, out):
-                continue
-            encoder = _EXACT.get(t)
-            if encoder is not None:
-                encoder(v, out, None)
-            else:
-                _encode(v, out, None)
-    except (_Unencodable, RecursionError):
-        return None
-    return b"".join(out)
 
 
 class BoundCall:

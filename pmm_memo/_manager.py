@@ -29,8 +29,8 @@ from typing import Any
 from . import _validate
 from ._cache import Cache
 from ._config import CacheConfig
+from ._digests import qhash
 from ._errors import ConfigError, IndexSchemaError, SearchUnavailableError
-from ._keys import qhash
 from .backends._base import Entry, VectorQuery
 
 

@@ -9,7 +9,7 @@ encode them at all. So every backend behaves alike:
   decoration time: it can only ever return a one-shot object);
 - a function that *returns* such an object gets it back, uncached, and the call is
   counted as `uncacheable` (logged once per function). Concurrent callers never share
-  it either: each one gets an object of its own (see `_decorators`).
+  it either: each one gets an object of its own (see `_memo`).
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from pmm_memo import CodecError, allow_type
-from pmm_memo._codec import FORMAT_VERSION, Codec, allow_types_from_annotation, checksum
+from pmm_memo._codec import FORMAT_VERSION, Codec, checksum
+from pmm_memo._json_tree import allow_types_from_annotation
 
 
 @allow_type

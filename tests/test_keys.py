@@ -23,9 +23,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pmm_memo import ConfigError, UnencodableArgumentError
+from pmm_memo._digests import check_digest, qhash
 from pmm_memo._encoding import encode_value
 from pmm_memo._identity import function_identity
-from pmm_memo._keys import KeyMaker, check_digest, qhash
+from pmm_memo._keys import KeyMaker
 
 
 def _golden_complete(prompt: str, model: str = "gpt-4o-mini", temperature: float = 0.0) -> None:
@@ -350,7 +351,8 @@ _CROSS_PROCESS = """
 import sys
 sys.path.insert(0, {root!r})
 from tests.test_keys import _golden_complete, GOLDEN_VALUES
-from pmm_memo._keys import KeyMaker, qhash
+from pmm_memo._digests import qhash
+from pmm_memo._keys import KeyMaker
 from pmm_memo._encoding import encode_value
 from pmm_memo._identity import function_identity
 call = KeyMaker(_golden_complete).bind(({{"b": 1, "a": {{3, 1, 2}}}},), {{}}, False)
@@ -432,7 +434,7 @@ _arguments = st.recursive(
 def test_hot_path_encoding_is_the_generic_encoding(values: list[Any], data: Any) -> None:
     """encode_included's fast paths (str prefixes, small ints, sequences of str) must
     give exactly the generic encoder's bytes, for any values and any included subset."""
-    from pmm_memo._keys import encode_included
+    from pmm_memo._encode_fast import encode_included
 
     included = tuple(
         data.draw(st.lists(st.sampled_from(range(len(values))), unique=True).map(sorted))
@@ -445,7 +447,7 @@ def test_hot_path_encoding_is_the_generic_encoding(values: list[Any], data: Any)
 
 def test_hot_path_falls_back_cleanly_mid_sequence() -> None:
     """A list that turns out not to be all str leaves no partial bytes behind."""
-    from pmm_memo._keys import encode_included
+    from pmm_memo._encode_fast import encode_included
 
     for value in (["a", "b", 1], ["a", ["b"]], ("a", None), ["a"] * 32, ["a", _Str("b")]):
         assert encode_included(["p", value, 7], (0, 1, 2)) == b"".join(

@@ -34,9 +34,9 @@ from redis.retry import Retry
 from redis.typing import EncodableT
 
 from .._codec import FORMAT_VERSION, Codec, entry_binding
+from .._digests import check_digest, short_digest
 from .._embedder_id import embedder_tag
 from .._errors import CodecError, IndexSchemaError, SearchUnavailableError
-from .._keys import check_digest, short_digest
 from .._loopbound import LoopBound
 from ._base import Entry, Neighbour, Stored, VectorQuery
 from ._connect import (

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._keys import qhash
+from .._digests import qhash
 from .._stats import Counters
 from ..backends._base import Entry
 from ._base import Embedder, check_texts

@@ -11,9 +11,9 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._decorators import _Memo
+from .._binding import MISSING
 from .._errors import UnencodableArgumentError
-from .._keys import MISSING
+from .._memo import _Memo
 from .._runtime import default_cache
 from . import _raw
 from ._streams import Chunks, arecord, record

@@ -30,9 +30,10 @@ from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.messages import message_to_dict, messages_from_dict
 from langchain_core.outputs import ChatGeneration, Generation
 
+from .._binding import MISSING
 from .._context import Mode, current_mode
-from .._decorators import _Memo, cached, semantic_lookup
-from .._keys import MISSING
+from .._decorators import cached, semantic_lookup
+from .._memo import _Memo
 from .._stats import CacheInfo
 
 if TYPE_CHECKING:

@@ -1,0 +1,91 @@
+"""Key digests: the XXH3-128 `<qhash>` of an entry key, and the keyed BLAKE2b digests
+stored beside entries (check) and filtered on by searches (function and scope tags).
+
+Why two hashes: XXH3 is fast but not collision-resistant, and an attacker who controls
+prompts could search for a collision; the check digest (keyed BLAKE2b-64 of the same key
+material) is compared on every hit, so a collision is a miss, never another caller's answer.
+Pure and I/O-free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import xxhash
+
+_CHECK_KEY = b"pmm_memo/check/v1"
+_SCOPE_KEY = b"pmm_memo/scope/v1"
+
+
+def hash_seed(secret: str | None) -> int:
+    """XXH3 seed from CACHE_HASH_SECRET (0 when unset, which keeps keys reproducible)."""
+    if not secret:
+        return 0
+    return int.from_bytes(hashlib.blake2b(secret.encode(), digest_size=8).digest(), "big")
+
+
+def qhash(material: bytes, seed: int = 0) -> str:
+    """The 32-hex XXH3-128 digest used in keys."""
+    digest: str = xxhash.xxh3_128_hexdigest(material, seed=seed)
+    return digest
+
+
+# Keyed states are set up once per key; copying one skips the key schedule on every hit.
+_check_states: dict[bytes, Any] = {}
+
+
+def check_digest(material: bytes, key: bytes = _CHECK_KEY) -> str:
+    """Independent digest stored beside an entry to reject hash collisions (keyed
+    BLAKE2b-64 of the key material)."""
+    state = _check_states.get(key)
+    if state is None:
+        if len(_check_states) >= 16:  # one key per configured secret: a few at most
+            _check_states.clear()
+        state = _check_states[key] = hashlib.blake2b(digest_size=8, key=key)
+    h = state.copy()
+    h.update(material)
+    digest: str = h.hexdigest()
+    return digest
+
+
+def short_digest(value: str, purpose: bytes = _SCOPE_KEY) -> str:
+    """Hex digest of a string, used as an exact-match tag value for search filters."""
+    return hashlib.blake2b(
+        value.encode("utf-8", "surrogatepass"), digest_size=12, key=purpose
+    ).hexdigest()
+
+
+def scope_digest(material: bytes, key: bytes = _SCOPE_KEY) -> str:
+    """Hex digest of a call's scope material (its non-text arguments)."""
+    return hashlib.blake2b(material, digest_size=12, key=key).hexdigest()
+
+
+class Digests:
+    """The entry digests of one cache: check, function tag and scope tag.
+
+    With CACHE_HASH_SECRET they are keyed by the secret as well as the exact key is
+    seeded by it, so an entry written under another secret never verifies (exact) and
+    is never found by a search (semantic: the function and scope filters differ).
+    Without a secret they are the fixed-key digests (reproducible everywhere).
+    """
+
+    __slots__ = ("_check", "_scope")
+
+    def __init__(self, secret: str | None) -> None:
+        if secret:
+            s = hashlib.blake2b(secret.encode("utf-8", "surrogatepass"), digest_size=32).digest()
+            self._check = _CHECK_KEY + b"\x00" + s
+            self._scope = _SCOPE_KEY + b"\x00" + s
+        else:
+            self._check, self._scope = _CHECK_KEY, _SCOPE_KEY
+
+    def check(self, material: bytes) -> str:
+        return check_digest(material, self._check)
+
+    def fn(self, identity: str) -> str:
+        """The `fn` tag of a function identity."""
+        return short_digest(identity, self._scope)
+
+    def scope(self, material: bytes) -> str:
+        return scope_digest(material, self._scope)

@@ -1,0 +1,87 @@
+"""Key material of a whole call in one pass: the hot path of every cache hit.
+
+Byte-for-byte the generic encoder's output (`_encoding`; a property test pins the fast
+paths to it), without its per-value dispatch for the common shapes: str, small int, and
+short lists/tuples of str. Pure and I/O-free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ._encoding import _EXACT, _encode, _Unencodable, encode_value
+
+
+def _heads(make: Callable[[int], Any], unit: bytes, limit: int) -> list[bytes]:
+    """Length prefixes as the generic encoder writes them, taken from its own output for
+    values of 0..limit-1 units: what `make(n)` encodes to, minus its n units of content.
+    Formatting `b"s%d:"` per element costs more than encoding the element."""
+    heads = []
+    for n in range(limit):
+        encoded = encode_value(make(n))
+        heads.append(encoded[: len(encoded) - n * len(unit)])
+    return heads
+
+
+_UNIT = encode_value("a")
+_STR_HEAD = _heads(lambda n: "a" * n, b"a", 128)
+_SMALL_INT = [encode_value(i) for i in range(256)]  # counts, indexes, top_k, max_tokens...
+_SEQ_HEAD = {
+    list: _heads(lambda n: ["a"] * n, _UNIT, 32),
+    tuple: _heads(lambda n: ("a",) * n, _UNIT, 32),
+}
+
+
+def _str_sequence(v: list[Any] | tuple[Any, ...], out: list[bytes]) -> bool:
+    """A short list/tuple of plain str (retrieved passages, stop words, message texts):
+    the generic encoder's bytes without its per-element dispatch and cycle bookkeeping
+    (a sequence of str cannot contain itself). False, leaving `out` as it was, for
+    anything else."""
+    heads = _SEQ_HEAD[type(v)]
+    if len(v) >= len(heads):
+        return False
+    start = len(out)
+    out.append(heads[len(v)])
+    for item in v:
+        if type(item) is not str:
+            del out[start:]
+            return False
+        data = item.encode("utf-8", "surrogatepass")
+        n = len(data)
+        out.append(_STR_HEAD[n] if n < 128 else b"s%d:" % n)
+        out.append(data)
+    return True
+
+
+def encode_included(values: list[Any], included: tuple[int, ...]) -> bytes | None:
+    """All included arguments in one pass: the hot path of every cache hit.
+
+    Produces exactly the concatenation of the per-argument encodings (a property test
+    pins the fast paths to the generic encoder); returns None when an argument cannot
+    be encoded, so the caller can take the slow path that names it.
+    """
+    out: list[bytes] = []
+    try:
+        for i in included:
+            v = values[i]
+            t = type(v)
+            if t is str:  # inlined _enc_str: prompts are the common case
+                data = v.encode("utf-8", "surrogatepass")
+                n = len(data)
+                out.append(_STR_HEAD[n] if n < 128 else b"s%d:" % n)
+                out.append(data)
+                continue
+            if t is int and 0 <= v < 256:
+                out.append(_SMALL_INT[v])
+                continue
+            if (t is list or t is tuple) and _str_sequence(v, out):
+                continue
+            encoder = _EXACT.get(t)
+            if encoder is not None:
+                encoder(v, out, None)
+            else:
+                _encode(v, out, None)
+    except (_Unencodable, RecursionError):
+        return None
+    return b"".join(out)

@@ -1,0 +1,197 @@
+"""The call paths of a decorated function, sync and async twins.
+
+Order of work for a call (semantic steps only for `semantic_lookup`):
+1. disabled (context or CACHE_ENABLED=false) -> call the function, nothing else;
+2. bind + encode the arguments -> key (bad arguments raise here, before any I/O);
+3. exact read -> hit;
+4. embed the text argument (its window, see `_semantic`), KNN among entries of the same
+   tenant, function, scope, user and embedder -> the nearest neighbour that passes
+   `_candidates.Matcher` (threshold, same normalised text at 1.0, its entry's own
+   min_similarity raised by `report_wrong_hit`, the guards of `_guards`, changed
+   sentences) and the optional judge (`_verify`) is a hit;
+5. single-flight: the first concurrent caller computes and stores, others wait for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ._binding import MISSING
+from ._context import Mode, current_mode
+from ._distributed import arun_locked, run_locked
+from ._memo_semantic import SemanticMemo
+from ._results import OneShot
+from ._runtime import default_cache
+
+
+class _Memo(SemanticMemo):
+    """A decorated function's state (`MemoCore`, `SemanticMemo`) and its call paths."""
+
+    # -- sync path -------------------------------------------------------------------------
+
+    def call(
+        self,
+        wrapped: Callable[..., Any],
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        cache = self.explicit_cache if self.explicit_cache is not None else default_cache()
+        mode = current_mode()
+        if mode is Mode.DISABLED or not cache.enabled:
+            return wrapped(*args, **kwargs)
+        keyed = self.keyed(cache, args, kwargs, instance)
+        if keyed is None:
+            return wrapped(*args, **kwargs)  # raises the function's own TypeError
+        key, check, plan, values = keyed
+        counters = self.counters
+        vector = None
+        seen = cache.flight.completed  # before the read: see _singleflight
+        if mode is Mode.NORMAL:
+            value = cache.read(key, check, counters)
+            if value is not MISSING:
+                counters.hits += 1
+                return value
+        call = self.call_of(plan, values, instance)  # a miss: the entry needs the details
+        sem = self.semantic_of(cache, call) if self.embed_key else None
+        text = None if sem is None else sem.text
+        if mode is Mode.NORMAL and self.semantic and sem is not None and text is not None:
+            vector = cache.embed(text.window, counters)
+            if vector is not None:
+                found = self.lookup(cache, call, sem, vector)
+                if found is not None and self.verified(text.window, found):
+                    counters.semantic_hits += 1
+                    return found.value
+        if mode is Mode.BYPASS:
+            counters.misses += 1
+            return wrapped(*args, **kwargs)
+        locked = self.lock and cache.supports_locks
+
+        me = object()  # tells this caller's own one-shot result from another's
+
+        def compute() -> Any:
+            # The leader: if a flight finished since this caller's read, the result
+            # may be stored by now (see _singleflight).
+            if mode is Mode.NORMAL and cache.flight.completed != seen:
+                value = cache.read(key, check, counters)
+                if value is not MISSING:
+                    counters.hits += 1
+                    return value
+            counters.misses += 1
+            result = wrapped(*args, **kwargs)
+            if (kept := self.keepable(cache, result, counters, me)) is not result:
+                return kept
+            if self.unless is not None and self.unless(result):
+                return result
+            vec = vector
+            if vec is None and text is not None:
+                vec = cache.embed(text.window, counters)
+            cache.write(
+                self.entry(cache, call, key, check, result, vec, sem),
+                self.ttl_for(cache),
+                counters,
+            )
+            return result
+
+        led = False
+
+        def lead() -> Any:
+            nonlocal led
+            led = True
+            return run_locked(cache, key, check, counters, compute) if locked else compute()
+
+        out = cache.flight.do(key, lead)
+        if type(out) is OneShot:  # never hand one caller's generator to another
+            if out.owner is me:
+                return out.value
+            counters.misses += 1
+            return wrapped(*args, **kwargs)
+        if not led:
+            # A caller that received the leader's result is a hit: misses count calls
+            # of the function, so on a cold key set misses == distinct keys.
+            counters.hits += 1
+        return out
+
+    # -- async path ------------------------------------------------------------------------
+
+    async def acall(
+        self,
+        wrapped: Callable[..., Awaitable[Any]],
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        cache = self.explicit_cache if self.explicit_cache is not None else default_cache()
+        mode = current_mode()
+        if mode is Mode.DISABLED or not cache.enabled:
+            return await wrapped(*args, **kwargs)
+        keyed = self.keyed(cache, args, kwargs, instance)
+        if keyed is None:
+            return await wrapped(*args, **kwargs)
+        key, check, plan, values = keyed
+        counters = self.counters
+        vector = None
+        seen = cache.aflight.completed
+        if mode is Mode.NORMAL:
+            value = await cache.aread(key, check, counters)
+            if value is not MISSING:
+                counters.hits += 1
+                return value
+        call = self.call_of(plan, values, instance)
+        sem = self.semantic_of(cache, call) if self.embed_key else None
+        text = None if sem is None else sem.text
+        if mode is Mode.NORMAL and self.semantic and sem is not None and text is not None:
+            vector = await cache.aembed(text.window, counters)
+            if vector is not None:
+                found = await self.alookup(cache, call, sem, vector)
+                if found is not None and await self.averified(text.window, found):
+                    counters.semantic_hits += 1
+                    return found.value
+        if mode is Mode.BYPASS:
+            counters.misses += 1
+            return await wrapped(*args, **kwargs)
+        locked = self.lock and cache.supports_locks
+
+        me = object()
+
+        async def compute() -> Any:
+            if mode is Mode.NORMAL and cache.aflight.completed != seen:
+                value = await cache.aread(key, check, counters)
+                if value is not MISSING:
+                    counters.hits += 1
+                    return value
+            counters.misses += 1
+            result = await wrapped(*args, **kwargs)
+            if (kept := self.keepable(cache, result, counters, me)) is not result:
+                return kept
+            if self.unless is not None and self.unless(result):
+                return result
+            vec = vector
+            if vec is None and text is not None:
+                vec = await cache.aembed(text.window, counters)
+            await cache.awrite(
+                self.entry(cache, call, key, check, result, vec, sem),
+                self.ttl_for(cache),
+                counters,
+            )
+            return result
+
+        led = False
+
+        async def lead() -> Any:
+            nonlocal led
+            led = True
+            if locked:
+                return await arun_locked(cache, key, check, counters, compute)
+            return await compute()
+
+        out = await cache.aflight.do(key, lead)
+        if type(out) is OneShot:
+            if out.owner is me:
+                return out.value
+            counters.misses += 1
+            return await wrapped(*args, **kwargs)
+        if not led:
+            counters.hits += 1
+        return out

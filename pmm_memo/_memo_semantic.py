@@ -1,0 +1,216 @@
+"""Semantic matching for a decorated function: what a call contributes (its text window
+and scope digest), the entry it stores, the KNN query, the matcher and judge, and
+`report_wrong_hit`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ._keys import BoundCall
+from ._memo_core import MemoCore
+from ._semantic import SemanticText, prepare
+from ._textarg import replace_text
+from .backends._base import Entry, Neighbour, VectorQuery
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ._cache import Cache
+
+
+class _Semantic(NamedTuple):
+    text: SemanticText | None  # None: nothing to embed (no str text, or empty)
+    scope: str  # digest of what must be equal for a semantic match
+
+
+class SemanticMemo(MemoCore):
+    """MemoCore plus semantic matching (used by `embed_key` and `semantic_lookup`)."""
+
+    def semantic_of(self, cache: Cache, call: BoundCall) -> _Semantic:
+        """What this call contributes to matching: its text (None: nothing to embed) and
+        its scope digest (everything that must be equal: the other arguments, and the
+        part of the text that is not embedded)."""
+        text_fn = self.keys.text_fn
+        if text_fn is None:
+            raw = call.text
+            material = call.scope_material()
+        else:
+            raw = text_fn(call.arguments())
+            if raw is not None and not isinstance(raw, str):
+                raise TypeError(
+                    f"text_arg callable of {self.fn_name} returned "
+                    f"{type(raw).__name__}; it must return the text to embed (str) or None"
+                )
+            found = False
+
+            def replace(value: Any) -> Any:
+                nonlocal found
+                new, hit = replace_text(value, raw)
+                found = found or hit
+                return new
+
+            # No text (None): nothing to take out; the whole arguments are the scope.
+            material = call.scope_material(None if raw is None else replace)
+            if raw is not None and not found:
+                self._warn_once(
+                    "%s: the text_arg callable returned a text that is not one of the "
+                    "arguments' own strings, so the scope holds the whole arguments and "
+                    "only the same call matches; return the argument's string itself",
+                    self.fn_name,
+                )
+        text = None
+        if not self.embed_key:
+            pass  # exact caching only: nothing is embedded
+        elif isinstance(raw, str):
+            if cache.config.enable_embeddings:
+                text = prepare(raw, cache.config.max_text_length)
+        elif raw is not None:
+            self._warn_not_str(raw)
+        scope = cache.digests.scope(material if text is None else material + text.scope_suffix())
+        return _Semantic(text, scope)
+
+    def _warn_not_str(self, raw: Any) -> None:
+        self._warn_once(
+            "%s: text argument %r is %s, not str: it is not embedded, so only exact "
+            "matches are served; pass text_arg=callable returning the text "
+            "(e.g. the last user message)",
+            self.fn_name,
+            self.keys.text_arg,
+            type(raw).__name__,
+        )
+
+    def entry(
+        self,
+        cache: Cache,
+        call: BoundCall,
+        key: str,
+        check: str | bytes,
+        value: Any,
+        vector: np.ndarray | None,
+        sem: _Semantic | None = None,
+    ) -> Entry:
+        scope = None
+        text = None
+        if self.embed_key:
+            text, scope = sem if sem is not None else self.semantic_of(cache, call)
+        return Entry(
+            key=key,
+            value=value,
+            check=check,
+            tenant=self.tenant,
+            user=self.user_of(call),
+            fn=self.fn_of(cache),
+            fn_name=self.fn_name,
+            created_at=time.time(),
+            text=None if text is None else text.window,
+            scope=scope,
+            embedding=vector,
+            text_h=None if text is None else text.digest,
+            embedder=None if vector is None else cache.embedder_id.label,
+        )
+
+    def query(self, cache: Cache, call: BoundCall, sem: _Semantic, vector: Any) -> VectorQuery:
+        assert self.matcher is not None and sem.text is not None
+        text = sem.text
+        exact_only = self.matcher.exact_only
+        return VectorQuery(
+            tenant=self.tenant,
+            vector=vector,
+            k=self.k or cache.config.knn_k,
+            fn=self.fn_of(cache),
+            scope=sem.scope,
+            user=self.user_of(call),
+            embedder=cache.embedder_id.label,
+            # threshold=1.0: only the same normalised text, found by its digest.
+            text_h=text.digest if exact_only else None,
+            # The matcher, guards and judge compare texts (not needed at 1.0).
+            with_text=not exact_only,
+        )
+
+    def lookup(
+        self, cache: Cache, call: BoundCall, sem: _Semantic, vector: Any, record: bool = True
+    ) -> Neighbour | None:
+        """The neighbour the matcher accepts (the judge, if any, is asked by the caller: it
+        may be async), or None. `record=False`: no similarity or rejection is counted."""
+        assert self.matcher is not None and sem.text is not None
+        query = self.query(cache, call, sem, vector)
+        found = cache.knn(query, self.counters)
+        if found and record:
+            self.counters.record_similarity(found[0].similarity)
+        counters = self.counters if record else None
+        for c in self.matcher.candidates(query, sem.text, found, counters):
+            if c.compare is None or self.matcher.confirm(
+                cache.embed_many(c.compare, self.counters)
+            ):
+                return c.neighbour
+        return None
+
+    def verified(self, text: str, n: Neighbour) -> bool:
+        if self.judge is None:
+            return True
+        if self.judge(text, n.text or ""):
+            return True
+        self.counters.verify_rejections += 1
+        return False
+
+    async def averified(self, text: str, n: Neighbour) -> bool:
+        if self.judge is None:
+            return True
+        if await self.judge.acall(text, n.text or ""):
+            return True
+        self.counters.verify_rejections += 1
+        return False
+
+    async def alookup(
+        self, cache: Cache, call: BoundCall, sem: _Semantic, vector: Any, record: bool = True
+    ) -> Neighbour | None:
+        assert self.matcher is not None and sem.text is not None
+        query = self.query(cache, call, sem, vector)
+        found = await cache.aknn(query, self.counters)
+        if found and record:
+            self.counters.record_similarity(found[0].similarity)
+        counters = self.counters if record else None
+        for c in self.matcher.candidates(query, sem.text, found, counters):
+            if c.compare is None or self.matcher.confirm(
+                await cache.aembed_many(c.compare, self.counters)
+            ):
+                return c.neighbour
+        return None
+
+    def _wrong_hit_query(
+        self, cache: Cache, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[BoundCall, _Semantic, Any] | None:
+        if not self.semantic:
+            raise TypeError("report_wrong_hit is for @semantic_lookup functions")
+        call = self.require_bind(args, kwargs, instance)
+        sem = self.semantic_of(cache, call)
+        if sem.text is None:
+            return None
+        vector = cache.embed(sem.text.window, self.counters)
+        return None if vector is None else (call, sem, vector)
+
+    def report_wrong_hit(
+        self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> bool:
+        cache = self.cache()
+        found = self._wrong_hit_query(cache, instance, args, kwargs)
+        if found is None:
+            return False
+        n = self.lookup(cache, *found, record=False)
+        return n is not None and cache.raise_min_similarity(n.key, n.similarity, self.counters)
+
+    async def areport_wrong_hit(
+        self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> bool:
+        cache = self.cache()
+        # Binding and embedding as in the sync twin; the embedder call runs in a thread.
+        found = await asyncio.to_thread(self._wrong_hit_query, cache, instance, args, kwargs)
+        if found is None:
+            return False
+        n = await self.alookup(cache, *found, record=False)
+        if n is None:
+            return False
+        return await cache.araise_min_similarity(n.key, n.similarity, self.counters)
