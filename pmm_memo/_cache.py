@@ -14,43 +14,38 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from . import _forksafe
 from ._binding import MISSING
 from ._breaker import CircuitBreaker
+from ._cache_embedding import CacheEmbedding
+from ._cache_failures import _busy_errors, _connection_errors, _timeouts
+from ._cache_locks import CacheLocks
 from ._codec import Codec
 from ._config import CacheConfig
 from ._digests import Digests, hash_seed
-from ._errors import CodecError, IndexSchemaError, SearchUnavailableError
+from ._errors import CodecError
 from ._shared_stats import SharedStats
 from ._singleflight import AsyncSingleFlight, SingleFlight
 from ._stats import Counters
 from .backends._base import Backend, Entry, Neighbour, Stored, VectorQuery
-from .backends._index import IndexSpec
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from ._embedder_id import EmbedderId
     from .embedders import Embedder
 
 logger = logging.getLogger("pmm_memo")
-T = TypeVar("T")
-
-# Configuration mistakes found while talking to the backend: they must be seen, so they
-# are logged at ERROR (once) rather than as a transient outage.
-_CONFIG_ERRORS = (IndexSchemaError, SearchUnavailableError)
-
 
 # A reported wrong hit's similarity is raised by this much: the same query (same vector)
 # scores the same on the next lookup, within float32 rounding, and must now fall short.
 MIN_SIMILARITY_MARGIN = 1e-5
 
 
-class Cache:
-    """Owns one backend, its codec, breaker, counters and single-flight tables."""
+class Cache(CacheEmbedding, CacheLocks):
+    """Owns one backend, its codec, breaker, counters and single-flight tables. The
+    failure policy is `CacheFailures`, the embedder `CacheEmbedding`, the cross-process
+    locks `CacheLocks`."""
 
     def __init__(
         self,
@@ -131,187 +126,6 @@ class Cache:
             vector_type=cfg.vector_type,
             require_search=cfg.require_search,
         )
-
-    # -- embedder (semantic layer) ---------------------------------------------------------
-
-    @property
-    def embedder(self) -> Embedder:
-        """The embedder; remote ones (OpenAI) are wrapped so each text is paid for once."""
-        if self._embedder is None or not self._embedder_ready:
-            with self._embedder_lock:
-                if not self._embedder_ready:
-                    from .embedders import make_embedder
-                    from .embedders._cached import CachedEmbedder
-
-                    inner = self._embedder or make_embedder(self.config)
-                    self._embedder = CachedEmbedder(inner, self) if inner.remote else inner
-                    self._embedder_ready = True
-        assert self._embedder is not None
-        return self._embedder
-
-    def embed(self, text: str, counters: Counters) -> np.ndarray | None:
-        """One normalised vector, or None when embedding failed (counted, logged once)."""
-        try:
-            vector: np.ndarray = self.embedder.embed([text])[0]
-            return vector
-        except Exception as exc:
-            self._embed_failed(exc, counters)
-            return None
-
-    async def aembed(self, text: str, counters: Counters) -> np.ndarray | None:
-        try:
-            vector: np.ndarray = (await self.embedder.aembed([text]))[0]
-            return vector
-        except Exception as exc:
-            self._embed_failed(exc, counters)
-            return None
-
-    def embed_many(self, texts: tuple[str, ...], counters: Counters) -> np.ndarray | None:
-        """(len(texts), dim) normalised vectors, or None when embedding failed."""
-        try:
-            vectors: np.ndarray = self.embedder.embed(list(texts))
-            return vectors
-        except Exception as exc:
-            self._embed_failed(exc, counters)
-            return None
-
-    async def aembed_many(self, texts: tuple[str, ...], counters: Counters) -> np.ndarray | None:
-        try:
-            vectors: np.ndarray = await self.embedder.aembed(list(texts))
-            return vectors
-        except Exception as exc:
-            self._embed_failed(exc, counters)
-            return None
-
-    def _embed_failed(self, exc: BaseException, counters: Counters) -> None:
-        self._count(counters, "errors")
-        self.log_once(
-            f"embed:{type(exc).__name__}",
-            logging.WARNING,
-            "embedding failed (%s: %s); calls fall back to exact caching",
-            type(exc).__name__,
-            exc,
-        )
-
-    @property
-    def dimensions(self) -> int:
-        """Vector size of the index: the embedder's (a local model fixes its own)."""
-        return self.embedder.dim
-
-    @property
-    def embedder_id(self) -> EmbedderId:
-        """The vector space of this cache's embeddings (recorded with every entry)."""
-        ident = self._embedder_id
-        if ident is None:
-            from ._embedder_id import identity_of
-
-            ident = self._embedder_id = identity_of(self.embedder)
-        return ident
-
-    def index_spec(self) -> IndexSpec:
-        """This cache's embedder's index: `<CACHE_INDEX_NAME>:<embedder slug>`."""
-        cfg = self.config
-        ident = self.embedder_id
-        return IndexSpec(
-            name=f"{cfg.index_name}:{ident.slug}",
-            embedder_tag=ident.tag,
-            prefix=cfg.key_prefix,
-            dim=self.dimensions,
-            algorithm=cfg.vector_algorithm,
-            vector_type=cfg.vector_type,
-            m=cfg.hnsw_m,
-            ef_construction=cfg.hnsw_ef_construction,
-            ef_runtime=cfg.hnsw_ef_runtime,
-        )
-
-    # -- failure policy --------------------------------------------------------------------
-
-    def log_once(self, tag: str, level: int, message: str, *args: Any) -> None:
-        """Log a message the first time `tag` is seen (until the next recovery)."""
-        if tag in self._logged:
-            return
-        self._logged.add(tag)
-        logger.log(level, message, *args)
-
-    def _failed(
-        self, op: str, exc: BaseException, counters: Counters, since: int | None = None
-    ) -> None:
-        """Count and classify a failure. `since`: `self.replies` when the operation
-        started; if other operations got replies meanwhile, a timeout says this process
-        was slow (a loaded event loop, a burst of connects), not that the server is down."""
-        self._count(counters, "errors")
-        if isinstance(exc, self._busy_errors) or (
-            since is not None and self.replies != since and isinstance(exc, self._timeouts)
-        ):
-            # Every pooled connection was busy for CACHE_POOL_TIMEOUT: this process is
-            # loaded, the server said nothing. Never an outage (the breaker stays as is).
-            self.log_once(
-                "busy",
-                logging.WARNING,
-                "cache %s skipped: %s: %s (the server is answering other calls); "
-                "the call went to the function",
-                op,
-                type(exc).__name__,
-                exc,
-            )
-            return
-        if isinstance(exc, self._connection_errors):
-            if self.breaker.record_failure():
-                logger.warning(
-                    "cache backend %s unavailable during %s (%s: %s); calling "
-                    "functions directly, next try in %.1fs",
-                    self.describe_backend(),
-                    op,
-                    type(exc).__name__,
-                    exc,
-                    self.breaker.interval,
-                )
-            return
-        # Anything else means the server answered (with an error): it is reachable.
-        # Saying so matters when this call was the breaker's probe, or the breaker would
-        # never close again.
-        self._succeeded()
-        if isinstance(exc, _CONFIG_ERRORS):
-            self.config_problem(exc)
-            return
-        self.log_once(
-            f"error:{op}:{type(exc).__name__}",
-            logging.WARNING,
-            "cache %s failed (%s: %s); the call went to the function",
-            op,
-            type(exc).__name__,
-            exc,
-        )
-
-    def config_problem(self, exc: BaseException) -> None:
-        """An index problem (another schema, no search module): logged once at ERROR,
-        for decorators and the manager alike."""
-        self.log_once(
-            f"config:{type(exc).__name__}",
-            logging.ERROR,
-            "%s; semantic lookups are exact-only until fixed",
-            exc,
-        )
-
-    def _count(self, counters: Counters, field: str) -> None:
-        """Count on the function's counters and, once, on the cache-wide ones."""
-        setattr(counters, field, getattr(counters, field) + 1)
-        if counters is not self.counters:
-            setattr(self.counters, field, getattr(self.counters, field) + 1)
-
-    def _succeeded(self) -> None:
-        self.replies += 1
-        if self.breaker.record_success():
-            self._logged.clear()
-            logger.info("cache backend %s reachable again", self.describe_backend())
-
-    def describe_backend(self) -> str:
-        masked = self.config.masked_redis_url
-        return f"redis at {masked}" if masked else "memory"
-
-    def _corrupt(self, key: str, exc: BaseException | str, counters: Counters) -> None:
-        self._count(counters, "corrupt")
-        logger.debug("ignoring unreadable entry %s: %s", key, exc)
 
     # -- exact reads and writes (sync) ----------------------------------------------------
 
@@ -465,20 +279,6 @@ class Cache:
             "feedback", lambda: self.backend.araise_min_similarity(key, bumped), False, counters
         )
 
-    def _guarded(
-        self, op: str, fn: Callable[[], T], default: T, counters: Counters | None = None
-    ) -> T:
-        if not self.breaker.allow():
-            return default
-        since = self.replies
-        try:
-            result = fn()
-        except Exception as exc:
-            self._failed(op, exc, counters or self.counters, since)
-            return default
-        self._succeeded()
-        return result
-
     # -- async twins ------------------------------------------------------------------------
 
     async def aread(self, key: str, check: str | bytes, counters: Counters) -> Any:
@@ -509,64 +309,6 @@ class Cache:
     async def aknn(self, query: VectorQuery, counters: Counters) -> list[Neighbour]:
         return await self._aguarded("search", lambda: self.backend.aknn(query), [], counters)
 
-    async def _aguarded(
-        self,
-        op: str,
-        fn: Callable[[], Awaitable[T]],
-        default: T,
-        counters: Counters | None = None,
-    ) -> T:
-        if not self.breaker.allow():
-            return default
-        since = self.replies
-        try:
-            result = await fn()
-        except Exception as exc:
-            self._failed(op, exc, counters or self.counters, since)
-            return default
-        self._succeeded()
-        return result
-
-    # -- cross-process locks (single-flight); every failure means "no lock" ---------------
-
-    @property
-    def supports_locks(self) -> bool:
-        return self.backend.name == "redis"
-
-    @property
-    def _locks(self) -> Any:
-        return self.backend  # only RedisBackend has lock methods (see supports_locks)
-
-    # Lock failures mean "no lock": acquiring returns True (compute), holding False.
-
-    def try_lock(self, name: str, token: str) -> bool:
-        """True when this caller should compute (it holds the lock, or Redis failed)."""
-        ttl_ms = int(self.config.lock_ttl * 1000)
-        return self._guarded("lock", lambda: bool(self._locks.try_lock(name, token, ttl_ms)), True)
-
-    def unlock(self, name: str, token: str) -> None:
-        self._guarded("unlock", lambda: self._locks.unlock(name, token), None)
-
-    def lock_held(self, name: str) -> bool:
-        return self._guarded("lock", lambda: bool(self._locks.lock_held(name)), False)
-
-    async def atry_lock(self, name: str, token: str) -> bool:
-        ttl_ms = int(self.config.lock_ttl * 1000)
-
-        async def acquire() -> bool:
-            return bool(await self._locks.atry_lock(name, token, ttl_ms))
-
-        return await self._aguarded("lock", acquire, True)
-
-    async def aunlock(self, name: str, token: str) -> None:
-        await self._aguarded("unlock", lambda: self._locks.aunlock(name, token), None)
-
-    async def alock_held(self, name: str) -> bool:
-        async def held() -> bool:
-            return bool(await self._locks.alock_held(name))
-
-        return await self._aguarded("lock", held, False)
-
     # -- lifecycle ---------------------------------------------------------------------------
 
     def _fork_lock(self) -> threading.Lock:
@@ -584,31 +326,3 @@ class Cache:
         aclose = getattr(self.backend, "aclose", None)
         if aclose is not None:
             await aclose()
-
-
-def _busy_errors(backend: Backend) -> tuple[type[BaseException], ...]:
-    """Errors that mean "no free pooled connection" (load, not an outage)."""
-    if backend.name != "redis":
-        return ()
-    import redis
-
-    from .backends._connect import PoolTimeoutError
-
-    return (PoolTimeoutError, redis.exceptions.MaxConnectionsError)
-
-
-def _timeouts(backend: Backend) -> tuple[type[BaseException], ...]:
-    if backend.name != "redis":
-        return (TimeoutError,)
-    import redis
-
-    return (redis.TimeoutError, TimeoutError)
-
-
-def _connection_errors(backend: Backend) -> tuple[type[BaseException], ...]:
-    """Errors that mean "the server is unreachable" (they open the breaker)."""
-    if backend.name != "redis":
-        return (OSError,)
-    import redis
-
-    return (redis.ConnectionError, redis.TimeoutError, OSError)

@@ -1,0 +1,204 @@
+"""The layout of a Redis cache entry and how it is written and read back.
+
+An entry is a hash at `cache:<tenant>:<qhash>`: the seed's `text`, `tenant`, `user`,
+`created_at`, `embedding`, plus `fmt`/`codec`/`value`/`sig`/`sum` (the envelope, see
+`_codec`), `check` (collision digest), `fn`/`fn_name`, `scope`, `tenant_h`/`user_h`
+(exact-match filter digests, see `_index`), `text_h` (digest of the whole normalised
+text, see `_semantic`), `embedder`/`emb` (the vector's embedder label and its digest,
+which the index FILTER of that embedder's index matches), `min_sim` (feedback).
+
+`RedisEntries` (a mixin of `RedisBackend`) turns an `Entry` into that hash and a reply
+back into a verified value; the helpers here are shared by the search and cluster code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import redis
+import redis.asyncio
+from redis.typing import EncodableT
+
+from .._codec import FORMAT_VERSION, Codec, entry_binding
+from .._digests import check_digest, short_digest
+from .._embedder_id import embedder_tag
+from ._base import Entry, Stored
+
+_READ_FIELDS = ("fmt", "codec", "value", "sig", "sum", "check")  # envelope + check digest
+_ENVELOPE = 5  # the first five are what Codec.decode takes
+_FILTER_FIELDS = ("tenant", "user", "fn", "scope")  # re-checked on every hit
+_MATCH_FIELDS = ("text_h", "embedder")  # read by the matcher (see _candidates)
+_TEXT_FIELDS = ("text", "created_at")
+_FEEDBACK_FIELDS = ("min_sim",)  # Entry.min_similarity
+# Signed (with the value) when signing: every field that could turn a miss into a hit.
+# `min_sim` is not: report_wrong_hit's script raises it server-side (no key there), it
+# only ever makes hits rarer, and lowering it only restores the writer's own threshold
+# for this (still fully verified) entry; it never makes an altered entry servable.
+_SEMANTIC_BOUND = ("text_h", "embedder", "text", "embedding")
+_BOUND_FIELDS = _FILTER_FIELDS + _SEMANTIC_BOUND
+_HEX32 = re.compile(rb"[0-9a-f]{32}")
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+TENANT_DIGEST = b"pmm_memo/tenant/v1"
+USER_DIGEST = b"pmm_memo/user/v1"
+
+
+def glob_escape(text: str) -> str:
+    """Escape SCAN MATCH specials so a tenant like `a*` matches only itself."""
+    return _GLOB_SPECIAL.sub(r"\\\1", text)
+
+
+def _b(text: str) -> bytes:
+    # surrogatepass: any Python str a caller passes must be storable.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _u(raw: Any) -> str:
+    if raw is None:
+        return ""
+    return raw.decode("utf-8", "surrogatepass") if isinstance(raw, bytes) else str(raw)
+
+
+def tenant_tag(tenant: str) -> str:
+    return short_digest(tenant, TENANT_DIGEST)
+
+
+def user_tag(user: str) -> str:
+    return short_digest(user, USER_DIGEST)
+
+
+class RedisEntries:
+    """Entry <-> hash, for `RedisBackend` (codec, signature binding, vector dtype)."""
+
+    codec: Codec
+    _vector_dtype: str
+
+    @staticmethod
+    def check_of(material: bytes) -> str:
+        return check_digest(material)
+
+    def _mapping(self, entry: Entry, vectors: bool) -> dict[EncodableT, EncodableT]:
+        check = entry.check if isinstance(entry.check, str) else entry.check.decode()
+        m: dict[EncodableT, EncodableT] = {
+            "check": check,
+            "tenant": _b(entry.tenant),
+            "tenant_h": tenant_tag(entry.tenant),
+            "user": _b(entry.user),
+            "user_h": user_tag(entry.user),
+            "fn": entry.fn,
+            "fn_name": _b(entry.fn_name),
+            "created_at": int(entry.created_at),
+        }
+        if entry.text is not None:
+            m["text"] = _b(entry.text)
+        if entry.scope is not None:
+            m["scope"] = entry.scope
+        if entry.min_similarity > 0:
+            m["min_sim"] = repr(float(entry.min_similarity))
+        if entry.text_h is not None:
+            m["text_h"] = entry.text_h
+        if entry.embedding is not None and vectors and entry.embedder is not None:
+            # A vector is stored only with its embedder: without the label no index
+            # would hold it, and it could never be told apart from another space's.
+            m["embedding"] = entry.embedding.astype(self._vector_dtype).tobytes()
+            m["embedder"] = _b(entry.embedder)
+            m["emb"] = embedder_tag(entry.embedder)
+        binding = b""
+        if self.codec.signs:  # bound to exactly what is stored (see _SEMANTIC_BOUND)
+            text_h, embedder, text, embedding = (_raw(m.get(f)) for f in _SEMANTIC_BOUND)
+            binding = entry_binding(
+                entry.key,
+                check,
+                entry.tenant,
+                entry.user,
+                entry.fn,
+                entry.scope,
+                text_h=text_h,
+                embedder=embedder,
+                text=text,
+                embedding=embedding,
+            )
+        enc = self.codec.encode(entry.value, binding)  # CodecError: returned unstored
+        m.update({"fmt": FORMAT_VERSION, "codec": enc.codec, "value": enc.payload})
+        m["sum"] = enc.checksum
+        if enc.sig is not None:
+            m["sig"] = enc.sig
+        return m
+
+    def _binding(self, key: Any, check: Any, fields: list[Any]) -> bytes:
+        """entry_binding() of an entry as read back (empty when not signing); `fields`:
+        the raw values of _BOUND_FIELDS, in that order (None: absent)."""
+        if not self.codec.signs:
+            return b""
+        tenant, user, fn, scope = (_u(x) for x in fields[: len(_FILTER_FIELDS)])
+        text_h, embedder, text, embedding = (_raw(x) for x in fields[len(_FILTER_FIELDS) :])
+        return entry_binding(
+            _u(key),
+            _u(check),
+            tenant,
+            user,
+            fn,
+            scope,
+            text_h=text_h,
+            embedder=embedder,
+            text=text,
+            embedding=embedding,
+        )
+
+    def _decode(self, fields: Callable[[str], Any], binding: bytes) -> Any:
+        fmt, codec, value, sig, check_sum = (fields(f) for f in _READ_FIELDS[:_ENVELOPE])
+        return self.codec.decode(fmt, codec, value, sig, check_sum, binding)
+
+    def _stored(self, key: str, raw: list[Any]) -> Stored | None:
+        if raw.count(None) == len(raw):  # a miss (C-speed: this runs on every read)
+            return None
+        check = raw[_ENVELOPE]
+        binding = self._binding(key, check, raw[_ENVELOPE + 1 :])
+        fmt, codec, payload, sig, check_sum = raw[:_ENVELOPE]
+        value = self.codec.decode(fmt, codec, payload, sig, check_sum, binding)
+        return Stored(value, _u(check) if check is not None else None)
+
+
+def _command(client: redis.Redis, *args: Any) -> Any:
+    """A raw command (redis-py leaves execute_command untyped)."""
+    return client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
+async def _acommand(client: redis.asyncio.Redis, *args: Any) -> Any:
+    return await client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
+def _raw(value: Any) -> bytes | None:
+    """A field's bytes as stored (the server returns what HSET was given, as bytes)."""
+    if value is None or isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8", "surrogatepass")
+
+
+def _float_or_zero(raw: Any) -> float:
+    """A stored `min_sim`; anything unreadable counts as none (0.0), never a crash."""
+    if raw is None:
+        return 0.0
+    try:
+        value = float(_u(raw))
+    except ValueError:
+        return 0.0
+    return value if 0.0 <= value <= 2.0 else 0.0
+
+
+def _iter_docs(reply: Any) -> Iterator[tuple[Any, dict[Any, Any]]]:
+    """(key, fields) of an FT.SEARCH reply, RESP2 list or redis-py >= 8 dict form."""
+    if isinstance(reply, dict):
+        docs: list[dict[Any, Any]] = reply.get(b"results") or reply.get("results") or []
+        for doc in docs:
+            key = doc.get(b"id") or doc.get("id")
+            fields = doc.get(b"extra_attributes") or doc.get("extra_attributes") or {}
+            yield key, fields
+        return
+    if not isinstance(reply, list | tuple):
+        return
+    items = reply[1:]
+    for i in range(0, len(items) - 1, 2):
+        flat = items[i + 1]
+        yield items[i], {flat[j]: flat[j + 1] for j in range(0, len(flat) - 1, 2)}

@@ -1,0 +1,273 @@
+"""The semantic half of `RedisBackend`: the RediSearch index (created once, verified
+against the configured schema, re-created if the server lost it) and KNN lookups.
+
+Why its own module: exact caching never touches it; a server without the search module
+still caches exactly (or raises SearchUnavailableError with CACHE_REQUIRE_SEARCH=true).
+A mixin of `RedisBackend`; the cluster backend overrides it per primary (`_cluster_search`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import redis
+import redis.asyncio
+
+from .._errors import CodecError, IndexSchemaError, SearchUnavailableError
+from ._base import Neighbour, VectorQuery
+from ._index import IndexSpec, adopt_algorithm, check_compatible
+from ._redis_layout import (
+    _BOUND_FIELDS,
+    _FEEDBACK_FIELDS,
+    _FILTER_FIELDS,
+    _MATCH_FIELDS,
+    _READ_FIELDS,
+    _SEMANTIC_BOUND,
+    _TEXT_FIELDS,
+    RedisEntries,
+    _acommand,
+    _command,
+    _float_or_zero,
+    _iter_docs,
+    _u,
+    tenant_tag,
+    user_tag,
+)
+
+logger = logging.getLogger("pmm_memo")
+
+
+class RedisSearch(RedisEntries):
+    """Index lifecycle and KNN, for `RedisBackend`."""
+
+    client: redis.Redis
+    url: str
+    require_search: bool
+    _index_source: IndexSpec | Callable[[], IndexSpec] | None
+    _index: IndexSpec | None
+    _search: bool | None
+    _index_ready: bool
+    _index_error: IndexSchemaError | SearchUnavailableError | None
+    _warned_no_search: bool
+    _warned_schema: bool
+
+    if TYPE_CHECKING:
+
+        def url_masked(self) -> str: ...
+
+        async def aclient(self) -> redis.asyncio.Redis: ...
+
+    @property
+    def index(self) -> IndexSpec | None:
+        if self._index is None and self._index_source is not None:
+            src = self._index_source
+            self._index = src if isinstance(src, IndexSpec) else src()
+        return self._index
+
+    def search_available(self) -> bool:
+        if self._search is None:
+            try:
+                _command(self.client, "FT._LIST")
+                self._search = True
+            except redis.ResponseError:
+                self._search = False
+        return self._search
+
+    def ensure_index(self) -> bool:
+        """Create or verify the index. False (exact-only) when the server cannot search.
+
+        Raises IndexSchemaError when an index of that name has another schema, and
+        SearchUnavailableError without a search module if CACHE_REQUIRE_SEARCH is true.
+        The outcome is remembered: this costs round trips once, not per call.
+        """
+        if self._index_ready:
+            return True
+        if self._index_error is not None:
+            raise self._index_error
+        if self.index is None:
+            return False
+        if not self.search_available():
+            if self.require_search:
+                self._index_error = SearchUnavailableError(
+                    f"{self.url_masked()} has no search module (FT.* commands) and "
+                    f"CACHE_REQUIRE_SEARCH=true; use Redis 8 or Redis Stack"
+                )
+                raise self._index_error
+            if not self._warned_no_search:
+                self._warned_no_search = True
+                logger.warning(
+                    "%s has no search module (FT.* commands): exact caching works, "
+                    "semantic lookups are exact-only (use Redis 8 or Redis Stack; "
+                    "CACHE_REQUIRE_SEARCH=true makes this an error)",
+                    self.url_masked(),
+                )
+            return False
+        self._verify_index(self.index)
+        self._index_ready = True
+        return True
+
+    def _verify_index(self, spec: IndexSpec) -> None:
+        """Create the index if it is missing; IndexSchemaError if it differs."""
+        try:
+            info = _command(self.client, "FT.INFO", spec.name)
+        except redis.ResponseError as exc:
+            if "unknown index" not in str(exc).lower() and "no such index" not in str(exc).lower():
+                raise
+            try:
+                _command(self.client, *spec.create_args())
+            except redis.ResponseError as create_exc:
+                if "already exists" not in str(create_exc).lower():
+                    raise
+            info = _command(self.client, "FT.INFO", spec.name)
+        adopted = adopt_algorithm(spec, info)
+        if adopted is not spec:
+            logger.info(
+                "index %s uses %s (CACHE_VECTOR_ALGORITHM=%s applies to new indexes)",
+                adopted.name,
+                adopted.algorithm,
+                spec.algorithm,
+            )
+            if self._index is not None:  # a cluster's per-primary names share one spec
+                self._index = dataclasses.replace(adopted, name=self._index.name)
+        try:
+            check_compatible(adopted, info)
+        except IndexSchemaError as exc:
+            self._index_error = exc
+            raise
+
+    @property
+    def index_error(self) -> IndexSchemaError | SearchUnavailableError | None:
+        """The index problem found, if any (for health checks)."""
+        return self._index_error
+
+    def _vectors_writable(self) -> bool:
+        """May embeddings be written? Not into an index that would ignore them."""
+        if self._index_ready:
+            return True
+        try:
+            self.ensure_index()
+        except IndexSchemaError as exc:
+            if not self._warned_schema:
+                self._warned_schema = True
+                logger.error("%s; entries are stored without embeddings until fixed", exc)
+            return False
+        except SearchUnavailableError:
+            return True  # stored for later; exact caching is unaffected
+        return True
+
+    def index_info(self) -> dict[str, Any] | None:
+        from ._index import describe_existing
+
+        if self.index is None or not self.search_available():
+            return None
+        try:
+            return describe_existing(_command(self.client, "FT.INFO", self.index.name))
+        except redis.ResponseError:
+            return None
+
+    def _knn_args(self, q: VectorQuery) -> list[Any]:
+        assert self.index is not None
+        filters = [f"@tenant_h:{{{tenant_tag(q.tenant)}}}"]
+        if q.fn is not None:
+            filters.append(f"@fn:{{{q.fn}}}")
+        if q.scope is not None:
+            filters.append(f"@scope:{{{q.scope}}}")
+        if q.user is not None:
+            filters.append(f"@user_h:{{{user_tag(q.user)}}}")
+        if q.text_h is not None:
+            filters.append(f"@text_h:{{{q.text_h}}}")
+        ef = " EF_RUNTIME $ef" if self.index.algorithm == "HNSW" else ""
+        query = f"({' '.join(filters)})=>[KNN $k @embedding $vec{ef} AS __score]"
+        params: list[Any] = ["k", q.k, "vec", q.vector.astype(self._vector_dtype).tobytes()]
+        if ef:
+            params += ["ef", max(self.index.ef_runtime, q.k)]
+        fields = [
+            "__score",
+            *_FILTER_FIELDS,
+            *_FEEDBACK_FIELDS,
+            *_MATCH_FIELDS,
+            *(_TEXT_FIELDS if q.with_text else ()),
+            *(_READ_FIELDS if q.with_values else ()),
+        ]
+        if q.with_values and self.codec.signs:  # what the signature check needs
+            fields += [f for f in _SEMANTIC_BOUND if f not in fields]
+        return [
+            "FT.SEARCH",
+            self.index.name,
+            query,
+            "PARAMS",
+            len(params),
+            *params,
+            "SORTBY",
+            "__score",
+            "RETURN",
+            len(fields),
+            *fields,
+            "LIMIT",
+            0,
+            q.k,
+            "DIALECT",
+            2,
+        ]
+
+    def _neighbours(self, reply: Any, q: VectorQuery) -> list[Neighbour]:
+        out = []
+        for key, fields in _iter_docs(reply):
+            f = {(_u(k)): v for k, v in fields.items()}
+            n = Neighbour(
+                key=_u(key),
+                similarity=1.0 - float(_u(f.get("__score")) or "1"),
+                tenant=_u(f.get("tenant")),
+                user=_u(f.get("user")),
+                fn=_u(f.get("fn")) or None,
+                scope=_u(f.get("scope")) or None,
+                text=_u(f.get("text")) if f.get("text") is not None else None,
+                created_at=float(_u(f["created_at"])) if f.get("created_at") else None,
+                min_similarity=_float_or_zero(f.get("min_sim")),
+                text_h=_u(f.get("text_h")) or None,
+                embedder=_u(f.get("embedder")) or None,
+            )
+            if q.with_values:
+                binding = self._binding(key, f.get("check"), [f.get(x) for x in _BOUND_FIELDS])
+                try:
+                    n.value = self._decode(f.get, binding)
+                except CodecError:
+                    n.corrupt = True
+                n.check = _u(f.get("check")) or None
+            out.append(n)
+        return out
+
+    def knn(self, query: VectorQuery) -> list[Neighbour]:
+        if not self.ensure_index():
+            return []
+        try:
+            reply = _command(self.client, *self._knn_args(query))
+        except redis.ResponseError as exc:
+            self._forget_index_if_gone(exc)
+            raise
+        return self._neighbours(reply, query)
+
+    def _forget_index_if_gone(self, exc: redis.ResponseError) -> None:
+        # A restarted server without persistence (or an FT.DROPINDEX) loses the index:
+        # forget it, so the next lookup re-creates it instead of failing forever.
+        text = str(exc).lower()
+        if "no such index" in text or "unknown index" in text:
+            self._index_ready = False
+
+    async def aknn(self, query: VectorQuery) -> list[Neighbour]:
+        if not self._index_ready:
+            # Index creation is a one-time, start-up cost: do it with the sync client.
+            ready = await asyncio.to_thread(self.ensure_index)
+            if not ready:
+                return []
+        client = await self.aclient()
+        try:
+            reply = await _acommand(client, *self._knn_args(query))
+        except redis.ResponseError as exc:
+            self._forget_index_if_gone(exc)
+            raise
+        return self._neighbours(reply, query)
