@@ -6,6 +6,7 @@ start-up, or a test) applies to every decorated function.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +15,7 @@ from ._cache import Cache
 from ._config import CacheConfig
 
 _default: Cache | None = None
-_lock = threading.Lock()
+_lock = threading.Lock()  # held while a cache is built: a first call, or configure()
 
 
 def default_cache() -> Cache:
@@ -34,6 +35,20 @@ def _build(config: CacheConfig | None) -> Cache:
             if old is not None:
                 old.close()
         return _default
+
+
+def _after_fork_in_child() -> None:
+    """A fork while another thread is inside `_build` (building the default cache can
+    take a second: a first connection, an index check) copies `_lock` held by a thread
+    that does not exist in the child, whose first cache call would then wait forever.
+    The child gets a fresh lock; `_default` is whatever was set before the fork (None
+    if that build had not finished: the child builds its own)."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def configure(config: CacheConfig | Mapping[str, Any] | None = None, /, **settings: Any) -> Cache:

@@ -104,3 +104,58 @@ def test_shared_stats_are_exact_across_forked_workers(redis_url: str) -> None:
         assert row["errors"] == 0
     finally:
         cache.close()
+
+
+def _first_call_in_child(f: Any, done: Any) -> None:
+    done.put(f(21))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_fork_while_another_thread_builds_the_default_cache(
+    kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread's first call builds the process-wide default cache (on Redis that takes
+    a connection and an index check: ~0.5 s on a busy machine) while the main thread
+    forks: the child must not inherit the build's lock held by a thread it lacks."""
+    from pmm_memo import _runtime
+
+    monkeypatch.setattr(_runtime, "_default", None)
+    for name, value in (("CACHE_EMBEDDER", "offline"), ("CACHE_EMBEDDING_DIMENSIONS", "64")):
+        monkeypatch.setenv(name, value)
+    if kind == "redis":
+        monkeypatch.setenv("CACHE_REDIS_URL", request.getfixturevalue("redis_url"))
+    else:
+        monkeypatch.delenv("CACHE_REDIS_URL", raising=False)
+    inside, release = threading.Event(), threading.Event()
+
+    class SlowToBuild(Cache):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            inside.set()
+            release.wait(10)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(_runtime, "Cache", SlowToBuild)
+
+    @cached(tenant="forkbuild")
+    def f(k: int) -> int:
+        return k * 2
+
+    first = threading.Thread(target=f, args=(1,))
+    first.start()
+    assert inside.wait(10)
+    try:
+        results = fork.Queue()
+        child = fork.Process(target=_first_call_in_child, args=(f, results))
+        child.start()
+        child.join(30)
+        if child.is_alive():
+            child.kill()
+        assert child.exitcode == 0, "a child forked during the default cache's build hung"
+        assert results.get(timeout=5) == 42
+    finally:
+        release.set()
+        first.join()
+        built = _runtime._default
+        if built is not None:
+            built.close()
