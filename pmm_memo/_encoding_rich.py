@@ -7,7 +7,12 @@ type below, what an obvious encoding would drop, and what is kept instead:
   (`ZoneInfo("Europe/Berlin")` and a fixed `+01:00` print alike, yet `tzname()`, DST
   arithmetic and `astimezone` differ) nor `fold`. Kept: the zone's key (zoneinfo), its
   offset and name (datetime.timezone), or class + name/offset/DST at that moment (any
-  other tzinfo, e.g. pytz or dateutil); and `fold`.
+  other tzinfo, e.g. pytz or dateutil); and `fold`. For a tzinfo other than these and
+  pytz (whose `zone` names it), the offset at one moment does not say which zone
+  (dateutil's Berlin and Algiers are both CET +01:00 in January): its rules do, taken
+  from its `__cache_key__()` or its instance state (a digest, memoised per object).
+- datetime/timedelta subclasses with finer time in C fields (pandas' Timestamp and
+  Timedelta): `nanosecond(s)` and `unit`, which whole microseconds drop.
 - dataclasses: every field, not only `compare=True` ones (a function can read those too;
   define `__cache_key__()` to leave a field out).
 - pydantic models: each field's value as it is (nested models keep their class; a
@@ -26,10 +31,12 @@ never at import time, so either module can be imported first.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 from typing import Any
 
 from . import _encoding as core
 
+_FINER_TIME = ("nanosecond", "nanoseconds", "unit")  # pandas Timestamp / Timedelta
 _NO_VALUE = b"?"  # an attribute that is not set (e.g. a dataclass field with init=False)
 
 
@@ -58,6 +65,86 @@ def enc_tzinfo(tz: Any, at: _dt.datetime | None, out: list[bytes]) -> None:
     parts: list[Any] = [zone if isinstance(zone, str) else None, name, offset, dst]
     for part in parts:
         core._encode(part, out, None)
+    if not isinstance(zone, str):
+        # Name, offset and DST at one moment do not say which zone: dateutil's
+        # gettz("Europe/Berlin") and gettz("Africa/Algiers") are both CET +01:00 in
+        # January, yet differ in July. The zone's own state (its rules) does.
+        out.append(_tz_rules(tz))
+
+
+_TZ_RULES: dict[int, tuple[Any, bytes]] = {}  # id -> (tzinfo kept alive, its encoding)
+_TZ_RULES_MAX = 256
+
+
+def _tz_rules(tz: Any) -> bytes:
+    """A tzinfo's rules as bytes: its `__cache_key__()` when defined, else its instance
+    state (`__dict__`/`__slots__`, nested objects by class and state: dateutil's
+    transition tables). Memoised per object: tzinfo objects do not change."""
+    known = _TZ_RULES.get(id(tz))
+    if known is not None and known[0] is tz:
+        return known[1]
+    if getattr(type(tz), "__cache_key__", None) is not None:
+        rules: Any = ("__cache_key__", tz.__cache_key__())
+    else:
+        rules = _snapshot(tz, 0, set())
+    try:
+        # A digest: a zone's transition table is tens of KB, hashed into every key.
+        rules_digest = hashlib.blake2b(core.encode_value(rules, "tzinfo"), digest_size=16)
+        data = b"R" + rules_digest.digest()
+    except Exception:
+        raise core._Unencodable(
+            tz,
+            f"its tzinfo {type(tz).__qualname__} has no stable encoding of its rules; "
+            "define __cache_key__() on it",
+        ) from None
+    if len(_TZ_RULES) >= _TZ_RULES_MAX:
+        _TZ_RULES.clear()
+    _TZ_RULES[id(tz)] = (tz, data)
+    return data
+
+
+def _snapshot(obj: Any, depth: int, path: set[int]) -> Any:
+    """Plain data for an object's state: containers item by item, an object as
+    (class path, sorted attributes); values the encoder takes are left as they are."""
+    import types
+
+    if depth > 12:
+        raise core._Unencodable(obj, "its state is nested too deeply")
+    kind = type(obj)
+    if kind in core._EXACT and kind not in (list, tuple, dict):
+        return obj
+    if id(obj) in path:
+        return ("cycle", core._class_path(kind).decode())
+    if type(obj) is _dt.timezone or kind.__module__ == "zoneinfo":
+        out: list[bytes] = []
+        enc_tzinfo(obj, None, out)
+        return b"".join(out)
+    if isinstance(obj, types.FunctionType | types.BuiltinFunctionType):
+        return ("function", f"{obj.__module__}.{obj.__qualname__}")
+    path.add(id(obj))
+    try:
+        if isinstance(obj, types.MethodType):  # a stored bound method: what runs, on what
+            func = obj.__func__
+            name = f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', '?')}"
+            return ("method", name, _snapshot(obj.__self__, depth + 1, path))
+        if kind in (list, tuple):
+            return kind(_snapshot(item, depth + 1, path) for item in obj)
+        if kind is dict:
+            return {k: _snapshot(v, depth + 1, path) for k, v in obj.items()}
+        state: dict[str, Any] = dict(getattr(obj, "__dict__", None) or {})
+        readable = hasattr(obj, "__dict__")
+        for klass in kind.__mro__:
+            slots = klass.__dict__.get("__slots__", ())
+            for name in (slots,) if isinstance(slots, str) else slots:
+                readable = True
+                if name not in ("__dict__", "__weakref__") and hasattr(obj, name):
+                    state[name] = getattr(obj, name)
+        if not readable:  # state in C fields (or an unknown builtin): cannot be read
+            raise core._Unencodable(obj, f"{kind.__qualname__} keeps state it does not show")
+        parts = tuple((k, _snapshot(state[k], depth + 1, path)) for k in sorted(state))
+        return (core._class_path(kind).decode(), parts)
+    finally:
+        path.discard(id(obj))
 
 
 def enc_dataclass(v: Any, out: list[bytes], seen: core.Seen) -> None:
@@ -189,6 +276,13 @@ def enc_instance_state(v: Any, out: list[bytes], seen: core.Seen) -> None:
         for name in (slots,) if isinstance(slots, str) else slots:
             if name not in ("__dict__", "__weakref__") and hasattr(v, name):
                 state[name] = getattr(v, name)
+    if isinstance(v, _dt.date | _dt.time | _dt.timedelta):
+        # Extension subclasses keep finer time in C fields the base encoding (whole
+        # microseconds) drops: pandas' Timedelta(1, "ns") would be Timedelta(0).
+        for name in _FINER_TIME:
+            value = getattr(v, name, None)
+            if isinstance(value, int | str) and not isinstance(value, bool):
+                state["<" + name + ">"] = value
     if not state:
         return
     out.append(b"@")

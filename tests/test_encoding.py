@@ -211,6 +211,103 @@ def test_the_same_wall_time_in_two_zones_with_one_offset() -> None:
     assert encode_value(berlin) != encode_value(fixed)
 
 
+class _Transition:
+    """One entry of a zone's transition table, slotted like dateutil's `_ttinfo`."""
+
+    __slots__ = ("month", "offset")
+
+    def __init__(self, month: int, offset: dt.timedelta) -> None:
+        self.month, self.offset = month, offset
+
+
+class RuleZone(dt.tzinfo):
+    """A tzinfo whose rules live in its instance state, as dateutil's `tzfile` keeps its
+    transition tables (and a stored bound method, as its `_TZStr` does): two instances
+    agree in January (same name, offset and DST) and differ in July."""
+
+    def __init__(self, summer_hours: int) -> None:
+        self.table = [_Transition(1, dt.timedelta(hours=1))]
+        self.table.append(_Transition(7, dt.timedelta(hours=summer_hours)))
+        self.pick = self._pick
+
+    def _pick(self, when: dt.datetime | None) -> dt.timedelta:
+        month = 1 if when is None else when.month
+        return max((t for t in self.table if t.month <= month), key=lambda t: t.month).offset
+
+    def utcoffset(self, when: dt.datetime | None) -> dt.timedelta:
+        return self.pick(when)
+
+    def dst(self, when: dt.datetime | None) -> dt.timedelta:
+        return dt.timedelta(0)
+
+    def tzname(self, when: dt.datetime | None) -> str:
+        return "CET"
+
+
+class KeyedZone(RuleZone):
+    def __init__(self, summer_hours: int, name: str) -> None:
+        super().__init__(summer_hours)
+        self.name = name
+
+    def __cache_key__(self) -> str:
+        return self.name
+
+
+class OpaqueZone(dt.tzinfo):
+    """Rules the encoder cannot read (an object without a stable encoding)."""
+
+    def __init__(self) -> None:
+        self.source = object()
+
+    def utcoffset(self, when: dt.datetime | None) -> dt.timedelta:
+        return dt.timedelta(hours=1)
+
+
+def test_zones_that_agree_now_and_differ_later() -> None:
+    """Name, offset and DST at the moment do not identify a zone (dateutil's Berlin and
+    Algiers are both CET +01:00 in January): the zone's rules decide."""
+    algiers, berlin = RuleZone(1), RuleZone(2)
+    jan_a = dt.datetime(2024, 1, 15, 12, tzinfo=algiers)
+    jan_b = dt.datetime(2024, 1, 15, 12, tzinfo=berlin)
+    assert observe_time(jan_a) == observe_time(jan_b)  # all the moment tells
+    assert (jan_a + dt.timedelta(days=180)).utcoffset() != (
+        jan_b + dt.timedelta(days=180)
+    ).utcoffset()
+    assert encode_value(jan_a) != encode_value(jan_b)
+    assert encode_value(jan_a) == encode_value(jan_a.replace(tzinfo=RuleZone(1)))
+    noon = dt.time(12, tzinfo=algiers)
+    assert encode_value(noon) != encode_value(noon.replace(tzinfo=berlin))
+    # __cache_key__ on a tzinfo names its rules; rules that cannot be read are an error.
+    keyed = [dt.datetime(2024, 1, 15, tzinfo=KeyedZone(2, n)) for n in ("a", "a", "b")]
+    assert encode_value(keyed[0]) == encode_value(keyed[1]) != encode_value(keyed[2])
+    with pytest.raises(UnencodableArgumentError, match="__cache_key__"):
+        encode_value(dt.datetime(2024, 1, 15, tzinfo=OpaqueZone()))
+
+
+class NanoDelta(dt.timedelta):
+    """Finer time in fields the timedelta base does not have, as pandas' Timedelta keeps
+    nanoseconds in C fields (no `__dict__`/`__slots__` to read): stood in for here by a
+    property over a side table."""
+
+    _finer: dict[int, int] = {}  # noqa: RUF012 - the stand-in for C fields
+
+    def __new__(cls, micro: int, nanos: int) -> NanoDelta:
+        self = super().__new__(cls, microseconds=micro)
+        cls._finer[id(self)] = nanos
+        return self
+
+    @property
+    def nanoseconds(self) -> int:
+        return self._finer[id(self)]
+
+
+def test_finer_time_of_timedelta_subclasses_counts() -> None:
+    one, zero = NanoDelta(0, 1), NanoDelta(0, 0)
+    assert (one.days, one.seconds, one.microseconds) == (zero.days, zero.seconds, 0)
+    assert encode_value(one) != encode_value(zero)
+    assert encode_value(one) == encode_value(NanoDelta(0, 1))
+
+
 # -- decimal and uuid -------------------------------------------------------------------
 
 
@@ -473,6 +570,12 @@ LOOK_ALIKES: list[tuple[str, Any, Any]] = [
     ("nested model class", _outer(Inner, 1, "", 0), _outer(InnerToo, 1, "", 0)),
     ("excluded model field", _outer(Inner, 1, "s", 0), _outer(Inner, 1, "", 0)),
     ("str subclass attribute", _tagged("a", "en"), _tagged("a", "fr")),
+    (
+        "zone rules beyond the moment",
+        dt.datetime(2024, 1, 15, 12, tzinfo=RuleZone(1)),
+        dt.datetime(2024, 1, 15, 12, tzinfo=RuleZone(2)),
+    ),
+    ("nanoseconds of a timedelta subclass", NanoDelta(0, 1), NanoDelta(0, 0)),
 ]
 
 
