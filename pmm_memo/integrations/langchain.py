@@ -11,6 +11,11 @@
   model's or temperature's answer. In semantic mode the prompt is embedded and searched
   only among entries with the same `llm_string` (pmm_memo's scope), with the same
   threshold semantics as `@semantic_lookup`.
+- A chat model hands the cache the JSON of its whole message list. Embedding all of it
+  let a long system prompt carry a different instruction over ("Customer tier: gold."
+  vs "free." in 1,300 characters of policy answered each other at 0.95). So, as the
+  OpenAI integration does, only the last human message is embedded; the other messages
+  (system prompt, history) are scope and must be equal.
 - Fail-open: a cache failure (server down, corrupt entry, encoding error) is a miss or a
   skipped write, counted and logged once; it never reaches the chain.
 - Stored as plain data, never pickled: `Generation` text and info, and chat messages as
@@ -22,6 +27,7 @@ Needs the `langchain` extra (`langchain-core`).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -42,6 +48,30 @@ if TYPE_CHECKING:
 logger = logging.getLogger("pmm_memo")
 
 __all__ = ["PmmMemoCache"]
+
+
+def _split(prompt: str) -> tuple[str, Any]:
+    """(text to embed, the rest of the prompt): for a chat model's message list (the
+    JSON `langchain_core.load.dumps` makes of it) the last human message's text and the
+    list with that text taken out; for any other prompt, the prompt and None. The pair
+    holds everything the prompt does, so exact keys still tell every prompt apart."""
+    if not prompt.startswith("[{"):
+        return prompt, None
+    try:
+        messages = json.loads(prompt)
+    except ValueError:
+        return prompt, None
+    if not isinstance(messages, list) or not messages or json.dumps(messages) != prompt:
+        return prompt, None  # not LangChain's dump (parsing must not merge two prompts)
+    last = messages[-1]
+    fields = last.get("kwargs") if isinstance(last, dict) else None
+    if not isinstance(fields, dict) or fields.get("type") != "human":
+        return "", messages  # no question last (a tool result, ...): exact matching only
+    content = fields.get("content")
+    if not isinstance(content, str):
+        return "", messages  # text and images: exact matching only
+    rest = [*messages[:-1], {**last, "kwargs": {**fields, "content": None}}]
+    return content, rest
 
 
 def _dump(generations: Sequence[Generation]) -> list[dict[str, Any]]:
@@ -90,20 +120,21 @@ class PmmMemoCache(BaseCache):
         cache: Cache | None = None,
     ) -> None:
         if semantic_threshold is None:
-            decorator = cached(tenant=tenant, ttl=ttl, cache=cache, version="langchain-1")
+            decorator = cached(tenant=tenant, ttl=ttl, cache=cache, version="langchain-2")
         else:
             decorator = semantic_lookup(
                 semantic_threshold,
                 tenant=tenant,
                 ttl=ttl,
                 cache=cache,
-                version="langchain-1",
+                version="langchain-2",
                 lock=False,
             )
 
         # Never called: it gives the entries a function identity, a key layout
-        # (prompt, llm_string) and the scope (llm_string) the semantic search filters on.
-        def langchain_llm(prompt: str, llm_string: str) -> Any:
+        # (`_split(prompt)`, llm_string) and the scope (the conversation around the
+        # embedded text, llm_string) the semantic search filters on.
+        def langchain_llm(text: str, conversation: Any, llm_string: str) -> Any:
             raise AssertionError("not called")
 
         fn: Any = decorator(langchain_llm)  # the wrapper; its _Memo holds keys and counters
@@ -118,7 +149,7 @@ class PmmMemoCache(BaseCache):
         cache = memo.cache()
         if not cache.enabled or current_mode() is Mode.DISABLED:
             return None
-        call = memo.keys.bind((prompt, llm_string), {}, False)
+        call = memo.keys.bind((*_split(prompt), llm_string), {}, False)
         if call is None:
             return None
         key, check = memo.key_of(cache, call)

@@ -9,7 +9,7 @@ import pytest
 from langchain_core.globals import get_llm_cache, set_llm_cache
 from langchain_core.language_models.fake import FakeListLLM
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, Generation
 
 import pmm_memo
@@ -88,6 +88,43 @@ def test_semantic_mode(cache: Cache, global_cache: None) -> None:
     assert lc.cache_info().semantic_hits == 1
     assert run(llm.ainvoke("HOW DO I RESET MY PASSWORD?")) == "first"  # async lookup
     assert lc.cache_info().semantic_hits == 2
+
+
+POLICY = "You are a support bot for ACME. " + "Follow the policy carefully and be polite. " * 30
+
+
+def _chat(system: str, *turns: str) -> list[BaseMessage]:
+    history: list[BaseMessage] = [SystemMessage(system)]
+    for i, text in enumerate(turns):
+        history.append(HumanMessage(text) if i % 2 == 0 else AIMessage(text))
+    return history
+
+
+def test_semantic_chat_embeds_the_question_and_scopes_the_rest(
+    cache: Cache, global_cache: None
+) -> None:
+    """A chat model hands the cache its whole message list as one JSON string. Only the
+    last human message is compared for similarity: a system prompt or an earlier turn
+    that differs in one line is never carried over by a long shared context."""
+    set_llm_cache(PmmMemoCache(cache=cache, semantic_threshold=0.95))
+    chat = FakeListChatModel(responses=[f"r{i}" for i in range(20)])
+    gold, free = POLICY + "Customer tier: gold.", POLICY + "Customer tier: free."
+    ask = "What discount do I get?"
+    assert chat.invoke(_chat(gold, ask)).content == "r0"
+    assert chat.invoke(_chat(free, ask)).content == "r1"  # another system prompt
+    assert chat.invoke(_chat(gold, "what discount do i get")).content == "r0"  # reworded
+    assert chat.invoke(_chat(gold, "Hi, I am Alice.", "Hi Alice!", ask)).content == "r2"
+    assert chat.invoke(_chat(gold, "Hi, I am Bobby.", "Hi Bobby!", ask)).content == "r3"
+
+    async def asynchronous() -> list[str]:
+        return [
+            str((await chat.ainvoke(_chat(free, "What discount do I get"))).content),
+            str((await chat.ainvoke(_chat(free + " Be brief.", ask))).content),
+        ]
+
+    assert run(asynchronous()) == ["r1", "r4"]
+    lc = get_llm_cache()
+    assert isinstance(lc, PmmMemoCache) and lc.cache_info().semantic_hits == 2
 
 
 def test_round_trip_keeps_messages_and_info(cache: Cache) -> None:
