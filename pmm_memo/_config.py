@@ -10,6 +10,7 @@ import dataclasses
 import math
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -138,6 +139,26 @@ SECRET_FIELDS = frozenset({"signing_key", "hash_secret"})
 _QUERY_SECRET = re.compile(r"([?&](?:password|pass|pwd)=)[^&#]*", re.IGNORECASE)
 
 
+def _check_credentials_parse(url: str) -> None:
+    """redis-py reads redis://, rediss:// and unix:// URLs with urllib, where `#`, `/`,
+    `?` and `@` end the credentials. A password typed with one of them unencoded split
+    the URL there: every call then raised ValueError ("Port could not be cast to integer
+    value as '<first part of the password>'"), or connected to the wrong host. Refused
+    here, with the fix, and without the password."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+        split = bool(parts.fragment) or "@" in parts.path + parts.query
+    except ValueError:
+        split = True
+    if split:
+        raise ConfigError(
+            f"CACHE_REDIS_URL (redis_url) {mask_url(url)!r} does not parse: a user name "
+            f"or password holding '#', '/', '?' or '@' must be percent-encoded (%23, %2F, "
+            f"%3F, %40), e.g. with urllib.parse.quote(password, safe='')"
+        )
+
+
 def _fail(name: str, message: str, value: object) -> ConfigError:
     if name in SECRET_FIELDS or name == "redis_url":
         shown = f"a {type(value).__name__}"  # never the value: it may be a secret
@@ -177,6 +198,8 @@ def _validate(cfg: CacheConfig) -> None:
                 f"CACHE_REDIS_URL (redis_url) must start with redis://, rediss://, unix://, "
                 f"redis+sentinel:// or redis+cluster://, got {mask_url(cfg.redis_url)!r}"
             )
+        if scheme in ("redis", "rediss", "unix"):
+            _check_credentials_parse(cfg.redis_url)
         if scheme == "redis+sentinel":
             from .backends._connect import parse_sentinel_url
 

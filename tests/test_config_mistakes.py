@@ -27,6 +27,34 @@ def test_url_without_scheme_is_rejected_at_once_with_the_fix(
     assert f"write redis://{url}" in result.stderr
 
 
+# Passwords typed without percent-encoding whose character ends the credentials for
+# urllib (and so for redis-py): the URL splits inside the password.
+SPLIT = (
+    "redis://app:Pw#zq91xx@127.0.0.1:6379/0",
+    "rediss://app:Pw?zq91xx@127.0.0.1:6380/0",
+    "redis://app:Pw/zq91xx@127.0.0.1:6379/0",
+    "redis://app:123?zq91xx@127.0.0.1:6379/0",  # parses, with host "app": a wrong server
+    "unix://app:Pw#zq91xx@/run/redis.sock",
+)
+
+
+@pytest.mark.parametrize("url", SPLIT)
+def test_password_that_splits_the_url_is_rejected_at_once_without_showing_it(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CACHE_REDIS_URL", url)
+    for make in (CacheConfig.from_env, pmm_memo.configure):
+        with pytest.raises(ConfigError, match="percent-encoded") as info:
+            make()
+        assert "zq91" not in str(info.value)
+    result = cli("health", "--json", url=url)
+    assert result.returncode == 2
+    assert "percent-encoded" in result.stderr
+    assert "zq91" not in result.stdout + result.stderr
+    encoded = url.replace("#", "%23").replace("?", "%3F").replace("/zq", "%2Fzq")
+    assert CacheConfig(redis_url=encoded).redis_url == encoded  # the fix it names works
+
+
 @pytest.mark.parametrize("command", ["health", "stats"])
 def test_cli_without_a_url_says_it_cannot_see_an_application_cache(command: str) -> None:
     for args in ((command,), (command, "--json")):
