@@ -252,7 +252,14 @@ def _encode(v: Any, out: Out, seen: Seen) -> None:
 
 def _encode_other(v: Any, out: Out, seen: Seen) -> None:
     cls = type(v)
-    if getattr(cls, "__cache_key__", None) is not None:
+    hook = getattr(cls, "__cache_key__", None)
+    if hook is not None:
+        if not callable(hook):  # `__cache_key__ = "eu"`: would raise a bare TypeError
+            raise _Unencodable(
+                v,
+                f"{cls.__qualname__}.__cache_key__ is not a method: define "
+                f"`def __cache_key__(self)` returning what identifies the instance",
+            )
         out.append(_netstring(b"K", _class_path(cls)))
         inner = _enter(v, seen)
         try:

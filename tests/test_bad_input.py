@@ -99,6 +99,10 @@ def _recursive() -> list[Any]:
     return x
 
 
+class _KeyNotAMethod:
+    __cache_key__ = "region-eu"  # an attribute where a method belongs
+
+
 CALLS: list[tuple[str, Any, Any, Any, str]] = [
     # (case, prompt, user, expected, detail)
     ("empty user", "p", "", OK, ""),
@@ -116,6 +120,13 @@ CALLS: list[tuple[str, Any, Any, Any, str]] = [
     ("lock argument", threading.Lock(), None, UnencodableArgumentError, "lock"),
     ("generator argument", (i for i in range(3)), None, UnencodableArgumentError, "generator"),
     ("object array argument", np.array([object()]), None, UnencodableArgumentError, "dtype=object"),
+    (
+        "__cache_key__ not a method",
+        _KeyNotAMethod(),
+        None,
+        UnencodableArgumentError,
+        "not a method",
+    ),
     ("deeply nested argument", [[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]], None, OK, ""),
 ]
 
