@@ -16,6 +16,7 @@ import redis
 from .._errors import CodecError, IndexSchemaError
 from ._base import Neighbour, VectorQuery
 from ._cluster_index import ShardIndexes, ids_of, knn_args, missing_index
+from ._cluster_shards import SHARD_ERRORS
 from ._index import IndexSpec, describe_existing
 from .redis import _BOUND_FIELDS, _float_or_zero
 
@@ -99,7 +100,6 @@ class ClusterSearch(_Base):
         """Every primary's index exists with our schema (created where missing). A shard
         that is down is skipped: it is verified when a lookup next reaches it."""
         from .redis import RedisBackend
-        from .redis_cluster import SHARD_ERRORS
 
         names = self._plan()
         assert self.shard_indexes is not None
@@ -137,8 +137,6 @@ class ClusterSearch(_Base):
     ) -> list[str]:
         """Candidate keys from every shard that answered (a down shard only narrows the
         search; its breaker is opened)."""
-        from .redis_cluster import SHARD_ERRORS
-
         ids: dict[str, None] = {}
         for (node, name), reply in zip(targets, replies, strict=True):
             if isinstance(reply, SHARD_ERRORS):
@@ -158,8 +156,6 @@ class ClusterSearch(_Base):
 
     def _ranked(self, keys: list[str], rows: list[Any], q: VectorQuery) -> list[Neighbour]:
         import numpy as np
-
-        from .redis_cluster import SHARD_ERRORS
 
         query = np.asarray(q.vector, dtype=np.float32)
         qnorm = float(np.linalg.norm(query)) or 1.0
