@@ -59,6 +59,14 @@ def cluster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ValkeyC
 
 
 @pytest.fixture
+def own_cluster(tmp_path: Path) -> Iterator[ValkeyCluster]:
+    """A cluster of the test's own, for tests that freeze, kill or reshard it."""
+    cluster = ValkeyCluster(tmp_path).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
 def cluster_url(cluster_server: ValkeyCluster) -> str:
     """A flushed cluster (its per-primary indexes are dropped too: FLUSHALL)."""
     cluster_server.flush()
@@ -125,11 +133,10 @@ def make_cache(kind: str, url: str | None = None, **settings: Any) -> Cache:
     return Cache(CacheConfig(redis_url=url, **settings))
 
 
-# The cluster runs the CLI, single-flight, isolation and its own suite
-# (tests/backends/test_redis_cluster.py); "cluster" is not yet a param here: its asyncio
-# client intermittently meets "Connection closed by server" on fresh event loops.
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 def backend_kind(request: pytest.FixtureRequest) -> str:
+    """Every backend-agnostic test runs on the embedded backend, one Redis server and the
+    session's 3-primary cluster (flushed per test; one cluster for the whole run)."""
     return str(request.param)
 
 

@@ -15,14 +15,14 @@ from collections.abc import Iterator
 import pytest
 
 from pmm_memo import Cache, cached
-from tests.conftest import SLOW_MACHINE, make_cache
+from tests.conftest import SLOW_MACHINE, make_cache, url_for
 
 KEYS = 300
 
 
 @pytest.fixture
 def async_cache(backend_kind: str, request: pytest.FixtureRequest) -> Iterator[Cache]:
-    url = request.getfixturevalue("redis_url") if backend_kind == "redis" else None
+    url = url_for(backend_kind, request)
     c = make_cache(backend_kind, url, **SLOW_MACHINE)
     yield c
     c.close()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pmm_memo import Cache, cached
-from tests.conftest import make_cache
+from tests.conftest import make_cache, url_for
 
 fork = multiprocessing.get_context("fork")
 
@@ -24,9 +24,9 @@ def _child_calls(f: Any, keys: list[int], done: Any) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["memory", "redis"])
+@pytest.mark.parametrize("kind", ["memory", "redis", "cluster"])
 def test_fork_while_threads_are_inside_the_cache(kind: str, request: pytest.FixtureRequest) -> None:
-    url = request.getfixturevalue("redis_url") if kind == "redis" else None
+    url = url_for(kind, request)
     cache = make_cache(kind, url)
     release = threading.Event()
 

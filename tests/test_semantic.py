@@ -336,7 +336,7 @@ L = 60  # max_text_length in the boundary tests below
 def _small_cache(backend_kind: str, request: pytest.FixtureRequest) -> Cache:
     from tests.conftest import make_cache
 
-    url = request.getfixturevalue("redis_url") if backend_kind == "redis" else None
+    url = url_for(backend_kind, request)
     return make_cache(backend_kind, url, max_text_length=L)
 
 

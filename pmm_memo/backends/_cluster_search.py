@@ -209,7 +209,9 @@ class ClusterSearch(_Base):
         base = self._knn_args(query)
         pipe = client.pipeline(transaction=False)
         for _, name in targets:
-            pipe.execute_command(*knn_args(base, name))
+            # Explicit target: redis-py's sync pipeline ignores the client's policy
+            # resolver (see _cluster_connect), so FT.SEARCH would go to a random primary.
+            pipe.execute_command(*knn_args(base, name), target_nodes=client.get_node_from_key(name))
         since = {node: self._replies.get(node, 0) for node, _ in targets}
         keys = self._ids(targets, pipe.execute(raise_on_error=False) if targets else [], since)
         if not keys:

@@ -46,6 +46,12 @@ _STALE = redis.ConnectionError
 _NOT_STALE = (redis.TimeoutError, redis.exceptions.MaxConnectionsError)
 
 
+def _retrying(shard: str, exc: BaseException) -> None:
+    # Debug level: expected after a restart; many of them mean connections are being
+    # closed under the cache (tests assert there are none in steady state).
+    logger.debug("cache cluster node %s: %s; retried once", shard, exc)
+
+
 class ShardPolicy:
     # Provided by RedisClusterBackend.
     if TYPE_CHECKING:
@@ -157,6 +163,7 @@ class ShardPolicy:
             except _STALE as exc:
                 if isinstance(exc, _NOT_STALE):
                     raise
+                _retrying(shard, exc)
                 result = op()  # one immediate retry: a pooled socket the server closed
         except SHARD_ERRORS as exc:
             raise self._classify(shard, since, exc) from exc
@@ -189,6 +196,7 @@ class ShardPolicy:
             except _STALE as exc:
                 if isinstance(exc, _NOT_STALE):
                     raise
+                _retrying(shard, exc)
                 result = await op()
         except SHARD_ERRORS as exc:
             raise self._classify(shard, since, exc) from exc

@@ -41,6 +41,7 @@ class RedisClusterBackend(ShardPolicy, ClusterSearch, RedisBackend):
 
     def __init__(self, url: str, *, breaker_interval: float = 5.0, **kwargs: Any) -> None:
         self._cluster: redis.cluster.RedisCluster | None = None
+        self._commands: dict[str, Any] | None = None  # the first asyncio client's table
         self._init_shards(
             breaker_interval,
             int(kwargs.get("max_connections", 50)),
@@ -78,10 +79,13 @@ class RedisClusterBackend(ShardPolicy, ClusterSearch, RedisBackend):
         client: Any = await self._aclients.get()
         if client._initialize:  # redis-py: "not started yet"
             await client.initialize()  # it takes its own lock
+            if self._commands is None:
+                self._commands = client.commands_parser.commands
         return client
 
     def _aconnect(self) -> Any:
-        return async_cluster_client(self.url, self._opts)
+        # Later loops' clients skip reading COMMAND (see _cluster_connect.KnownCommands).
+        return async_cluster_client(self.url, self._opts, self._commands)
 
     async def _aclose(self, client: Any) -> None:
         await client.aclose()

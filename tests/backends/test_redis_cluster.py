@@ -7,8 +7,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -174,13 +172,6 @@ def test_recall_at_1_equals_flat_ground_truth(cluster_url: str) -> None:
 
 
 # -- faults, each on its own cluster -------------------------------------------------------
-
-
-@pytest.fixture
-def own_cluster(tmp_path: Path) -> Iterator[ValkeyCluster]:
-    cluster = ValkeyCluster(tmp_path).start()
-    yield cluster
-    cluster.stop()
 
 
 def _key_on(cache: Any, node_port: int, fn: Any, start: int = 0) -> int:
