@@ -4,7 +4,8 @@ cluster clients (`redis.cluster.RedisCluster`, `redis.asyncio.cluster.RedisClust
 What changes on a cluster, and why:
 
 - Keys carry no hash tag, so entries spread over every slot (a hot tenant is not held
-  on one node). Every per-key operation is one slot: reads (HMGET), writes (the
+  on one node; a tenant whose own name holds a tag is warned about, see
+  `_cluster_tags`). Every per-key operation is one slot: reads (HMGET), writes (the
   one-key script of `_write`: UNLINK + HSET + PEXPIRE atomically), locks (SET NX PX and
   the owner-only release script), invalidation (UNLINK). `set_many` sends one script
   call per entry in a non-transactional cluster pipeline: one round trip per primary,
@@ -31,6 +32,7 @@ from ._base import Entry, Stored
 from ._cluster_connect import async_cluster_client, sync_cluster_client
 from ._cluster_search import ClusterSearch
 from ._cluster_shards import ShardPolicy
+from ._cluster_tags import TenantTags
 from ._write import SCRIPT, _args
 from .redis import BULK_TIMEOUT, RedisBackend
 
@@ -50,6 +52,7 @@ class RedisClusterBackend(ShardPolicy, ClusterSearch, RedisBackend):
         super().__init__(url, **kwargs)
         self._opts.pop("health_check_interval", None)
         self._init_search()
+        self._tags = TenantTags()  # warns once per tenant whose keys carry a hash tag
 
     # -- clients (lazy: a cluster client reads the slot map when it is built) ---------------
 
@@ -148,9 +151,11 @@ class RedisClusterBackend(ShardPolicy, ClusterSearch, RedisBackend):
     # -- writes ------------------------------------------------------------------------------
 
     def set(self, entry: Entry, ttl_ms: int) -> None:
+        self._tags.note(entry.tenant, entry.key)
         self._keyed(entry.key, lambda: RedisBackend.set(self, entry, ttl_ms))
 
     async def aset(self, entry: Entry, ttl_ms: int) -> None:
+        self._tags.note(entry.tenant, entry.key)
         await self._akeyed(entry.key, lambda: RedisBackend.aset(self, entry, ttl_ms))
 
     def raise_min_similarity(self, key: str, similarity: float) -> bool:
@@ -165,6 +170,7 @@ class RedisClusterBackend(ShardPolicy, ClusterSearch, RedisBackend):
         """One EVAL of the write script per storable entry: atomic per key, any slots."""
         count = 0
         for entry in entries:
+            self._tags.note(entry.tenant, entry.key)
             try:
                 mapping = self._mapping(entry, vectors)
             except CodecError:
