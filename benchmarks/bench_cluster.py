@@ -86,6 +86,9 @@ def semantic(url: str, vectors: np.ndarray, queries: np.ndarray, label: str) -> 
         )
     )
     backend: Any = cache.backend
+    # Vectors are stored (and searched) only with their embedder's label, as the cache
+    # writes them; without it the index would not see them.
+    emb_label = cache.embedder_id.label
     entries = [
         Entry(
             key=f"cache:bench:{i:032x}",
@@ -98,6 +101,7 @@ def semantic(url: str, vectors: np.ndarray, queries: np.ndarray, label: str) -> 
             created_at=time.time(),
             scope="s",
             embedding=v,
+            embedder=emb_label,
         )
         for i, v in enumerate(vectors)
     ]
@@ -115,7 +119,7 @@ def semantic(url: str, vectors: np.ndarray, queries: np.ndarray, label: str) -> 
     hits = 0
     samples: list[float] = []
     for q, best in zip(queries, truth, strict=True):
-        query = VectorQuery("bench", q, 1, fn="fn", scope="s", with_text=False)
+        query = VectorQuery("bench", q, 1, fn="fn", scope="s", embedder=emb_label, with_text=False)
         t0 = time.perf_counter()
         found = backend.knn(query)
         samples.append(time.perf_counter() - t0)
