@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pmm_memo import Cache, CacheConfig, semantic_lookup
+from pmm_memo import Cache, semantic_lookup
+from tests.conftest import make_cache, url_for
 from tests.support.servers import ValkeyCluster, ValkeyServer
 
-NAMES = ["a", "A", "a*", "a:b", "[a]", "x}|@t:{*", "a,b", "a b", "ü", "-1", "a|b", "(x)"]
+NAMES = ["a", "A", "a*", "a:b", "[a]", "x}|@t:{*", "t{x}", "a,b", "a b", "ü", "-1", "a|b", "(x)"]
 PROMPTS = [
     "How do I reset my password?",
     "how do i reset my password",
@@ -63,37 +65,30 @@ def _make(cache: Cache, tenant: str, name: str) -> Any:
     return first if name == "first" else second
 
 
-@settings(max_examples=150, deadline=None)
-@given(ops)
-def test_isolation_memory(operations: list[tuple[str, str, str, str, bool]]) -> None:
-    check(Cache(CacheConfig(embedder="offline", embedding_dimensions=64)), operations)
+def _flush(server: ValkeyServer | ValkeyCluster) -> None:
+    if isinstance(server, ValkeyCluster):
+        server.flush()  # every primary
+    else:
+        with server.client() as c:
+            c.flushall()
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(ops)
-def test_isolation_redis(
-    search_server: ValkeyServer, operations: list[tuple[str, str, str, str, bool]]
-) -> None:
-    search_server.client().flushall()
-    cache = Cache(
-        CacheConfig(redis_url=search_server.url, embedder="offline", embedding_dimensions=64)
-    )
-    check(cache, operations)
-    cache.close()
+# Examples per backend: the servers cost a round trip per call, the cluster several.
+EXAMPLES = {"memory": 150, "redis": 40, "cluster": 15}
 
 
-@settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(ops)
-def test_isolation_cluster(
-    cluster_server: ValkeyCluster, operations: list[tuple[str, str, str, str, bool]]
-) -> None:
-    cluster_server.flush()
-    cache = Cache(
-        CacheConfig(redis_url=cluster_server.url, embedder="offline", embedding_dimensions=64)
-    )
-    check(cache, operations)
-    cache.close()
+@pytest.mark.parametrize("kind", ["memory", "redis", "cluster"])
+def test_isolation(kind: str, request: pytest.FixtureRequest) -> None:
+    url = url_for(kind, request)
+    server = {"redis": "search_server", "cluster": "cluster_server"}.get(kind)
+
+    @settings(max_examples=EXAMPLES[kind], deadline=None)
+    @given(ops)
+    def isolated(operations: list[tuple[str, str, str, str, bool]]) -> None:
+        if server is not None:  # each example starts empty
+            _flush(request.getfixturevalue(server))
+        cache = make_cache(kind, url)
+        check(cache, operations)
+        cache.close()
+
+    isolated()
