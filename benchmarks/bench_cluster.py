@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--calls", type=int, default=4000)
     args = parser.parse_args(argv)
+    began = time.monotonic()
     rng = np.random.default_rng(42)
     vectors = rng.standard_normal((args.entries, args.dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -159,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
             s = semantic(single.url, vectors, queries, "single node")
             ratio = float(np.median(c)) / float(np.median(s))
             print(f"\nsemantic lookup, cluster/single median ratio: {ratio:.2f}x")
+            print(f"(whole run: {time.monotonic() - began:.0f} s)")
         finally:
             single.stop()
             cluster.stop()
