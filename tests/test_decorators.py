@@ -339,7 +339,9 @@ def test_single_flight_tasks_share_exceptions(cache: Cache) -> None:
     @cached(tenant="t", cache=cache)
     async def boom(x: int) -> int:
         rec(x)
-        await asyncio.sleep(0.05)
+        # Long enough for every task's cache read to finish first: 50 ms was once too
+        # short for ten first reads on the cluster on a loaded machine (a second call).
+        await asyncio.sleep(0.5)
         raise RuntimeError("once")
 
     async def main() -> list[BaseException | int]:
