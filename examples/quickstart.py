@@ -25,7 +25,7 @@ def complete(prompt: str, model: str = "gpt-4o-mini", temperature: float = 0.0) 
     return f"[{model}] an answer to: {prompt}"
 
 
-@semantic_lookup(threshold=0.9, tenant="pmm_llm", ttl=3600)
+@semantic_lookup(threshold=0.97, tenant="pmm_llm", ttl=3600)
 def ask(prompt: str, model: str = "gpt-4o-mini", user_id: str | None = None) -> str:
     time.sleep(0.3)
     return f"[{model}] answer for {user_id}: {prompt}"
@@ -46,9 +46,10 @@ def main() -> None:
         "same call, keyword form (same key)", complete, prompt="What is Redis?", model="gpt-4o-mini"
     )
     timed("another model (a different key: miss)", complete, "What is Redis?", model="gpt-4o")
-    print(f"cache_info: {complete.cache_info()[:5]}")
+    info = complete.cache_info()
+    print(f"cache_info: hits={info.hits} misses={info.misses} entries={info.currsize}")
 
-    print("\nSemantic caching (@semantic_lookup, threshold 0.9)")
+    print("\nSemantic caching (@semantic_lookup, threshold 0.97)")
     timed("first question (miss)", ask, "How do I reset my password?", user_id="alice")
     timed(
         "reworded: case and punctuation (semantic hit)",
@@ -61,10 +62,10 @@ def main() -> None:
         "same words, another user (never shared)", ask, "how do I reset my password", user_id="bob"
     )
     timed("unrelated question (miss)", ask, "What is the capital of France?", user_id="alice")
-    info = ask.cache_info()
+    sem = ask.cache_info()
     print(
-        f"cache_info: hits={info.hits} semantic_hits={info.semantic_hits} "
-        f"misses={info.misses} entries={info.currsize}"
+        f"cache_info: hits={sem.hits} semantic_hits={sem.semantic_hits} "
+        f"misses={sem.misses} entries={sem.currsize}"
     )
 
 

@@ -25,6 +25,9 @@ def test_example_runs(path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip()
+    if path.name == "quickstart.py":  # the demo shows what the README says it shows
+        assert "cache_info: hits=2 misses=2 entries=2" in result.stdout, result.stdout
+        assert "hits=0 semantic_hits=2 misses=3 entries=3" in result.stdout, result.stdout
 
 
 def test_examples_exist() -> None:
