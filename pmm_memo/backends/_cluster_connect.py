@@ -14,25 +14,8 @@ backend's per-shard breaker decides when a shard is tried again (one timeout per
 CACHE_BREAKER_INTERVAL). Redirections (MOVED/ASK) are not retries; they are followed
 regardless (up to redis-py's 16 hops).
 
-Routing of RediSearch commands: redis-py's built-in command policies send FT.SEARCH,
-FT.INFO, FT.CREATE... to a random primary, as for a cluster whose search coordinator
-fans a query out (Redis Enterprise, Redis 8 with the coordinator). Open-source
-RediSearch has no coordinator and declares the index name as the command's key (COMMAND
-INFO FT.SEARCH: first key 1), so a random primary answers MOVED two times in three. The
-clients here route those commands by the index name's slot instead (`INDEX_COMMANDS`):
-one round trip, no redirection.
-
-Topology refresh after MOVED (asyncio client): redis-py's asyncio cluster client calls
-its own `aclose()` on every `reinitialize_steps`-th MOVED reply (default 5), which
-disconnects every connection of every node, including ones other tasks on the same
-loop are reading a reply from at that moment: they fail with "Connection closed by
-server" (a healthy shard would then look down and its breaker would open). With
-`reinitialize_steps=0` each MOVED instead patches the slot it names (redis-py
-`NodesManager.move_slot`) and the command is re-sent there; the full slot map is
-re-read after a connection error, as before. That is how the flake behind issue 10's
-broad-suite parametrisation arose: FT.SEARCH sent to a random primary produced a
-MOVED on most calls, so a semantic lookup closed its neighbours' connections every few
-calls.
+How these clients route RediSearch commands and react to MOVED, and why: `_cluster_routing`.
+They need redis-py >= 8.1 (checked with the URL).
 """
 
 from __future__ import annotations
@@ -43,28 +26,25 @@ from typing import Any
 import redis
 import redis.asyncio.cluster
 import redis.cluster
-from redis._parsers.commands import (
-    AsyncCommandsParser,
-    CommandPolicies,
-    PolicyRecords,
-    RequestPolicy,
-    ResponsePolicy,
-)
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
-from redis.commands.policies import (
-    STATIC_POLICIES,
-    AsyncBasePolicyResolver,
-    AsyncPolicyResolver,
-    BasePolicyResolver,
-    PolicyResolver,
-)
 from redis.retry import Retry
 
 from .._errors import ConfigError
 from ._connect import parse_hosts
 
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+MIN_REDIS_PY = (8, 1)  # the version tested; routing policies arrived in the 7.x series
+
+
+def _version(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split(".")[:2]:
+        digits = "".join(c for c in piece if c.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
 _FORM = "redis+cluster://[user:password@]host:port[,host:port...]"
 
 
@@ -91,6 +71,12 @@ def parse_cluster_url(url: str) -> ClusterTarget:
     if "?" in netloc or "?" in path:
         raise ConfigError(f"CACHE_REDIS_URL: cluster URLs take no query options ({_FORM})")
     username, password, hosts = parse_hosts(netloc, "cluster node address", _FORM)
+    if _version(redis.__version__) < MIN_REDIS_PY:
+        raise ConfigError(
+            f"CACHE_REDIS_URL: Redis Cluster support needs redis-py >= "
+            f"{'.'.join(map(str, MIN_REDIS_PY))} (its cluster routing policies; this is "
+            f"{redis.__version__}): pip install -U redis"
+        )
     return ClusterTarget(hosts, scheme == "rediss+cluster", username, password)
 
 
@@ -113,52 +99,11 @@ def _kwargs(target: ClusterTarget, options: dict[str, Any]) -> dict[str, Any]:
     return kw
 
 
-# RediSearch commands whose first argument is an index name (the command's key).
-INDEX_COMMANDS = (
-    "search",
-    "aggregate",
-    "info",
-    "create",
-    "alter",
-    "dropindex",
-    "explain",
-    "explaincli",
-    "profile",
-    "tagvals",
-    "spellcheck",
-    "syndump",
-    "synupdate",
-)
-_KEYED = CommandPolicies(RequestPolicy.DEFAULT_KEYED, ResponsePolicy.DEFAULT_KEYED)
-POLICIES: PolicyRecords = {
-    **STATIC_POLICIES,
-    "ft": {**STATIC_POLICIES["ft"], **dict.fromkeys(INDEX_COMMANDS, _KEYED)},
-}
-
-
-class IndexKeyedPolicies(BasePolicyResolver):
-    """redis-py's static command policies, with FT.* index commands routed by key."""
-
-    def __init__(self, fallback: PolicyResolver | None = None) -> None:
-        super().__init__(POLICIES, fallback)
-
-    def with_fallback(self, fallback: PolicyResolver) -> PolicyResolver:
-        return IndexKeyedPolicies(fallback)
-
-
-class AsyncIndexKeyedPolicies(AsyncBasePolicyResolver):
-    """`IndexKeyedPolicies` for the asyncio client."""
-
-    def __init__(self, fallback: AsyncPolicyResolver | None = None) -> None:
-        super().__init__(POLICIES, fallback)
-
-    def with_fallback(self, fallback: AsyncPolicyResolver) -> AsyncPolicyResolver:
-        return AsyncIndexKeyedPolicies(fallback)
-
-
 def sync_cluster_client(url: str, options: dict[str, Any]) -> redis.cluster.RedisCluster:
     """Connects at once (reads the slot map): raises redis.ConnectionError when no
     listed node answers."""
+    from ._cluster_routing import IndexKeyedPolicies
+
     target = parse_cluster_url(url)
     nodes = [
         redis.cluster.ClusterNode(h, p)  # type: ignore[no-untyped-call]
@@ -178,32 +123,13 @@ def sync_cluster_client(url: str, options: dict[str, Any]) -> redis.cluster.Redi
         raise redis.ConnectionError(f"no cluster node answered: {exc}") from exc
 
 
-class KnownCommands(AsyncCommandsParser):
-    """redis-py's asyncio command table, filled from one already read.
-
-    Each asyncio cluster client reads the server's whole COMMAND reply when it starts
-    (to find key positions) and parses it in Python: ~100 ms of the ~130 ms a client's
-    start took here, paid by every `asyncio.run()` that uses the cache. The table does not
-    depend on the event loop, so the first client's is given to the later ones. A command
-    missing from it still makes redis-py read COMMAND again (`initialize()` without a
-    node)."""
-
-    def __init__(self, commands: dict[str, Any]) -> None:
-        super().__init__()
-        self.commands = commands
-
-    async def initialize(self, node: Any = None) -> None:
-        if node is not None and self.commands:
-            self.node = node  # where COMMAND GETKEYS goes for movable keys
-            return
-        await super().initialize(node)
-
-
 def async_cluster_client(
     url: str, options: dict[str, Any], commands: dict[str, Any] | None = None
 ) -> redis.asyncio.cluster.RedisCluster:
     """Lazy: connects on its first command. `commands`: a command table another client
-    read (`client.commands_parser.commands`), see `KnownCommands`."""
+    read (`client.commands_parser.commands`), see `_cluster_routing.KnownCommands`."""
+    from ._cluster_routing import AsyncIndexKeyedPolicies, KnownCommands
+
     target = parse_cluster_url(url)
     nodes = [redis.asyncio.cluster.ClusterNode(h, p) for h, p in target.hosts]
     kw = _kwargs(target, options)
@@ -212,7 +138,7 @@ def async_cluster_client(
         startup_nodes=nodes,
         retry=AsyncRetry(NoBackoff(), 0),
         policy_resolver=AsyncIndexKeyedPolicies(),
-        reinitialize_steps=0,  # see the module docstring
+        reinitialize_steps=0,  # see _cluster_routing
         **kw,
     )
     if commands:

@@ -19,7 +19,7 @@ import pytest
 from redis.crc import key_slot
 
 from pmm_memo import Cache, cached, semantic_lookup
-from pmm_memo.backends._cluster_connect import INDEX_COMMANDS
+from pmm_memo.backends._cluster_routing import INDEX_COMMANDS
 from tests.conftest import SLOW_MACHINE, make_cache
 from tests.support.servers import ValkeyCluster
 
@@ -208,3 +208,20 @@ def test_slot_migration_under_async_load_keeps_every_shard_up(
     assert f.cache_info().errors == 0
     assert asyncio.run(read_all()) == [f"value-{i}" for i in range(120)]
     cache.close()
+
+
+@pytest.mark.parametrize("version", ["5.0.1", "7.0.0", "8.0.9b1"])
+def test_an_older_redis_py_is_refused_at_configuration(
+    version: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Older redis-py has no routing policies to configure (its cluster clients would send
+    FT.SEARCH to one node): a clear error at configuration, not an ImportError later."""
+    import redis
+
+    from pmm_memo import CacheConfig, ConfigError
+
+    monkeypatch.setattr(redis, "__version__", version)
+    with pytest.raises(ConfigError, match=r"redis-py >= 8\.1.*pip install -U redis"):
+        CacheConfig(redis_url="redis+cluster://127.0.0.1:7000")
+    monkeypatch.setattr(redis, "__version__", "8.1.0")
+    CacheConfig(redis_url="redis+cluster://127.0.0.1:7000")
