@@ -2,10 +2,11 @@
 
 Each row: (kind, stored, negative, control).
 - `stored` is cached first.
-- `negative` differs from it in one number, entity, symbol or negation: a different
-  question whose answer differs. Any hit on it is wrong.
-- `control` is a paraphrase of `stored` that keeps every number, name, symbol and
-  negation: it asks the same thing, so a hit on it is right.
+- `negative` differs from it in one number, magnitude, entity, symbol, negation, unit or
+  opposite word, or in the order of two words that play different roles (from/to,
+  subject/object): a different question whose answer differs. Any hit on it is wrong.
+- `control` is a paraphrase of `stored` that keeps every number, name, symbol, unit,
+  negation and role: it asks the same thing, so a hit on it is right.
 """
 
 from __future__ import annotations
@@ -278,5 +279,195 @@ HARD_NEGATIVES: list[tuple[str, str, str, str]] = [
         "Can you drink coffee with sugar?",
         "Can you drink coffee without sugar?",
         "Is it OK to drink coffee with sugar?",
+    ),
+    # -- magnitudes -------------------------------------------------------------------------
+    (
+        "magnitude",
+        "How many days are in 1 million seconds?",
+        "How many days are in 1 billion seconds?",
+        "How many days does 1 million seconds make?",
+    ),
+    (
+        "magnitude",
+        "What can I buy with a million dollars?",
+        "What can I buy with a billion dollars?",
+        "What could I buy with a million dollars?",
+    ),
+    (
+        "magnitude",
+        "Is a salary of 50 thousand rupees good in Bangalore?",
+        "Is a salary of 50 lakh rupees good in Bangalore?",
+        "Is 50 thousand rupees a good salary in Bangalore?",
+    ),
+    (
+        "magnitude",
+        "How long would it take to count to a million?",
+        "How long would it take to count to a billion?",
+        "How much time would it take to count to a million?",
+    ),
+    (
+        "magnitude",
+        "Which cities have more than 10 million people?",
+        "Which cities have more than 10 thousand people?",
+        "Which cities have a population of more than 10 million people?",
+    ),
+    # -- units ------------------------------------------------------------------------------
+    (
+        "unit",
+        "How many miles is a marathon?",
+        "How many kilometers is a marathon?",
+        "How many miles long is a marathon?",
+    ),
+    (
+        "unit",
+        "Is 30 degrees Celsius hot?",
+        "Is 30 degrees Fahrenheit hot?",
+        "Is a temperature of 30 degrees Celsius hot?",
+    ),
+    (
+        "unit",
+        "How much protein is in 100 grams of chicken?",
+        "How much protein is in 100 ounces of chicken?",
+        "How much protein do 100 grams of chicken contain?",
+    ),
+    (
+        "unit",
+        "How many hours does it take to learn to drive?",
+        "How many days does it take to learn to drive?",
+        "How many hours are needed to learn to drive?",
+    ),
+    (
+        "unit",
+        "What is the price of gold per ounce?",
+        "What is the price of gold per gram?",
+        "How much does gold cost per ounce?",
+    ),
+    (
+        "unit",
+        "How much is 100 dollars in rupees?",
+        "How much is 100 euros in rupees?",
+        "What is 100 dollars in rupees?",
+    ),
+    (
+        "unit",
+        "How many liters of water should I drink a day?",
+        "How many gallons of water should I drink a day?",
+        "How many liters of water should I drink each day?",
+    ),
+    # -- opposites --------------------------------------------------------------------------
+    (
+        "opposite",
+        "How can I gain weight fast?",
+        "How can I lose weight fast?",
+        "What is the fastest way to gain weight?",
+    ),
+    (
+        "opposite",
+        "When is the best time to buy a car?",
+        "When is the best time to sell a car?",
+        "What is the best time to buy a car?",
+    ),
+    (
+        "opposite",
+        "How do I increase my credit score?",
+        "How do I decrease my credit score?",
+        "How can I increase my credit score?",
+    ),
+    (
+        "opposite",
+        "What should I eat before a workout?",
+        "What should I eat after a workout?",
+        "What is good to eat before a workout?",
+    ),
+    (
+        "opposite",
+        "What is the maximum attachment size in Gmail?",
+        "What is the minimum attachment size in Gmail?",
+        "What is the maximum size of an attachment in Gmail?",
+    ),
+    (
+        "opposite",
+        "Which is the oldest university in the world?",
+        "Which is the newest university in the world?",
+        "What is the oldest university in the world?",
+    ),
+    (
+        "opposite",
+        "What are the advantages of remote work?",
+        "What are the disadvantages of remote work?",
+        "What advantages does remote work have?",
+    ),
+    (
+        "opposite",
+        "How do I enable dark mode on iPhone?",
+        "How do I disable dark mode on iPhone?",
+        "How can I enable dark mode on an iPhone?",
+    ),
+    (
+        "opposite",
+        "What are the symptoms of high blood pressure?",
+        "What are the symptoms of low blood pressure?",
+        "What symptoms does high blood pressure cause?",
+    ),
+    # -- order: two words trade roles -------------------------------------------------------
+    (
+        "order",
+        "Are there direct flights from Paris to London?",
+        "Are there direct flights from London to Paris?",
+        "Are there any direct flights from Paris to London?",
+    ),
+    (
+        "order",
+        "How do I convert miles to km?",
+        "How do I convert km to miles?",
+        "How can I convert miles to km?",
+    ),
+    (
+        "order",
+        "How do I convert a string to an int in Python?",
+        "How do I convert an int to a string in Python?",
+        "How can I convert a string to an int in Python?",
+    ),
+    (
+        "order",
+        "Is Java faster than Python?",
+        "Is Python faster than Java?",
+        "Is Java really faster than Python?",
+    ),
+    (
+        "order",
+        "What would happen if India attacks Pakistan?",
+        "What would happen if Pakistan attacks India?",
+        "What will happen if India attacks Pakistan?",
+    ),
+    (
+        "order",
+        "What are some secrets a boy should know about a girl?",
+        "What are some secrets a girl should know about a boy?",
+        "What secrets should a boy know about a girl?",
+    ),
+    (
+        "order",
+        "How do I port an app from Java to .NET?",
+        "How do I port an app from .NET to Java?",
+        "How can I port an application from Java to .NET?",
+    ),
+    (
+        "order",
+        "How do I transfer money from PayPal to my bank account?",
+        "How do I transfer money from my bank account to PayPal?",
+        "How can I move money from PayPal to my bank account?",
+    ),
+    (
+        "order",
+        "Can a dog eat cat food?",
+        "Can a cat eat dog food?",
+        "Is it OK for a dog to eat cat food?",
+    ),
+    (
+        "order",
+        "Can I use an Android charger for my iPhone?",
+        "Can I use an iPhone charger for my Android?",
+        "Can I use an Android charger for an iPhone?",
     ),
 ]

@@ -41,21 +41,26 @@ from xxhash import xxh3_64_intdigest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pmm_memo
+from benchmarks._replay import DEFAULT_RULE, Rule, hits, top2
 from benchmarks.hard_negatives import HARD_NEGATIVES
 from pmm_memo import Cache, CacheConfig, semantic_lookup
+from pmm_memo._candidates import AMBIGUITY_MARGIN
 from pmm_memo._decorators import DEFAULT_THRESHOLD
-from pmm_memo._guards import DEFAULT_GUARDS, Guards
+from pmm_memo._guards import DEFAULT_GUARDS, GUARDS, Guards
 from pmm_memo.embedders import Embedder, OfflineEmbedder
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval-data"
-THRESHOLDS = (0.85, 0.88, 0.90, 0.92, 0.93, 0.95, 0.97)
+THRESHOLDS = (0.85, 0.90, 0.92, 0.93, 0.94, 0.95, 0.97)
+# No guard, each guard alone (what it removes, what it costs), the ambiguity margin alone
+# (pmm_memo._candidates), all guards, and all guards + the margin: the default.
 GUARD_SETS: dict[str, tuple[str, ...]] = {
     "none": (),
-    "numbers": ("numbers",),
-    "numbers+entities": ("numbers", "entities"),
-    "numbers+negation": ("numbers", "negation"),
-    "all": ("numbers", "entities", "negation"),
+    **{name: (name,) for name in GUARDS},
+    "margin": (),
+    "all guards": GUARDS,
+    "default": DEFAULT_GUARDS,
 }
+MARGIN_SETS = frozenset({"margin", "default"})
 
 
 def make_embedder(name: str) -> Embedder:
@@ -76,54 +81,27 @@ def embed_unique(embedder: Embedder, texts: Sequence[str]) -> tuple[np.ndarray, 
     return embedder.embed(unique), index
 
 
-def top1(
-    queries: np.ndarray, stored: np.ndarray, chunk: int = 2048
-) -> tuple[np.ndarray, np.ndarray]:
-    best = np.empty(len(queries), dtype=np.int64)
-    sims = np.empty(len(queries), dtype=np.float32)
-    for start in range(0, len(queries), chunk):
-        block = queries[start : start + chunk] @ stored.T
-        idx = block.argmax(axis=1)
-        best[start : start + chunk] = idx
-        sims[start : start + chunk] = block[np.arange(len(idx)), idx]
-    return best, sims
-
-
-def hits(
-    queries: Sequence[str],
-    stored: Sequence[str],
-    best: np.ndarray,
-    sims: np.ndarray,
-    threshold: float,
-    guards: Guards,
-) -> np.ndarray:
-    """Which queries hit (top-1 above the threshold and allowed by the guards)."""
-    out = sims >= threshold
-    if guards:
-        for i in np.flatnonzero(out).tolist():
-            if guards.veto(queries[i], stored[int(best[i])]) is not None:
-                out[i] = False
-    return out
-
-
-def _guard_sets(choice: str) -> dict[str, Guards]:
+def _guard_sets(choice: str) -> dict[str, Rule]:
     names = GUARD_SETS if choice == "all" else {choice: GUARD_SETS[choice]}
-    return {label: Guards(g) for label, g in names.items()}
+    return {
+        label: Rule(Guards(g), AMBIGUITY_MARGIN if label in MARGIN_SETS else 0.0)
+        for label, g in names.items()
+    }
 
 
 # -- 1. hard negatives ---------------------------------------------------------------------
 
 
 def hard_negatives(
-    embedder: Embedder, thresholds: Sequence[float], guard_sets: dict[str, Guards]
+    embedder: Embedder, thresholds: Sequence[float], guard_sets: dict[str, Rule]
 ) -> None:
     stored = [r[1] for r in HARD_NEGATIVES]
     negatives = [r[2] for r in HARD_NEGATIVES]
     controls = [r[3] for r in HARD_NEGATIVES]
     kinds = [r[0] for r in HARD_NEGATIVES]
     s_vecs = embedder.embed(stored)
-    n_best, n_sims = top1(embedder.embed(negatives), s_vecs)
-    c_best, c_sims = top1(embedder.embed(controls), s_vecs)
+    n_knn = top2(embedder.embed(negatives), s_vecs)
+    c_knn = top2(embedder.embed(controls), s_vecs)
     own = np.arange(len(stored))
     n = len(HARD_NEGATIVES)
     print(
@@ -135,8 +113,8 @@ def hard_negatives(
     for label, guards in guard_sets.items():
         cells = []
         for t in thresholds:
-            wrong = int(hits(negatives, stored, n_best, n_sims, t, guards).sum())
-            right = int((hits(controls, stored, c_best, c_sims, t, guards) & (c_best == own)).sum())
+            wrong = int(hits(negatives, stored, n_knn, t, guards).sum())
+            right = int((hits(controls, stored, c_knn, t, guards) & (c_knn.best == own)).sum())
             cells.append(f"{wrong:>2} / {right:>2} {100 * right / n:3.0f}%")
         print(f"   {label:16} | " + " | ".join(cells))
     by_kind = {k: [i for i, x in enumerate(kinds) if x == k] for k in dict.fromkeys(kinds)}
@@ -154,15 +132,17 @@ def mock_data(
     embedder: Embedder,
     data_dir: Path,
     thresholds: Sequence[float],
-    guard_sets: dict[str, Guards],
+    guard_sets: dict[str, Rule],
     replay_at: float,
+    show_wrong: bool = False,
 ) -> None:
     pairs = json.loads((data_dir / "gptcache_mock_data.json").read_text())
     origins = [p["origin"] for p in pairs]
     similars = [p["similar"] for p in pairs]
     o_vecs, o_index = embed_unique(embedder, origins)
     stored = list(o_index)
-    best, sims = top1(embedder.embed(similars), o_vecs)
+    knn = top2(embedder.embed(similars), o_vecs)
+    best, sims = knn.best, knn.sims
     expected = np.array([o_index[o] for o in origins])
     origin_sims = np.einsum("ij,ij->i", o_vecs[best], o_vecs[expected])
     print(
@@ -175,7 +155,7 @@ def mock_data(
     for label, guards in guard_sets.items():
         cells = []
         for t in thresholds:
-            hit = hits(similars, stored, best, sims, t, guards)
+            hit = hits(similars, stored, knn, t, guards)
             right = int((hit & (best == expected)).sum())
             wrong_mask = hit & (best != expected)
             wrong = int(wrong_mask.sum())
@@ -188,7 +168,12 @@ def mock_data(
         "   GPTCache published (ONNX + FAISS, its own score): 0.95 -> 425/25/549, "
         "0.9 -> 804/77/118, 0.8 -> 904/92/3"
     )
-    default_label = next((lb for lb, g in GUARD_SETS.items() if g == DEFAULT_GUARDS), None)
+    if show_wrong:
+        hit = hits(similars, stored, knn, replay_at, DEFAULT_RULE)
+        print(f"   wrong hits at {replay_at} with the default guards (query | returned):")
+        for i in np.flatnonzero(hit & (best != expected)).tolist():
+            print(f"     {sims[i]:.3f} {similars[i]!r} | {stored[int(best[i])]!r}")
+    default_label = "default"
     if default_label in guard_sets and (default_label, replay_at) in rows:
         replay = replay_through_decorator(embedder, origins, similars, replay_at)
         print(
@@ -281,13 +266,17 @@ def qqp(
     data_dir: Path,
     sample: int,
     thresholds: Sequence[float],
-    guard_sets: dict[str, Guards],
+    guard_sets: dict[str, Rule],
     seed: int = 11,
+    split: str = "test",
+    show_wrong: float | None = None,
 ) -> None:
     pairs = json.loads((data_dir / "gptcache_similar_qqp_full.json").read_text())
-    train, test, dups = qqp_split(pairs)
+    train, held_out, dups = qqp_split(pairs)
+    # Rules are tuned on "train"; the published figures are from "test".
+    test = held_out if split == "test" else train
     train_q = {p["text_a"] for p in train} | {p["text_b"] for p in train}
-    test_q = {p["text_a"] for p in test} | {p["text_b"] for p in test}
+    test_q = {p["text_a"] for p in held_out} | {p["text_b"] for p in held_out}
     assert not train_q & test_q, "train and test share a question"
     labelled = {(p["text_a"], p["text_b"]) for p in pairs if p["label"] == 1}
     labelled |= {(b, a) for a, b in labelled}
@@ -296,11 +285,12 @@ def qqp(
     stored_vecs, stored_index = embed_unique(embedder, [p["text_a"] for p in chosen])
     stored = list(stored_index)
     queries = [p["text_b"] for p in chosen]
-    best, sims = top1(embedder.embed(queries), stored_vecs)
+    knn = top2(embedder.embed(queries), stored_vecs)
+    best, sims = knn.best, knn.sims
     n_dup = sum(p["label"] for p in chosen)
     print(
-        f"\n3. Quora, held out: {len(train)} train / {len(test)} test pairs (no shared "
-        f"question); {len(chosen)} test pairs sampled (seed {seed}, {n_dup} labelled "
+        f"\n3. Quora, held out: {len(train)} train / {len(held_out)} test pairs (no shared "
+        f"question); {len(chosen)} {split} pairs sampled (seed {seed}, {n_dup} labelled "
         f"duplicates), {len(stored)} distinct text_a stored, every text_b queried"
     )
     print(
@@ -309,7 +299,7 @@ def qqp(
     )
     for label, guards in guard_sets.items():
         for t in thresholds:
-            hit = hits(queries, stored, best, sims, t, guards)
+            hit = hits(queries, stored, knn, t, guards)
             strict = transitive = 0
             for i in np.flatnonzero(hit).tolist():
                 q, found = queries[i], stored[int(best[i])]
@@ -325,17 +315,24 @@ def qqp(
                 f"   {label:16} | {t:9.2f} | {hit.mean():8.3f} | {n_hits:4d} | "
                 f"{sp:16.3f} | {tp:20.3f}"
             )
+    if show_wrong is not None:
+        hit = hits(queries, stored, knn, show_wrong, DEFAULT_RULE)
+        print(f"   transitively wrong hits at {show_wrong}, default guards (query | returned):")
+        for i in np.flatnonzero(hit).tolist():
+            q, found = queries[i], stored[int(best[i])]
+            if found != q and dups.find(found) != dups.find(q):
+                print(f"     {sims[i]:.3f} {q!r} | {found!r}")
 
 
 # -- 4. cost ------------------------------------------------------------------------------
 
 
-def guard_cost(guard_sets: dict[str, Guards], data_dir: Path) -> None:
+def guard_cost(guard_sets: dict[str, Rule], data_dir: Path) -> None:
     pairs = json.loads((data_dir / "gptcache_mock_data.json").read_text())
     texts = [(p["similar"], p["origin"]) for p in pairs]
     print("\n4. Guard cost per candidate checked (GPTCache pairs, mean of 3 rounds):")
-    for label, guards in guard_sets.items():
-        if not guards:
+    for label, (guards, _) in guard_sets.items():
+        if not guards or label == "default":
             continue
         best = float("inf")
         for _ in range(3):
@@ -355,6 +352,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--guards", default="all", choices=["all", *GUARD_SETS])
     parser.add_argument("--replay-at", type=float, default=DEFAULT_THRESHOLD)
     parser.add_argument("--skip", default="", help="comma list of sections to skip: 1,2,3,4")
+    parser.add_argument(
+        "--qqp-split", choices=["test", "train"], default="test", help="tune on train only"
+    )
+    parser.add_argument("--show-wrong", action="store_true", help="wrong hits at --replay-at")
     args = parser.parse_args(argv)
     thresholds = [float(t) for t in args.thresholds.split(",")]
     guard_sets = _guard_sets(args.guards)
@@ -367,8 +368,24 @@ def main(argv: list[str] | None = None) -> None:
     )
     sections: list[tuple[str, Callable[[], None]]] = [
         ("1", lambda: hard_negatives(embedder, thresholds, guard_sets)),
-        ("2", lambda: mock_data(embedder, args.data, thresholds, guard_sets, args.replay_at)),
-        ("3", lambda: qqp(embedder, args.data, args.qqp_test, thresholds, guard_sets)),
+        (
+            "2",
+            lambda: mock_data(
+                embedder, args.data, thresholds, guard_sets, args.replay_at, args.show_wrong
+            ),
+        ),
+        (
+            "3",
+            lambda: qqp(
+                embedder,
+                args.data,
+                args.qqp_test,
+                thresholds,
+                guard_sets,
+                split=args.qqp_split,
+                show_wrong=args.replay_at if args.show_wrong else None,
+            ),
+        ),
         ("4", lambda: guard_cost(guard_sets, args.data)),
     ]
     for name, run in sections:

@@ -9,7 +9,14 @@ A neighbour is served only when all of these hold (any failure: try the next one
    float cosine says), or — below `threshold=1.0` only — cosine similarity >= threshold
    and >= the entry's own `min_similarity` (raised by `report_wrong_hit`);
 3. the guards (`_guards`: equal numbers, ...) find nothing that tells the texts apart;
-4. what differs is close enough on its own: when the two windows share context and
+4. it is not ambiguous: when the next neighbour that also passes 1-3 (another stored
+   text) is within AMBIGUITY_MARGIN of its similarity, the query matches two different
+   questions about equally well and the cache cannot tell which was asked: a miss
+   (counted as a guard rejection). The ratio test of nearest-neighbour matching (Lowe,
+   "Distinctive image features from scale-invariant keypoints", 2004), as a difference
+   of cosines. The KNN therefore asks for one neighbour more than may answer (`fetch`);
+   a match of the whole text (step 2) is never ambiguous;
+5. what differs is close enough on its own: when the two windows share context and
    differ in some sentences (`_semantic.changed_spans`), those sentences, embedded
    alone, must also reach the threshold. The caller embeds the pair (sync or async) and
    asks `confirm`.
@@ -39,6 +46,12 @@ class Candidate:
     compare: tuple[str, str] | None = None
 
 
+# Chosen with benchmarks/quality.py on the even-numbered GPTCache pairs and the Quora
+# train split (README, "Choosing a threshold"): it removes most wrong hits between
+# near-duplicate stored texts for ~3% of right hits.
+AMBIGUITY_MARGIN = 0.015
+
+
 class Matcher:
     """The acceptance rules of one decorated function (its threshold)."""
 
@@ -47,6 +60,11 @@ class Matcher:
         self.guards = guards  # a _guards.Guards (falsy: none), or None
         self.exact_only = threshold >= 1.0  # same normalised text, never a float cosine
 
+    def fetch(self, k: int) -> int:
+        """How many neighbours to ask the KNN for when `k` may answer: one more, the
+        competitor of the ambiguity check (none at threshold 1.0)."""
+        return k if self.exact_only else k + 1
+
     def candidates(
         self,
         query: VectorQuery,
@@ -54,33 +72,56 @@ class Matcher:
         neighbours: list[Neighbour],
         counters: Counters | None = None,
     ) -> Iterator[Candidate]:
-        """Neighbours that pass the checks that need no embedding, best first. A guard's
-        veto is counted in `counters.guard_rejections` (when counters are given)."""
-        for n in neighbours:
-            if (
-                n.corrupt
-                or n.tenant != query.tenant
-                or n.user != query.user
-                or n.fn != query.fn
-                or n.scope != query.scope
-                or n.embedder != query.embedder
+        """Neighbours that pass the checks that need no embedding, best first (at most
+        `query.k - 1` of them below threshold 1.0: the last one fetched only competes).
+        A guard's veto or an ambiguity is counted in `counters.guard_rejections`."""
+        answerable = query.k if self.exact_only else query.k - 1
+        passing: list[tuple[int, Candidate]] = []
+        for i, n in enumerate(neighbours):
+            c = self._check(query, text, n, counters if i < answerable else None)
+            if c is not None:
+                passing.append((i, c))
+        for j, (i, c) in enumerate(passing):
+            if i >= answerable:
+                return
+            n = c.neighbour
+            if n.text_h != text.digest and any(
+                other.neighbour.text_h != n.text_h
+                and other.neighbour.similarity > n.similarity - AMBIGUITY_MARGIN
+                for _, other in passing[j + 1 : j + 2]
             ):
-                continue
-            if n.text_h == text.digest:
-                yield Candidate(n)
-                continue
-            if (
-                self.exact_only
-                or n.similarity < self.threshold
-                or n.similarity < n.min_similarity  # a reported wrong hit (feedback)
-                or n.text is None  # what differs cannot be checked: not served
-            ):
-                continue
-            if self.guards and self.guards.veto(text.window, n.text) is not None:
                 if counters is not None:
                     counters.guard_rejections += 1
-                continue
-            yield Candidate(n, changed_spans(text.window, n.text))
+                return  # two stored texts match about equally well: neither answers
+            yield c
+
+    def _check(
+        self, query: VectorQuery, text: SemanticText, n: Neighbour, counters: Counters | None
+    ) -> Candidate | None:
+        """Checks 1-3 (see the module docstring) on one neighbour."""
+        if (
+            n.corrupt
+            or n.tenant != query.tenant
+            or n.user != query.user
+            or n.fn != query.fn
+            or n.scope != query.scope
+            or n.embedder != query.embedder
+        ):
+            return None
+        if n.text_h == text.digest:
+            return Candidate(n)
+        if (
+            self.exact_only
+            or n.similarity < self.threshold
+            or n.similarity < n.min_similarity  # a reported wrong hit (feedback)
+            or n.text is None  # what differs cannot be checked: not served
+        ):
+            return None
+        if self.guards and self.guards.veto(text.window, n.text) is not None:
+            if counters is not None:
+                counters.guard_rejections += 1
+            return None
+        return Candidate(n, changed_spans(text.window, n.text))
 
     def confirm(self, vectors: np.ndarray | None) -> bool:
         """Are the two changed parts (embedded as a (2, dim) array) similar enough?"""

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 # Chosen by measurement (benchmarks/quality.py, local MiniLM + the default guards): the
 # highest threshold at which >= 70% of paraphrase controls of the hard-negatives table
 # still hit, with 0 wrong hits there. See README "Choosing a threshold".
-DEFAULT_THRESHOLD = 0.92
+DEFAULT_THRESHOLD = 0.93
 
 
 @overload
@@ -142,10 +142,10 @@ def semantic_lookup(
     call: same function, tenant, user and other arguments, with a `text_arg` whose
     embedding has cosine similarity >= `threshold`.
 
-    Bare `@semantic_lookup` (no parentheses) uses the default threshold, 0.92.
+    Bare `@semantic_lookup` (no parentheses) uses the default threshold, 0.93.
 
-    `guards`: text checks a candidate must pass (see pmm_memo._guards): "numbers"
-    (default: equal numbers in order), "entities", "negation"; `()` for none.
+    `guards`: text checks a candidate must pass (see pmm_memo._guards): "numbers",
+    "entities", "negation", "units", "opposites", "roles" (default: all); `()` for none.
     `verify`: an optional judge `(query_text, cached_text) -> bool` (sync, or async for an
     async function) asked about the best candidate; False or a failure is a miss.
     """

@@ -119,7 +119,7 @@ class SemanticMemo(MemoCore):
         return VectorQuery(
             tenant=self.tenant,
             vector=vector,
-            k=self.k or cache.config.knn_k,
+            k=self.matcher.fetch(self.k or cache.config.knn_k),
             fn=self.fn_of(cache),
             scope=sem.scope,
             user=self.user_of(call),

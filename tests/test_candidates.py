@@ -89,3 +89,60 @@ def test_confirm() -> None:
     assert m.confirm(np.asarray([[1, 0], [1, 0]], np.float32))
     assert not m.confirm(np.asarray([[1, 0], [0, 1]], np.float32))
     assert not m.confirm(None)  # embedding failed: not proven, not served
+
+
+# -- ambiguity: two stored texts about equally close ---------------------------------------
+
+
+def test_fetch_asks_for_one_competitor_more() -> None:
+    assert Matcher(0.9).fetch(1) == 2
+    assert Matcher(1.0).fetch(1) == 1  # the same text only: nothing can compete
+
+
+def test_two_stored_texts_about_equally_close_answer_neither() -> None:
+    from pmm_memo._stats import Counters
+
+    counters = Counters()
+    best = neighbour(similarity=0.97, text_h="a")
+    close = neighbour(similarity=0.96, text="how can i reset my password", text_h="b")
+    query = dataclasses.replace(QUERY, k=2)  # k=1 may answer, one competitor
+    assert list(Matcher(0.9).candidates(query, TEXT, [best, close], counters)) == []
+    assert counters.guard_rejections == 1
+    far = dataclasses.replace(close, similarity=0.95)  # 0.02 apart: distinct enough
+    assert [c.neighbour for c in Matcher(0.9).candidates(query, TEXT, [best, far])] == [best]
+
+
+def test_a_competitor_must_itself_pass_every_check() -> None:
+    best = neighbour(similarity=0.97, text_h="a")
+    query = dataclasses.replace(QUERY, k=2)
+    for other in (
+        neighbour(similarity=0.965, text="how do i reset my 2 passwords", text_h="b"),  # guard
+        neighbour(similarity=0.965, text_h="b", tenant="T"),  # not ours
+        neighbour(similarity=0.965, text_h="b", min_similarity=0.99),  # reported wrong
+        neighbour(similarity=0.965, text_h="a"),  # the same stored text again
+    ):
+        found = Matcher(0.9, _every_guard()).candidates(query, TEXT, [best, other])
+        assert [c.neighbour for c in found] == [best], other
+
+
+def test_the_same_text_is_never_ambiguous() -> None:
+    same = neighbour(similarity=0.99, text_h=TEXT.digest)
+    close = neighbour(similarity=0.985, text_h="b")
+    query = dataclasses.replace(QUERY, k=2)
+    assert [c.neighbour for c in Matcher(0.9).candidates(query, TEXT, [same, close])] == [same]
+
+
+def test_only_k_neighbours_may_answer_the_last_one_only_competes() -> None:
+    first = neighbour(similarity=0.97, text_h="a", text="how do i reset my 2 passwords")
+    second = neighbour(similarity=0.93, text_h="b")
+    query = dataclasses.replace(QUERY, k=2)  # fetched 2: only the first may answer
+    assert list(Matcher(0.9, _every_guard()).candidates(query, TEXT, [first, second])) == []
+    query3 = dataclasses.replace(QUERY, k=3)  # k=2 may answer: the second does
+    found = Matcher(0.9, _every_guard()).candidates(query3, TEXT, [first, second])
+    assert [c.neighbour for c in found] == [second]
+
+
+def _every_guard() -> Any:
+    from pmm_memo._guards import GUARDS, Guards
+
+    return Guards(GUARDS)

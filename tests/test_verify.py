@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import pmm_memo
 from pmm_memo import Cache, CacheManager, cached, semantic_lookup
 from tests.conftest import make_cache, run
 
@@ -90,6 +91,89 @@ def test_guards_async(cache: Cache) -> None:
     assert run(go()) == [f"answer to {Q15}", f"answer to {Q25}", f"answer to {Q15}"]
 
 
+# Pairs the offline embedder scores >= 0.6 (word order: 1.0) that a guard tells apart.
+GUARDED_PAIRS = [
+    (
+        "roles",
+        "Please convert the distance of the morning run along the river from miles to km today",
+        "Please convert the distance of the morning run along the river from km to miles today",
+    ),
+    (
+        "opposites",
+        "Please explain how I can quickly gain weight with a healthy diet plan and exercise",
+        "Please explain how I can quickly lose weight with a healthy diet plan and exercise",
+    ),
+    (
+        "units",
+        "Please explain how long the morning run along the river is in miles for the family",
+        "Please explain how long the morning run along the river is in kilometers for the family",
+    ),
+    (
+        "numbers",  # magnitudes
+        "Please estimate what the house would cost the whole family with 3 million dollars",
+        "Please estimate what the house would cost the whole family with 3 billion dollars",
+    ),
+]
+
+
+@pytest.mark.parametrize(("guard", "stored", "other"), GUARDED_PAIRS)
+def test_each_guard_on_the_decorator(cache: Cache, guard: str, stored: str, other: str) -> None:
+    calls: list[str] = []
+    plain = _ask(cache, calls, guards=())
+    plain(stored)
+    assert plain(other) == f"answer to {stored}"  # the embedding alone cannot tell
+    only = _ask(cache, calls, version="2", guards=(guard,))
+    only(stored)
+    assert only(other) == f"answer to {other}"
+    assert only.cache_info().guard_rejections == 1
+    default = _ask(cache, calls, version="3")  # on by default
+    default(stored)
+    assert default(other) == f"answer to {other}"
+
+
+@pytest.mark.parametrize(("guard", "stored", "other"), GUARDED_PAIRS)
+def test_each_guard_async(cache: Cache, guard: str, stored: str, other: str) -> None:
+    calls: list[str] = []
+    ask = _aask(cache, calls, guards=(guard,))
+
+    async def go() -> list[str]:
+        return [await ask(stored), await ask(other), await ask(stored)]
+
+    assert run(go()) == [f"answer to {stored}", f"answer to {other}", f"answer to {stored}"]
+    assert calls == [stored, other]
+
+
+# Two stored texts the query matches about equally well (offline: 0.945 / 0.945).
+COOK = "Please tell me the best way to cook brown rice in a {} on the stove for dinner tonight"
+
+
+def test_an_ambiguous_query_is_a_miss(cache: Cache) -> None:
+    calls: list[str] = []
+    ask = _ask(cache, calls)
+    ask(COOK.format("pot"))
+    assert ask(COOK.format("wok")) == f"answer to {COOK.format('pot')}"  # one close text
+    ask.invalidate(COOK.format("wok"))
+    with pmm_memo.refresh():
+        ask(COOK.format("pan"))  # a second, about as close: which one was asked?
+    before = ask.cache_info().guard_rejections
+    assert ask(COOK.format("wok")) == f"answer to {COOK.format('wok')}"
+    assert ask.cache_info().guard_rejections == before + 1
+    assert ask(COOK.format("pan")) == f"answer to {COOK.format('pan')}"  # exact: a hit
+
+
+def test_an_ambiguous_query_is_a_miss_async(cache: Cache) -> None:
+    calls: list[str] = []
+    ask = _aask(cache, calls)
+
+    async def go() -> list[str]:
+        with pmm_memo.refresh():
+            await ask(COOK.format("pot"))
+            await ask(COOK.format("pan"))
+        return [await ask(COOK.format("wok")), await ask(COOK.format("pot"))]
+
+    assert run(go()) == [f"answer to {COOK.format('wok')}", f"answer to {COOK.format('pot')}"]
+
+
 def test_bad_guards_fail_at_decoration() -> None:
     with pytest.raises(ValueError, match="unknown guard"):
         semantic_lookup(guards=("nums",))
@@ -134,6 +218,7 @@ def test_rejection_or_failure_is_a_counted_miss(
     ask(Q15)
     with caplog.at_level(logging.WARNING, logger="pmm_memo"):
         assert ask(Q15_NEAR) == f"answer to {Q15_NEAR}"
+        ask.invalidate(Q15_NEAR)  # else Q15 and Q15_NEAR would be ambiguous for Q15_FAR
         assert ask(Q15_FAR) == f"answer to {Q15_FAR}"
     info = ask.cache_info()
     assert (info.semantic_hits, info.verify_rejections, info.misses) == (0, 2, 3)
@@ -154,7 +239,9 @@ def test_async_judge_on_async_function(cache: Cache) -> None:
     ask = _aask(cache, calls, verify=judge)
 
     async def go() -> list[str]:
-        return [await ask(Q15), await ask(Q15_NEAR), await ask(Q15_FAR)]
+        first, near = await ask(Q15), await ask(Q15_NEAR)
+        ask.invalidate(Q15_NEAR)  # else Q15 / Q15_NEAR would be ambiguous for Q15_FAR
+        return [first, near, await ask(Q15_FAR)]
 
     assert run(go()) == [f"answer to {Q15}", f"answer to {Q15_NEAR}", f"answer to {Q15}"]
     assert seen == [Q15_NEAR, Q15_FAR]
