@@ -7,10 +7,17 @@ short lists/tuples of str. Pure and I/O-free.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._encoding import _EXACT, _encode, _Unencodable, encode_value
+from ._encoding import (
+    _CANONICAL_NAN,
+    _EXACT,
+    _encode,
+    _pack_double,
+    _Unencodable,
+    encode_value,
+)
 
 
 def _heads(make: Callable[[int], Any], unit: bytes, limit: int) -> list[bytes]:
@@ -54,34 +61,40 @@ def _str_sequence(v: list[Any] | tuple[Any, ...], out: list[bytes]) -> bool:
     return True
 
 
-def encode_included(values: list[Any], included: tuple[int, ...]) -> bytes | None:
-    """All included arguments in one pass: the hot path of every cache hit.
+def encode_values(values: Sequence[Any]) -> bytes | None:
+    """The arguments' encodings concatenated in one pass: the hot path of every cache hit.
 
     Produces exactly the concatenation of the per-argument encodings (a property test
     pins the fast paths to the generic encoder); returns None when an argument cannot
     be encoded, so the caller can take the slow path that names it.
     """
     out: list[bytes] = []
+    append = out.append
     try:
-        for i in included:
-            v = values[i]
+        for v in values:
             t = type(v)
             if t is str:  # inlined _enc_str: prompts are the common case
                 data = v.encode("utf-8", "surrogatepass")
                 n = len(data)
-                out.append(_STR_HEAD[n] if n < 128 else b"s%d:" % n)
-                out.append(data)
-                continue
-            if t is int and 0 <= v < 256:
-                out.append(_SMALL_INT[v])
-                continue
-            if (t is list or t is tuple) and _str_sequence(v, out):
-                continue
-            encoder = _EXACT.get(t)
-            if encoder is not None:
-                encoder(v, out, None)
+                append(_STR_HEAD[n] if n < 128 else b"s%d:" % n)
+                append(data)
+            elif t is int and 0 <= v < 256:
+                append(_SMALL_INT[v])
+            elif t is float:  # inlined _enc_float (temperature, top_p, ...)
+                append(b"f" + _pack_double(v) if v == v else _CANONICAL_NAN)
+            elif (t is list or t is tuple) and _str_sequence(v, out):
+                pass
             else:
-                _encode(v, out, None)
+                encoder = _EXACT.get(t)
+                if encoder is not None:
+                    encoder(v, out, None)
+                else:
+                    _encode(v, out, None)
     except (_Unencodable, RecursionError):
         return None
     return b"".join(out)
+
+
+def encode_included(values: Sequence[Any], included: tuple[int, ...]) -> bytes | None:
+    """`encode_values` of the arguments at `included` (the others are `ignore`d)."""
+    return encode_values([values[i] for i in included])

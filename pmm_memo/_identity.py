@@ -237,7 +237,9 @@ class _Walk:
             return qualified_name(obj) + self.function_layer(obj)
         if inspect.isfunction(obj):  # a proxy (wrapt): what it wraps, under its own type
             inner = getattr(obj, "__wrapped__", None)
-            return f"proxy:{qualified_name(type(obj))}<{self.describe(inner)}"
+            # A decorated function names itself by a fixed label (see _wrapper).
+            label = getattr(type(obj), "identity_label", None)
+            return f"proxy:{label or qualified_name(type(obj))}<{self.describe(inner)}"
         if isinstance(obj, _BUILTIN_CALLABLES):
             return "builtin:" + qualified_name(obj) + self._bound_to(obj)
         if type(obj).__module__ == "operator":

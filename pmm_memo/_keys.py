@@ -156,9 +156,13 @@ class _Plan:
     user_pos: int | None
     plain: bool  # no custom key function: material is header + arguments
     header_sep: bytes = b""
+    width: int = 0  # how many named parameters (values a positional call binds)
+    all_included: bool = False  # nothing ignored: the values are encoded as they are
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "header_sep", self.header + b"|")
+        object.__setattr__(self, "width", len(self.sig.names))
+        object.__setattr__(self, "all_included", self.included == tuple(range(len(self.names))))
 
 
 class BoundCall:

@@ -1,6 +1,6 @@
 """What decorated functions look like to type checkers (mypy, pyright).
 
-Runtime objects are wrapt proxies (`_wrapper._CachedWrapper`); these protocols only
+Runtime objects are function proxies (`_wrapper._CachedWrapper`); these protocols only
 describe them, so user code keeps the function's signature and return type:
 
 - `CachedFunction[P, R]`: a decorated function. Read through an instance (a method),
