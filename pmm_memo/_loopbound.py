@@ -55,6 +55,12 @@ class LoopBound(Generic[T]):
     def __len__(self) -> int:
         return len(self._held)
 
+    def current(self) -> T | None:
+        """The running loop's client if it has one: no coroutine, for the hot path of
+        every async read (`get` makes one when this is None)."""
+        held = self._held.get(asyncio.get_running_loop())
+        return None if held is None else held[0]
+
     async def get(self) -> T:
         loop = asyncio.get_running_loop()
         held = self._held.get(loop)

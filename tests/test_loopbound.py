@@ -105,3 +105,32 @@ def test_aclose_then_reuse_on_the_same_loop(redis_url: str) -> None:
         assert len(cache.backend._aclients) == 0  # type: ignore[attr-defined]
     finally:
         cache.close()
+
+
+def test_current_is_the_running_loops_client_or_none() -> None:
+    """The no-await lookup of the async hit path sees only its own loop's client."""
+    from pmm_memo._loopbound import LoopBound
+
+    made: list[object] = []
+
+    def factory() -> object:
+        made.append(object())
+        return made[-1]
+
+    async def closer(client: object) -> None:
+        return None
+
+    bound: LoopBound[object] = LoopBound(factory, closer)
+
+    async def first() -> None:
+        assert bound.current() is None
+        client = await bound.get()
+        assert bound.current() is client is made[0]
+
+    async def second() -> None:
+        assert bound.current() is None  # a new loop: the old loop's client is not seen
+        assert await bound.get() is made[1]
+
+    asyncio.run(first())
+    asyncio.run(second())
+    assert len(bound) == 0
