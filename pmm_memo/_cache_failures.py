@@ -159,14 +159,15 @@ class CacheFailures:
 
 
 def _busy_errors(backend: Backend) -> tuple[type[BaseException], ...]:
-    """Errors that mean "no free pooled connection" (load, not an outage)."""
+    """Errors that mean "no free pooled connection", or "the server answers but this
+    process was too slow" (load, not an outage)."""
     if backend.name != "redis":
         return ()
     import redis
 
-    from .backends._connect import PoolTimeoutError
+    from .backends._connect import LocalSlownessError, PoolTimeoutError
 
-    return (PoolTimeoutError, redis.exceptions.MaxConnectionsError)
+    return (PoolTimeoutError, LocalSlownessError, redis.exceptions.MaxConnectionsError)
 
 
 def _timeouts(backend: Backend) -> tuple[type[BaseException], ...]:

@@ -95,7 +95,7 @@ def _kwargs(target: ClusterTarget, options: dict[str, Any]) -> dict[str, Any]:
     # The single-server blocking pool's options (see _connect) have no cluster
     # counterpart; max_connections (per node) does.
     kw.pop("failures", None)
-    kw.pop("replies", None)  # the Cache's reply counter (see _connect.LocalSlowness)
+    kw.pop("replies", None)  # the Cache's reply counter (see _evidence.LocalSlowness)
     return kw
 
 

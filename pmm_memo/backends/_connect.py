@@ -21,7 +21,7 @@ import contextlib
 import queue
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -30,17 +30,24 @@ import redis
 import redis.asyncio
 import redis.asyncio.sentinel
 import redis.sentinel
-from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import NoBackoff
 
 from .._errors import ConfigError
+from ._evidence import (
+    LoadAwareAsyncRetry,
+    LocalSlowness,
+    LocalSlownessError,
+    ProbeKey,
+    probe_key,
+)
+
+__all__ = ["LoadAwareAsyncRetry", "LocalSlownessError"]
 
 T = TypeVar("T")
 
 SENTINEL_SCHEME = "redis+sentinel"
 # Keys of the options dict that shape the pool rather than configure a connection.
 # `failures`: a callable returning the circuit breaker's failure count; `replies`: one
-# returning how many replies the cache has received (see BlockingPool, LocalSlowness).
+# returning how many replies the cache has received (see BlockingPool, _evidence).
 POOL_OPTIONS = ("max_connections", "pool_timeout", "failures", "replies")
 
 
@@ -59,41 +66,14 @@ def _pool_timeout(limit: int, wait: float) -> PoolTimeoutError:
 
 
 _FAILED_WHILE_WAITING = "the server failed while this call waited for a pooled connection"
+_TOO_SLOW = (
+    "connects kept timing out while the server answered a probe: this process was too "
+    "slow (raise CACHE_CONNECT_TIMEOUT or CACHE_POOL_TIMEOUT)"
+)
 
 
 def _no_failures() -> int:
     return 0
-
-
-class LocalSlowness:
-    """Tells, after a timeout, whether it says more about this process than the server.
-
-    Asyncio timeouts are event-loop time: a loop running 2,000 tasks, or sharing the GIL
-    with busy threads, reaches a reply (or a finished connect) that arrived long ago only
-    after its timeout fired. Two signs tell that apart from a frozen server: the server
-    answered other calls of this process meanwhile (`replies`, counted by `Cache`), or
-    the process was CPU-busy for a large share of the wait (waiting on a frozen server,
-    an idle process uses almost no CPU). Sync socket timeouts are the kernel's, but a
-    burst of connects can still meet a full accept queue, so pools use this too."""
-
-    BUSY_SHARE = 0.25  # CPU seconds per wall second above which the process was busy
-    __slots__ = ("_cpu", "_replies", "_seen", "_wall")
-
-    def __init__(self, replies: Callable[[], int]) -> None:
-        self._replies = replies
-        self._wall, self._cpu, self._seen = time.perf_counter(), time.process_time(), replies()
-
-    def __bool__(self) -> bool:
-        if self._replies() != self._seen:
-            return True
-        elapsed = time.perf_counter() - self._wall
-        return time.process_time() - self._cpu >= self.BUSY_SHARE * elapsed
-
-
-# Connects that time out are tried again (up to this many attempts) while LocalSlowness
-# says the process, not the server, was slow: a burst of connects on a busy loop must
-# not look like an outage. A real outage costs one connect timeout, as before.
-_CONNECT_ATTEMPTS = 3
 
 
 class BlockingPool(redis.BlockingConnectionPool):
@@ -102,22 +82,28 @@ class BlockingPool(redis.BlockingConnectionPool):
     A frozen server holds every connection for a socket timeout; without a check, each
     queued caller would then take its turn at a timeout of its own (queue length x
     timeout in all). `failures` (the breaker's count) is read before and after the wait:
-    if it moved, the caller gives up at once, like calls that meet the open breaker."""
+    if it moved, the caller gives up at once, like calls that meet the open breaker.
+    A connect that times out is tried again, until CACHE_POOL_TIMEOUT, while the server
+    is shown to answer (`_evidence.LocalSlowness`): a burst of connects on a starved
+    process is load; a frozen, blackholed or dead server still fails the first time."""
 
     failures: Callable[[], int] = staticmethod(_no_failures)
     replies: Callable[[], int] = staticmethod(_no_failures)
+    probe: ProbeKey | None = None
 
     def get_connection(self, *args: Any, **kwargs: Any) -> Any:
         before = self.failures()
-        for attempt in range(_CONNECT_ATTEMPTS):
-            slowness = LocalSlowness(self.replies)
+        deadline = time.monotonic() + (self.timeout or 0.0)
+        while True:
+            evidence = LocalSlowness(self.replies, self.probe)
             try:
                 connection = self._get(*args, **kwargs)
                 break
             except redis.TimeoutError:
-                last = attempt + 1 == _CONNECT_ATTEMPTS
-                if last or self.failures() != before or not slowness:
+                if self.failures() != before or not evidence.local():
                     raise
+                if time.monotonic() >= deadline:
+                    raise LocalSlownessError(_TOO_SLOW) from None
         if self.failures() != before:
             self.release(connection)  # type: ignore[no-untyped-call]
             raise PoolTimeoutError(_FAILED_WHILE_WAITING)
@@ -137,18 +123,21 @@ class BlockingPool(redis.BlockingConnectionPool):
 class AsyncBlockingPool(redis.asyncio.BlockingConnectionPool):
     failures: Callable[[], int] = staticmethod(_no_failures)
     replies: Callable[[], int] = staticmethod(_no_failures)
+    probe: ProbeKey | None = None
 
     async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
         before = self.failures()
-        for attempt in range(_CONNECT_ATTEMPTS):
-            slowness = LocalSlowness(self.replies)
+        deadline = time.monotonic() + (self.timeout or 0.0)
+        while True:
+            evidence = LocalSlowness(self.replies, self.probe)
             try:
                 connection = await self._get(*args, **kwargs)
                 break
             except redis.TimeoutError:
-                last = attempt + 1 == _CONNECT_ATTEMPTS
-                if last or self.failures() != before or not slowness:
+                if self.failures() != before or not await evidence.alocal():
                     raise
+                if time.monotonic() >= deadline:
+                    raise LocalSlownessError(_TOO_SLOW) from None
         if self.failures() != before:
             await self.release(connection)
             raise PoolTimeoutError(_FAILED_WHILE_WAITING)
@@ -167,42 +156,18 @@ class AsyncBlockingPool(redis.asyncio.BlockingConnectionPool):
             raise
 
 
-class LoadAwareAsyncRetry(AsyncRetry):
-    """One immediate retry on ConnectionError (a stale pooled socket), and on TimeoutError
-    when `LocalSlowness` says the process, not the server, was slow. A busy process
-    facing a frozen server pays one more timeout before the breaker opens."""
-
-    def __init__(self, replies: Callable[[], int] | None = None) -> None:
-        errors = (redis.ConnectionError, redis.TimeoutError)
-        super().__init__(NoBackoff(), 1, supported_errors=errors)
-        self._replies = replies or _no_failures
-
-    async def call_with_retry(
-        self,
-        do: Callable[[], Awaitable[T]],
-        fail: Callable[..., Any],
-        is_retryable: Callable[[Exception], bool] | None = None,
-        with_failure_count: bool = False,
-    ) -> T:
-        slowness = LocalSlowness(self._replies)
-
-        def retryable(error: Exception) -> bool:
-            if is_retryable is not None and not is_retryable(error):
-                return False
-            return not isinstance(error, redis.TimeoutError) or bool(slowness)
-
-        return await super().call_with_retry(do, fail, retryable, with_failure_count)
-
-
 def _split(options: dict[str, Any]) -> tuple[dict[str, Any], int, float]:
     opts = {k: v for k, v in options.items() if k not in POOL_OPTIONS}
     return opts, int(options.get("max_connections", 50)), float(options.get("pool_timeout", 10.0))
 
 
-def _watch(pool: Any, options: dict[str, Any]) -> Any:
+def _watch(pool: Any, options: dict[str, Any], retry: Any) -> Any:
     for name in ("failures", "replies"):
         if options.get(name) is not None:
             setattr(pool, name, options[name])
+    pool.probe = probe_key(pool)
+    if isinstance(retry, LoadAwareAsyncRetry):
+        retry.probe = pool.probe
     return pool
 
 
@@ -273,6 +238,7 @@ def sync_client(url: str, options: dict[str, Any], retry: Any) -> redis.Redis:
         pool = _watch(
             BlockingPool.from_url(url, max_connections=limit, timeout=wait, retry=retry, **options),
             given,
+            retry,
         )
         plain = redis.Redis(connection_pool=pool)
         plain.auto_close_connection_pool = True  # close() releases the pool's sockets
@@ -301,6 +267,7 @@ def async_client(url: str, options: dict[str, Any], retry: Any) -> redis.asyncio
                 url, max_connections=limit, timeout=wait, retry=retry, **options
             ),
             given,
+            retry,
         )
         aplain = redis.asyncio.Redis(connection_pool=pool)
         aplain.auto_close_connection_pool = True

@@ -127,9 +127,9 @@ class RedisBackend(RedisSearch, RedisScan, RedisLocks):
             "max_connections": max_connections,  # pool sizing, see _connect
             "pool_timeout": pool_timeout,
             "failures": failures,  # the breaker's failure count, see _connect.BlockingPool
-            "replies": replies,  # replies received, see _connect.LocalSlowness
+            "replies": replies,  # replies received, see _evidence.LocalSlowness
         }
-        self._reply_count = replies  # see _connect.LocalSlowness
+        self._reply_count = replies  # see _evidence.LocalSlowness
         self.client: redis.Redis = self._connect(self._opts)
         self._aclients: LoopBound[redis.asyncio.Redis] = LoopBound(
             self._aconnect, self._aclose, abandon_client
