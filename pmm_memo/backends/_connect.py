@@ -167,7 +167,7 @@ def _watch(pool: Any, options: dict[str, Any], retry: Any) -> Any:
             setattr(pool, name, options[name])
     pool.probe = probe_key(pool)
     if isinstance(retry, LoadAwareAsyncRetry):
-        retry.probe = pool.probe
+        retry.probe, retry.budget = pool.probe, float(pool.timeout or 0.0)
     return pool
 
 

@@ -185,16 +185,19 @@ class LocalSlowness:
 
 
 class LoadAwareAsyncRetry(AsyncRetry):
-    """One immediate retry on ConnectionError (a stale pooled socket); on TimeoutError up
-    to COMMAND_ATTEMPTS attempts while the evidence says the process, not the server, was
-    slow. A probe is run only when the timeout fired late (event-loop lag): an idle loop
-    facing a frozen server pays one timeout, as before."""
+    """One immediate retry on ConnectionError (a stale pooled socket). On TimeoutError:
+    when the timer fired late (event-loop lag) and the server is shown to answer, tried
+    again until `budget` (CACHE_POOL_TIMEOUT) runs out, then `LocalSlownessError`; when
+    only other calls' replies vouch for the server, up to COMMAND_ATTEMPTS attempts (a
+    command slow on a fast server is not retried for long). An idle loop facing a frozen
+    server is never late: it pays one timeout and no probe, as before."""
 
     def __init__(self, replies: Callable[[], int] | None = None) -> None:
         errors = (redis.ConnectionError, redis.TimeoutError)
         super().__init__(NoBackoff(), 1, supported_errors=errors)
         self._replies = replies or _no_replies
         self.probe: ProbeKey | None = None  # set once the pool exists (see _connect)
+        self.budget = 0.0  # seconds; set with the probe
 
     async def call_with_retry(
         self,
@@ -204,6 +207,7 @@ class LoadAwareAsyncRetry(AsyncRetry):
         with_failure_count: bool = False,
     ) -> T:
         failures = 0
+        first = time.monotonic()
         while True:
             evidence = LocalSlowness(self._replies, self.probe)
             try:
@@ -218,7 +222,9 @@ class LoadAwareAsyncRetry(AsyncRetry):
                         raise
                     continue
                 timeout = self.probe[4] if self.probe else 0.0
-                if failures >= COMMAND_ATTEMPTS or not (
-                    evidence.replied() or (evidence.late(timeout) and await evidence.alocal())
-                ):
+                if evidence.late(timeout) and await evidence.alocal():
+                    if time.monotonic() - first < self.budget:
+                        continue
+                    raise LocalSlownessError(f"{error} (the server answers a probe)") from error
+                if failures >= COMMAND_ATTEMPTS or not evidence.replied():
                     raise
