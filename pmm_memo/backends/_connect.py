@@ -168,6 +168,10 @@ def _watch(pool: Any, options: dict[str, Any], retry: Any) -> Any:
     pool.probe = probe_key(pool)
     if isinstance(retry, LoadAwareAsyncRetry):
         retry.probe, retry.budget = pool.probe, float(pool.timeout or 0.0)
+        kw = pool.connection_kwargs
+        retry.timeout = max(
+            float(kw.get("socket_timeout") or 0.0), float(kw.get("socket_connect_timeout") or 0.0)
+        )
     return pool
 
 

@@ -145,10 +145,14 @@ async def aserver_answered_since(key: ProbeKey, since: float) -> bool:
     result: concurrent.futures.Future[bool] = concurrent.futures.Future()
 
     def run() -> None:
+        if not result.set_running_or_notify_cancel():
+            return  # the awaiting task was cancelled first
         try:
-            result.set_result(server_answered_since(key, since))
+            answered = server_answered_since(key, since)
         except BaseException as exc:  # handed to the awaiting task
             result.set_exception(exc)
+        else:
+            result.set_result(answered)
 
     threading.Thread(target=run, name="pmm_memo-probe", daemon=True).start()
     return await asyncio.wrap_future(result)
@@ -197,7 +201,8 @@ class LoadAwareAsyncRetry(AsyncRetry):
         super().__init__(NoBackoff(), 1, supported_errors=errors)
         self._replies = replies or _no_replies
         self.probe: ProbeKey | None = None  # set once the pool exists (see _connect)
-        self.budget = 0.0  # seconds; set with the probe
+        self.budget = 0.0  # seconds (CACHE_POOL_TIMEOUT); set with the probe
+        self.timeout = 0.0  # the longer of the socket and connect timeouts; likewise
 
     async def call_with_retry(
         self,
@@ -221,8 +226,7 @@ class LoadAwareAsyncRetry(AsyncRetry):
                     if failures > 1:
                         raise
                     continue
-                timeout = self.probe[4] if self.probe else 0.0
-                if evidence.late(timeout) and await evidence.alocal():
+                if evidence.late(self.timeout) and await evidence.alocal():
                     if time.monotonic() - first < self.budget:
                         continue
                     raise LocalSlownessError(f"{error} (the server answers a probe)") from error
