@@ -25,6 +25,7 @@ from redis.crc import key_slot
 from .._breaker import CircuitBreaker
 from .._errors import ShardUnavailableError
 from ._gate import Gate, acquire_async
+from ._limits import wrong_type
 
 logger = logging.getLogger("pmm_memo")
 T = TypeVar("T")
@@ -232,8 +233,8 @@ class ShardPolicy:
         for shard in set(shards) - set(failed):
             self._shard_ok(shard, self.breaker(shard))
         for r in results:
-            if isinstance(r, Exception) and not isinstance(r, SHARD_ERRORS):
-                raise r
+            if isinstance(r, Exception) and not isinstance(r, SHARD_ERRORS) and not wrong_type(r):
+                raise r  # WRONGTYPE: that key's problem, see RedisBackend._many
         return [None if isinstance(r, SHARD_ERRORS) else r for r in results]
 
     def _whole(self, op: Callable[[], T]) -> T:

@@ -25,6 +25,7 @@ from .._codec import FORMAT_VERSION, Codec, entry_binding
 from .._digests import check_digest, short_digest
 from .._embedder_id import embedder_tag
 from ._base import Entry, Stored
+from ._limits import ServerLimits
 
 _READ_FIELDS = ("fmt", "codec", "value", "sig", "sum", "check")  # envelope + check digest
 _ENVELOPE = 5  # the first five are what Codec.decode takes
@@ -73,6 +74,7 @@ class RedisEntries:
 
     codec: Codec
     _vector_dtype: str
+    _limits: ServerLimits
 
     @staticmethod
     def check_of(material: bytes) -> str:
@@ -124,6 +126,7 @@ class RedisEntries:
         m["sum"] = enc.checksum
         if enc.sig is not None:
             m["sig"] = enc.sig
+        self._limits.check(m)  # CodecError: over the server's own size limits
         return m
 
     def _binding(self, key: Any, check: Any, fields: list[Any]) -> bytes:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import redis
 
+from ._limits import wrong_type
 from ._redis_layout import _HEX32, _b, _u, glob_escape
 
 
@@ -46,7 +47,11 @@ class RedisScan:
         pipe = self.client.pipeline(transaction=False)
         for k in keys:
             pipe.hget(k, "fn")
-        return [k for k, f in zip(keys, pipe.execute(), strict=True) if _u(f) == fn]
+        replies = pipe.execute(raise_on_error=False)
+        for reply in replies:  # WRONGTYPE: another program's key, of no function of ours
+            if isinstance(reply, Exception) and not wrong_type(reply):
+                raise reply
+        return [k for k, f in zip(keys, replies, strict=True) if _u(f) == fn]
 
     def clear(
         self, tenant: str, fn: str | None = None, progress: Callable[[int], None] | None = None

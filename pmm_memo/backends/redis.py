@@ -39,6 +39,7 @@ from ._connect import (
     sync_client,
 )
 from ._index import IndexSpec
+from ._limits import RedisRefusals, ServerLimits, entry_size, foreign_key, wrong_type
 from ._redis_layout import (  # re-exported: the cluster backend, CLI and tests use them
     _BOUND_FIELDS,
     _READ_FIELDS,
@@ -88,7 +89,7 @@ _RAISE_MIN_SIM_SCRIPT = (
 )
 
 
-class RedisBackend(RedisSearch, RedisScan, RedisLocks):
+class RedisBackend(RedisSearch, RedisScan, RedisLocks, RedisRefusals):
     name = "redis"
 
     def __init__(
@@ -136,6 +137,7 @@ class RedisBackend(RedisSearch, RedisScan, RedisLocks):
         )
         self._bulk_client: redis.Redis | None = None
         self._writer = EntryWriter()
+        self._limits = ServerLimits()  # asked once, before the first write (see _limits)
         self._search: bool | None = None  # None: not probed yet
         self._index_ready = False
         self._index_error: IndexSchemaError | SearchUnavailableError | None = None
@@ -210,12 +212,23 @@ class RedisBackend(RedisSearch, RedisScan, RedisLocks):
         return None if ttl < 0 else ttl
 
     def get(self, key: str) -> Stored | None:
-        return self._stored(key, self.client.hmget(key, self._read_fields))
+        try:
+            raw = self.client.hmget(key, self._read_fields)
+        except redis.ResponseError as exc:
+            if wrong_type(exc):
+                raise foreign_key(key, exc) from exc
+            raise
+        return self._stored(key, raw)
 
     def _many(self, keys: list[str], replies: list[Any]) -> list[Stored | CodecError | None]:
         # One bad entry must not hide the others: its CodecError takes its place.
         out: list[Stored | CodecError | None] = []
         for key, raw in zip(keys, replies, strict=True):
+            if isinstance(raw, Exception):  # a pipeline run with raise_on_error=False
+                if not wrong_type(raw):
+                    raise raw
+                out.append(foreign_key(key, raw))
+                continue
             try:
                 out.append(self._stored(key, raw))
             except CodecError as exc:
@@ -227,44 +240,62 @@ class RedisBackend(RedisSearch, RedisScan, RedisLocks):
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
             pipe.hmget(key, self._read_fields)
-        return self._many(keys, pipe.execute())
+        return self._many(keys, pipe.execute(raise_on_error=False))
 
     async def aget_many(self, keys: list[str]) -> list[Stored | CodecError | None]:
         client = await self.aclient()
         pipe = client.pipeline(transaction=False)
         for key in keys:
             pipe.hmget(key, self._read_fields)
-        return self._many(keys, await pipe.execute())
+        return self._many(keys, await pipe.execute(raise_on_error=False))
 
     async def aget(self, key: str) -> Stored | None:
         client = self._aclients.current()  # the hot path: two coroutines fewer
         if client is None:
             client = await self.aclient()
-        return self._stored(key, await client.hmget(key, self._read_fields))
+        try:
+            raw = await client.hmget(key, self._read_fields)
+        except redis.ResponseError as exc:
+            if wrong_type(exc):
+                raise foreign_key(key, exc) from exc
+            raise
+        return self._stored(key, raw)
 
     def set(self, entry: Entry, ttl_ms: int) -> None:
+        self._learn_limits()
         mapping = self._mapping(entry, entry.embedding is not None and self._vectors_writable())
-        self._writer.write(self.client, entry.key, mapping, ttl_ms)
+        try:
+            self._writer.write(self.client, entry.key, mapping, ttl_ms)
+        except (redis.ResponseError, redis.ConnectionError) as exc:
+            problem = self._refused(exc, entry_size(mapping)[1])
+            if problem is None:
+                raise
+            raise problem from exc
 
-    def _queue_writes(self, pipe: Any, entries: list[Entry], ttl_ms: int, vectors: bool) -> int:
-        """Queue UNLINK + HSET + PEXPIRE per storable entry; returns how many."""
-        count = 0
+    def _queue_writes(
+        self, pipe: Any, entries: list[Entry], ttl_ms: int, vectors: bool
+    ) -> tuple[int, int]:
+        """Queue UNLINK + HSET + PEXPIRE per storable entry; returns how many, and the
+        size in bytes of the largest."""
+        count = largest = 0
         for entry in entries:
             try:
                 mapping = self._mapping(entry, vectors)
             except CodecError:
-                continue  # the codec cannot store it: skipped, like a single write
+                continue  # the codec or the server's limits refuse it: skipped
             pipe.unlink(entry.key)
             pipe.hset(entry.key, mapping=mapping)
             pipe.pexpire(entry.key, ttl_ms)
             count += 1
-        return count
+            largest = max(largest, entry_size(mapping)[1])
+        return count, largest
 
     def set_many(self, entries: list[Entry], ttl_ms: int, *, bulk: bool = False) -> int:
         """Several writes, one MULTI/EXEC per CACHE_BATCH_SIZE entries (each key with its
         TTL). `bulk=True` (explicit bulk loads) uses a client with a long timeout:
         RediSearch indexes inside HSET, and a batch of HNSW inserts can take seconds, far
         beyond the hot path's socket timeout. Returns how many entries were written."""
+        self._learn_limits()
         vectors = any(e.embedding is not None for e in entries) and self._vectors_writable()
         client = self.client
         if bulk:
@@ -274,32 +305,52 @@ class RedisBackend(RedisSearch, RedisScan, RedisLocks):
         written = 0
         for start in range(0, len(entries), self.batch_size):
             pipe = client.pipeline(transaction=True)
-            count = self._queue_writes(
+            count, largest = self._queue_writes(
                 pipe, entries[start : start + self.batch_size], ttl_ms, vectors
             )
             if count:
-                pipe.execute()
+                try:
+                    pipe.execute()
+                except (redis.ResponseError, redis.ConnectionError) as exc:
+                    problem = self._refused(exc, largest)
+                    if problem is None:
+                        raise
+                    raise problem from exc
                 written += count
         return written
 
     async def aset_many(self, entries: list[Entry], ttl_ms: int) -> int:
         """`set_many` for asyncio callers, in one MULTI/EXEC (small batches)."""
+        await self._alearn_limits()
         vectors = any(e.embedding is not None for e in entries) and (
             self._index_ready or await asyncio.to_thread(self._vectors_writable)
         )
         client = await self.aclient()
         pipe = client.pipeline(transaction=True)
-        written = self._queue_writes(pipe, entries, ttl_ms, vectors)
+        written, largest = self._queue_writes(pipe, entries, ttl_ms, vectors)
         if written:
-            await pipe.execute()
+            try:
+                await pipe.execute()
+            except (redis.ResponseError, redis.ConnectionError) as exc:
+                problem = await self._arefused(exc, largest)
+                if problem is None:
+                    raise
+                raise problem from exc
         return written
 
     async def aset(self, entry: Entry, ttl_ms: int) -> None:
         vectors = entry.embedding is not None and (
             self._index_ready or await asyncio.to_thread(self._vectors_writable)
         )
+        await self._alearn_limits()
         mapping = self._mapping(entry, vectors)
-        await self._writer.awrite(await self.aclient(), entry.key, mapping, ttl_ms)
+        try:
+            await self._writer.awrite(await self.aclient(), entry.key, mapping, ttl_ms)
+        except (redis.ResponseError, redis.ConnectionError) as exc:
+            problem = await self._arefused(exc, entry_size(mapping)[1])
+            if problem is None:
+                raise
+            raise problem from exc
 
     def delete(self, key: str) -> bool:
         return bool(self.client.unlink(key))

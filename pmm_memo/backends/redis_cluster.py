@@ -180,6 +180,7 @@ class RedisClusterBackend(ShardPolicy, ClusterSearch, RedisBackend):
         return count
 
     def set_many(self, entries: list[Entry], ttl_ms: int, *, bulk: bool = False) -> int:
+        self._learn_limits()
         vectors = any(e.embedding is not None for e in entries) and self._vectors_writable()
         client = self.client
         if bulk:
@@ -202,6 +203,7 @@ class RedisClusterBackend(ShardPolicy, ClusterSearch, RedisBackend):
         return written
 
     async def aset_many(self, entries: list[Entry], ttl_ms: int) -> int:
+        await self._alearn_limits()
         vectors = any(e.embedding is not None for e in entries) and (
             self._index_ready or await asyncio.to_thread(self._vectors_writable)
         )
