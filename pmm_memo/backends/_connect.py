@@ -5,7 +5,8 @@ Sentinel URLs follow the convention other Python tools use, since redis-py parse
     redis+sentinel://[user:password@]host:port[,host:port...]/service_name[/db]
 
 The credentials are the master's; the sentinels are asked where the master is, and the
-client follows failovers (redis-py's `master_for`).
+client follows failovers (redis-py's `master_for`, with the blocking pools of
+`_sentinel_pools`).
 
 Connection pools are built here, in one place, for every kind of client. Plain URLs use
 redis-py's `BlockingConnectionPool`: when all CACHE_MAX_CONNECTIONS connections are busy
@@ -247,9 +248,9 @@ def sync_client(url: str, options: dict[str, Any], retry: Any) -> redis.Redis:
         plain = redis.Redis(connection_pool=pool)
         plain.auto_close_connection_pool = True  # close() releases the pool's sockets
         return plain
-    # Sentinel pools are redis-py's own (non-blocking) class: past the limit a caller gets
-    # MaxConnectionsError, which Cache also treats as load, not as an outage.
-    options["max_connections"] = limit
+    # Sentinel pools wait for a free connection too (see _sentinel_pools).
+    from ._sentinel_pools import BlockingSentinelPool
+
     t = parse_sentinel_url(url)
     sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
         t.hosts,
@@ -257,8 +258,17 @@ def sync_client(url: str, options: dict[str, Any], retry: Any) -> redis.Redis:
         socket_connect_timeout=options["socket_connect_timeout"],
     )
     client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
-        t.service, db=t.db, username=t.username, password=t.password, retry=retry, **options
+        t.service,
+        connection_pool_class=BlockingSentinelPool,
+        db=t.db,
+        username=t.username,
+        password=t.password,
+        retry=retry,
+        max_connections=limit,
+        timeout=wait,
+        **options,
     )
+    _watch(client.connection_pool, given)
     return client
 
 
@@ -276,7 +286,8 @@ def async_client(url: str, options: dict[str, Any], retry: Any) -> redis.asyncio
         aplain = redis.asyncio.Redis(connection_pool=pool)
         aplain.auto_close_connection_pool = True
         return aplain
-    options["max_connections"] = limit
+    from ._sentinel_pools import AsyncBlockingSentinelPool
+
     t = parse_sentinel_url(url)
     sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
         t.hosts,
@@ -284,8 +295,17 @@ def async_client(url: str, options: dict[str, Any], retry: Any) -> redis.asyncio
         socket_connect_timeout=options["socket_connect_timeout"],
     )
     client: redis.asyncio.Redis = sentinel.master_for(
-        t.service, db=t.db, username=t.username, password=t.password, retry=retry, **options
+        t.service,
+        connection_pool_class=AsyncBlockingSentinelPool,
+        db=t.db,
+        username=t.username,
+        password=t.password,
+        retry=retry,
+        max_connections=limit,
+        timeout=wait,
+        **options,
     )
+    _watch(client.connection_pool, given)
     return client
 
 

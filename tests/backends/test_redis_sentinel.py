@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +13,7 @@ import pytest
 from pmm_memo import CacheConfig, ConfigError, cached
 from pmm_memo._config import mask_url
 from pmm_memo.backends._connect import SentinelTarget, parse_sentinel_url
-from tests.conftest import make_cache, run
+from tests.conftest import SLOW_MACHINE, make_cache, run
 from tests.support.servers import SentinelServer, ValkeyServer
 
 
@@ -92,3 +95,63 @@ def test_caching_through_sentinel(sentinel: tuple[ValkeyServer, SentinelServer])
     assert calls == [1, -5]
     assert master.client().exists(f.cache_key(1)) == 1  # the entry is on the master
     cache.close()
+
+
+@pytest.mark.slow
+def test_sentinel_pool_waits_for_a_connection(
+    sentinel: tuple[ValkeyServer, SentinelServer],
+) -> None:
+    """150 threads, then 150 tasks on one loop, on a pool of 4 Sentinel-managed
+    connections: callers queue (CACHE_MAX_CONNECTIONS / CACHE_POOL_TIMEOUT) instead of
+    getting MaxConnectionsError; nothing is counted as an error and every distinct key
+    is computed once."""
+    _, watcher = sentinel
+    url = f"redis+sentinel://127.0.0.1:{watcher.port}/mymaster/0"
+    cache = make_cache("redis", url, max_connections=4, pool_timeout=60.0, **SLOW_MACHINE)
+    calls: Counter[int] = Counter()
+    lock = threading.Lock()
+
+    @cached(tenant="conc", cache=cache)
+    def f(k: int) -> int:
+        with lock:
+            calls[k] += 1
+        return k
+
+    @cached(tenant="conc", cache=cache)
+    async def g(k: int) -> int:
+        calls[-k - 1] += 1
+        return -k
+
+    failures: list[BaseException] = []
+    start = threading.Barrier(150)
+
+    def caller(i: int) -> None:
+        try:
+            start.wait()
+            for j in range(4):
+                k = (i + j * 37) % 60
+                assert f(k) == k
+        except BaseException as exc:  # collected: asserted below
+            failures.append(exc)
+
+    async def tasks() -> None:
+        got = await asyncio.gather(*(g(i % 60) for i in range(150)))
+        assert got == [-(i % 60) for i in range(150)]
+        await cache.aclose()
+
+    try:
+        threads = [threading.Thread(target=caller, args=(i,)) for i in range(150)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        run(tasks())
+        assert failures == []
+        assert (f.cache_info().errors, g.cache_info().errors) == (0, 0)
+        assert not cache.breaker.is_open
+        assert (f.cache_info().misses, g.cache_info().misses) == (60, 60)
+        assert set(calls.values()) == {1}
+        pool = cache.backend.client.connection_pool  # type: ignore[attr-defined]
+        assert len(pool._connections) <= 4
+    finally:
+        cache.close()
