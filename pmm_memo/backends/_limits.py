@@ -17,13 +17,23 @@ cached key into a miss for CACHE_BREAKER_INTERVAL). So:
   set below 1 MB, so a smaller entry is never refused for its size and a lost connection
   while sending it stays an outage.
 
+Replies. A server with `client-output-buffer-limit normal <hard> ...` (default 0: no
+limit) closes the connection instead of sending a reply over `hard` bytes: an entry that
+large could be written but never read, and every read of it would look like an outage.
+So such an entry is not written (CodecError), and one found anyway (written under
+another limit, or by a process that could not ask) is, when a read of it loses the
+connection while the server answers PING and its stored value is over the limit (or,
+with the limit unknown, at least `MIN_SERVER_LIMIT`), that entry's problem: `corrupt`,
+removed, and its size remembered like a refused write's.
+
 Types. A key of another type at an entry's key (another program SET a string there)
 makes HMGET answer WRONGTYPE: that entry is unreadable (`corrupt`, a miss; the write of
 the recomputed result replaces it, UNLINK first), not a failed server, and in a batch
 of reads it must not hide the other keys' entries.
 
 Sources: redis.conf / valkey.conf ("proto-max-bulk-len", "client-query-buffer-limit",
-both with a 1mb minimum), the RESP protocol spec (bulk strings), CONFIG GET.
+both with a 1mb minimum; "client-output-buffer-limit"), the RESP protocol spec (bulk
+strings), CONFIG GET.
 """
 
 from __future__ import annotations
@@ -49,24 +59,31 @@ MIN_SERVER_LIMIT = 1024 * 1024
 HEADROOM = 64 * 1024
 
 
-def _config_int(client: Any, name: str) -> int | None:
-    """CONFIG GET `name` as an int, or None when the server does not say. A cluster
-    client may answer per node ({node: {name: value}}): the smallest value counts."""
+def _config(client: Any, name: str) -> list[str]:
+    """CONFIG GET `name`: its value on each node that answered (a cluster client may
+    answer per node, {node: {name: value}})."""
     reply: Any = client.config_get(name)
-    values: list[Any] = []
+    values: list[str] = []
     if isinstance(reply, dict):
         for key, value in reply.items():
             if isinstance(value, dict):  # per node
-                values += [v for k, v in value.items() if _text(k) == name]
+                values += [_text(v) for k, v in value.items() if _text(k) == name]
             elif _text(key) == name:
-                values.append(value)
-    parsed = []
-    for value in values:
-        try:
-            parsed.append(int(_text(value)))
-        except ValueError:
-            continue
+                values.append(_text(value))
+    return values
+
+
+def _smallest(values: list[str]) -> int | None:
+    """The smallest positive integer among `values` (None: none; 0 means "no limit")."""
+    parsed = [int(v) for v in values if v.strip().isdigit() and int(v) > 0]
     return min(parsed) if parsed else None
+
+
+def _normal_hard_limit(value: str) -> str:
+    """`client-output-buffer-limit` is "normal <hard> <soft> <seconds> replica ...":
+    the hard limit of normal clients, in bytes ("0": none)."""
+    words = value.split()
+    return words[words.index("normal") + 1] if "normal" in words[:-1] else "0"
 
 
 def _text(value: Any) -> str:
@@ -96,6 +113,7 @@ class ServerLimits:
         self.learned = False
         self.bulk: int | None = None  # proto-max-bulk-len
         self.query: int | None = None  # client-query-buffer-limit
+        self.reply: int | None = None  # client-output-buffer-limit, normal, hard
         self.refused: int | None = None  # bytes of the smallest entry refused
 
     def learn(self, client: Any, where: str) -> None:
@@ -103,8 +121,10 @@ class ServerLimits:
         stay unknown. A connection failure is not: it propagates (the write it precedes
         fails the same way, at the cost of one timeout, not two) and is asked again."""
         try:
-            self.bulk = _config_int(client, "proto-max-bulk-len")
-            self.query = _config_int(client, "client-query-buffer-limit")
+            self.bulk = _smallest(_config(client, "proto-max-bulk-len"))
+            self.query = _smallest(_config(client, "client-query-buffer-limit"))
+            replies = _config(client, "client-output-buffer-limit")
+            self.reply = _smallest([_normal_hard_limit(v) for v in replies])
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             raise
         except redis.RedisError as exc:  # NOPERM, unknown command, a proxy's refusal
@@ -116,10 +136,12 @@ class ServerLimits:
             )
         self.learned = True
         logger.debug(
-            "%s: proto-max-bulk-len=%s, client-query-buffer-limit=%s",
+            "%s: proto-max-bulk-len=%s, client-query-buffer-limit=%s, normal "
+            "client-output-buffer-limit=%s",
             where,
             self.bulk,
             self.query,
+            self.reply,
         )
 
     def check(self, mapping: Mapping[EncodableT, EncodableT]) -> int:
@@ -130,7 +152,13 @@ class ServerLimits:
                 f"a {largest}-byte field is over the server's proto-max-bulk-len "
                 f"({self.bulk} bytes)"
             )
-        if self.query is not None and 0 < self.query < total + HEADROOM:
+        if self.reply is not None and self.reply < total + HEADROOM:
+            raise CodecError(
+                f"a {total}-byte entry could not be read back: the server closes "
+                f"connections whose reply passes its client-output-buffer-limit for normal "
+                f"clients ({self.reply} bytes, less {HEADROOM} for the rest of the reply)"
+            )
+        if self.query is not None and self.query < total + HEADROOM:
             raise CodecError(
                 f"a {total}-byte entry is over the server's client-query-buffer-limit "
                 f"({self.query} bytes, less {HEADROOM} for the rest of the command)"
@@ -150,6 +178,12 @@ class ServerLimits:
         if self.refused is None or size < self.refused:
             self.refused = size
         return CodecError(f"the server refused a {size}-byte entry ({exc})")
+
+    def unsendable(self, size: int) -> bool:
+        """Could the server refuse to send a reply holding a `size`-byte value?"""
+        if self.reply is not None:
+            return size + HEADROOM > self.reply
+        return self.may_refuse(size)
 
 
 # Error replies that mean "this request is too big for this server" (see module doc).
@@ -177,6 +211,7 @@ class RedisRefusals:
 
     client: redis.Redis
     _limits: ServerLimits
+    _read_fields: tuple[str, ...]
 
     if TYPE_CHECKING:
 
@@ -218,3 +253,47 @@ class RedisRefusals:
     async def _alearn_limits(self) -> None:
         if not self._limits.learned:  # once per process: the sync client will do
             await asyncio.to_thread(self._limits.learn, self.client, self.url_masked())
+
+    def _hmget(self, key: str) -> list[Any]:
+        """An entry's read fields; CodecError when the entry, not the server, is the
+        problem (a key of another type; a value the server will not send)."""
+        try:
+            return list(self.client.hmget(key, self._read_fields))
+        except redis.ResponseError as exc:
+            if wrong_type(exc):
+                raise foreign_key(key, exc) from exc
+            raise
+        except redis.ConnectionError as exc:
+            try:
+                size = int(self.client.hstrlen(key, "value")) if self.client.ping() else 0
+            except redis.RedisError:
+                raise exc from None
+            if not self._limits.unsendable(size):
+                raise
+            self._limits.refused_size(size, exc)
+            self.client.unlink(key)  # it can never be read: gone, like any corrupt entry
+            raise _unsendable(key, size, exc) from exc
+
+    async def _aunreadable(
+        self, key: str, client: redis.asyncio.Redis, exc: redis.RedisError
+    ) -> CodecError | None:
+        """`_hmget`'s judgement for asyncio reads (kept out of the hit path): the entry's
+        error, or None when `exc` says something about the server."""
+        if isinstance(exc, redis.ResponseError):
+            return foreign_key(key, exc) if wrong_type(exc) else None
+        try:
+            size = int(await client.hstrlen(key, "value")) if await client.ping() else 0
+            if not self._limits.unsendable(size):
+                return None
+            await client.unlink(key)
+        except redis.RedisError:
+            return None
+        self._limits.refused_size(size, exc)
+        return _unsendable(key, size, exc)
+
+
+def _unsendable(key: str, size: int, exc: BaseException) -> CodecError:
+    return CodecError(
+        f"{key}: the server closes the connection instead of sending its {size}-byte "
+        f"value (client-output-buffer-limit?); removed ({exc})"
+    )

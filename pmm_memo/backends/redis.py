@@ -212,13 +212,7 @@ class RedisBackend(RedisSearch, RedisScan, RedisLocks, RedisRefusals):
         return None if ttl < 0 else ttl
 
     def get(self, key: str) -> Stored | None:
-        try:
-            raw = self.client.hmget(key, self._read_fields)
-        except redis.ResponseError as exc:
-            if wrong_type(exc):
-                raise foreign_key(key, exc) from exc
-            raise
-        return self._stored(key, raw)
+        return self._stored(key, self._hmget(key))
 
     def _many(self, keys: list[str], replies: list[Any]) -> list[Stored | CodecError | None]:
         # One bad entry must not hide the others: its CodecError takes its place.
@@ -255,10 +249,11 @@ class RedisBackend(RedisSearch, RedisScan, RedisLocks, RedisRefusals):
             client = await self.aclient()
         try:
             raw = await client.hmget(key, self._read_fields)
-        except redis.ResponseError as exc:
-            if wrong_type(exc):
-                raise foreign_key(key, exc) from exc
-            raise
+        except (redis.ResponseError, redis.ConnectionError) as exc:
+            problem = await self._aunreadable(key, client, exc)
+            if problem is None:
+                raise
+            raise problem from exc
         return self._stored(key, raw)
 
     def set(self, entry: Entry, ttl_ms: int) -> None:

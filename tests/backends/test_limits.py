@@ -15,6 +15,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -224,3 +225,83 @@ async def _aread_many(
         return await cache.aread_many(keys, c)
     finally:
         await cache.aclose()
+
+
+@pytest.fixture
+def reply_limited(tmp_path: Path) -> Iterator[ValkeyServer]:
+    """A server that will cap its normal clients' replies at 1 MB (see `_limits`)."""
+    server = ValkeyServer(search=True, log_dir=tmp_path).start()
+    yield server
+    server.stop()
+
+
+# Module-level functions (no closure): two caches must compute the same keys for them.
+CALLS: Counter[str] = Counter()
+
+
+def small_sync(i: int) -> str:
+    CALLS["small"] += 1
+    return f"s{i}"
+
+
+def big_sync(i: int) -> str:
+    CALLS["big"] += 1
+    return "x" * BIG
+
+
+async def small_async(i: int) -> str:
+    CALLS["small"] += 1
+    return f"s{i}"
+
+
+async def big_async(i: int) -> str:
+    CALLS["big"] += 1
+    return "x" * BIG
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("who", ["config", "acl", "cluster"])
+def test_an_entry_the_server_will_not_send_is_that_entrys_problem(
+    who: str, mode: str, request: pytest.FixtureRequest
+) -> None:
+    """With `client-output-buffer-limit normal 1mb 1mb 0` the server closes the
+    connection instead of sending a 2 MB reply. An entry that large, written before the
+    limit was set, is a corrupt entry (removed), not an outage; a new one is not written
+    (it could never be read back); the already-cached key keeps hitting."""
+    if who == "cluster":
+        url = str(request.getfixturevalue("cluster_url"))
+        nodes = request.getfixturevalue("cluster_server").nodes
+    else:
+        server = request.getfixturevalue("reply_limited")
+        url = _acl_user(server) if who == "acl" else server.url
+        nodes = [server]
+    CALLS.clear()
+    small_fn, big_fn = (small_sync, big_sync) if mode == "sync" else (small_async, big_async)
+
+    def call(fn: Any) -> Any:
+        return fn(1) if mode == "sync" else run(fn(1))
+
+    writer = make_cache("redis", url, **SLOW_MACHINE)
+    assert call(cached(tenant="limits", cache=writer)(big_fn)) == "x" * BIG
+    writer.close()
+    for node in nodes:
+        node.client().config_set("client-output-buffer-limit", "normal 1mb 1mb 0")
+    cache = make_cache("redis", url, **SLOW_MACHINE)
+    small = cached(tenant="limits", cache=cache)(small_fn)
+    big = cached(tenant="limits", cache=cache)(big_fn)
+    try:
+        assert call(small) == "s1"
+        for _ in range(2):
+            assert call(big) == "x" * BIG
+            assert not cache.breaker.is_open
+            for _ in range(20):
+                assert call(small) == "s1"
+        assert CALLS == {"small": 1, "big": 3}
+        assert cache.counters.errors == 0
+        assert cache.counters.corrupt == 1  # the old entry: found unreadable, removed
+        assert cache.counters.uncacheable == 2  # the new result is not written
+        assert cache.backend.client.exists(big.cache_key(1)) == 0  # type: ignore[attr-defined]
+    finally:
+        cache.close()
+        for node in nodes:
+            node.client().config_set("client-output-buffer-limit", "normal 0 0 0")
