@@ -38,7 +38,6 @@ strings), CONFIG GET.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -59,10 +58,12 @@ MIN_SERVER_LIMIT = 1024 * 1024
 HEADROOM = 64 * 1024
 
 
-def _config(client: Any, name: str) -> list[str]:
-    """CONFIG GET `name`: its value on each node that answered (a cluster client may
-    answer per node, {node: {name: value}})."""
-    reply: Any = client.config_get(name)
+_LIMITS = ("proto-max-bulk-len", "client-query-buffer-limit", "client-output-buffer-limit")
+
+
+def _config(reply: Any, name: str) -> list[str]:
+    """A CONFIG GET reply's values of `name`, one per node that answered (a cluster
+    client may answer per node, {node: {name: value}})."""
     values: list[str] = []
     if isinstance(reply, dict):
         for key, value in reply.items():
@@ -121,19 +122,38 @@ class ServerLimits:
         stay unknown. A connection failure is not: it propagates (the write it precedes
         fails the same way, at the cost of one timeout, not two) and is asked again."""
         try:
-            self.bulk = _smallest(_config(client, "proto-max-bulk-len"))
-            self.query = _smallest(_config(client, "client-query-buffer-limit"))
-            replies = _config(client, "client-output-buffer-limit")
-            self.reply = _smallest([_normal_hard_limit(v) for v in replies])
+            replies = [client.config_get(name) for name in _LIMITS]
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             raise
         except redis.RedisError as exc:  # NOPERM, unknown command, a proxy's refusal
-            logger.info(
-                "%s does not answer CONFIG GET (%s): its size limits are learned from "
-                "the first entry it refuses",
-                where,
-                exc,
-            )
+            self._unknown(where, exc)
+            return
+        self._take(replies, where)
+
+    async def alearn(self, client: Any, where: str) -> None:
+        """`learn` with an asyncio client (the loop's own: no second client is built)."""
+        try:
+            replies = [await client.config_get(name) for name in _LIMITS]
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            raise
+        except redis.RedisError as exc:
+            self._unknown(where, exc)
+            return
+        self._take(replies, where)
+
+    def _unknown(self, where: str, exc: BaseException) -> None:
+        logger.info(
+            "%s does not answer CONFIG GET (%s): its size limits are learned from "
+            "the first entry it refuses",
+            where,
+            exc,
+        )
+        self.learned = True
+
+    def _take(self, replies: list[Any], where: str) -> None:
+        bulk, query, output = (_config(r, n) for r, n in zip(replies, _LIMITS, strict=True))
+        self.bulk, self.query = _smallest(bulk), _smallest(query)
+        self.reply = _smallest([_normal_hard_limit(v) for v in output])
         self.learned = True
         logger.debug(
             "%s: proto-max-bulk-len=%s, client-query-buffer-limit=%s, normal "
@@ -251,8 +271,8 @@ class RedisRefusals:
         return self._limits.refused_size(size, exc) if answers else None
 
     async def _alearn_limits(self) -> None:
-        if not self._limits.learned:  # once per process: the sync client will do
-            await asyncio.to_thread(self._limits.learn, self.client, self.url_masked())
+        if not self._limits.learned:
+            await self._limits.alearn(await self.aclient(), self.url_masked())
 
     def _hmget(self, key: str) -> list[Any]:
         """An entry's read fields; CodecError when the entry, not the server, is the
