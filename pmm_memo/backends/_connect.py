@@ -268,7 +268,7 @@ def sync_client(url: str, options: dict[str, Any], retry: Any) -> redis.Redis:
         timeout=wait,
         **options,
     )
-    _watch(client.connection_pool, given)
+    _watch(client.connection_pool, given, retry)
     return client
 
 
@@ -305,7 +305,7 @@ def async_client(url: str, options: dict[str, Any], retry: Any) -> redis.asyncio
         timeout=wait,
         **options,
     )
-    _watch(client.connection_pool, given)
+    _watch(client.connection_pool, given, retry)
     return client
 
 
