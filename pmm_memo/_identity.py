@@ -2,7 +2,7 @@
 
 A result computed by different code must never be served. So the identity that goes into
 every key is `module.qualname` plus a digest of everything that decides what the
-function computes, collected once at decoration time (the hit path never sees this):
+function computes, collected once, at its first call (the hit path never sees this):
 
 - **Its code**, layer by layer: the decorated object and every function along its
   `__wrapped__` chain (a `functools.wraps` decorator's wrapper has code and captured
@@ -21,11 +21,13 @@ function computes, collected once at decoration time (the hit path never sees th
   values: reading a library's source would cost a lot at decoration time and re-key on
   every library upgrade.
 - **Module-level names its code reads** (directly, or in nested functions and
-  comprehensions), as bound when the decorator runs: immutable constants (str, bytes,
-  int, float, complex, bool, None, enum members, tuples and frozensets of those) by
-  value; functions, classes and partials of the *same module* by their own identity
-  (recursively, so a helper's constants count too); functions and classes of other
-  modules by `module.qualname` only. Modules, instances, mutable containers and names the
+  comprehensions), as bound at the function's *first call* (`_keys.KeyMaker` computes the
+  identity then, so a global set in `if __name__ == "__main__":` counts): constants and
+  plain data (str, bytes, numbers, bool, None, enum members, and tuples, lists, dicts,
+  sets and frozensets of those: `_global_values`) by value; functions, classes and
+  partials of the *same module* by their own identity (recursively, so a helper's
+  globals count too); functions and classes of other modules by `module.qualname` only.
+  Modules, instances (clients, loggers, locks: named in one DEBUG line) and names the
   function assigns itself are left out. With `version=` these are left out too.
 - `version=` replaces every code digest (and the module-level names) with the given
   version; captured values, defaults, partial arguments and instance state still count,
@@ -54,6 +56,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ._code_digest import code_digest, code_facts, digest, global_names, normalised_source, own_code
+from ._global_values import data_token
 
 __all__ = ["class_identity", "code_digest", "function_identity", "normalised_source"]
 
@@ -141,6 +144,7 @@ class _Walk:
         # Inside a class token only immutable values count: a class's identity is taken
         # at its first call, when mutable captured values (lists, recorders) may differ.
         self.frozen = False
+        self.left_out: list[str] = []  # module-level names read but not in the identity
 
     def _is_home(self, obj: Any) -> bool:
         """Is `obj`'s code digested? Yes for the decorated function's own module, and for
@@ -299,8 +303,12 @@ class _Walk:
                 token = self.describe(value).encode("utf-8", "surrogatepass")
             elif _is_code_like(value):
                 token = ("name:" + qualified_name(value)).encode("utf-8", "surrogatepass")
-            else:
-                continue  # modules, instances, mutable containers
+            elif isinstance(value, types.ModuleType):
+                continue  # modules: what the code calls in them counts by name
+            else:  # mutable plain data by value (`_global_values`); instances left out
+                token = data_token(value, name)
+                if token is None:
+                    self.left_out.append(f"{name} ({type(value).__qualname__})")
             if token is not None:
                 parts.append(name.encode() + b"=" + token)
         return digest(b"\x00".join(parts)) if parts else ""
@@ -418,8 +426,16 @@ def function_identity(func: Callable[..., Any], version: str | None) -> str:
     head = qualified_name(func) + ("" if version is None else f"@{version}")
     if type(func) is types.FunctionType:
         walk.path.add(id(func))  # a closure referring to the function itself: a cycle
-        return head + walk.function_layer(func)
-    return f"{head}={walk.describe(func)}"
+        found = head + walk.function_layer(func)
+    else:
+        found = f"{head}={walk.describe(func)}"
+    if walk.left_out:
+        logger.debug(
+            "cache identity of %s: module-level names left out (not plain data): %s",
+            head,
+            ", ".join(sorted(set(walk.left_out))),
+        )
+    return found
 
 
 def class_identity(cls: type, versioned: bool) -> bytes:

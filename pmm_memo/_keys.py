@@ -55,9 +55,11 @@ class KeyMaker:
         # is "the text", and every argument is in the scope.
         self.text_fn = text_arg if callable(text_arg) else None
         text_arg = None if callable(text_arg) else text_arg
-        # func_name is for people (CLI, logs); func_id is what keys hash (see _identity).
+        # func_name is for people (CLI, logs); func_id is what keys hash (see _identity),
+        # computed at the first call (`_resolve`), not here.
         self.func_name = function_id(func) + (f"@{version}" if version is not None else "")
-        self.func_id = function_identity(func, version)
+        self._func = func
+        self._version = version
         self.versioned = version is not None
         self._owners: dict[tuple[bool, type], bytes] = {}
         self._owner_parts: dict[type, bytes] = {}
@@ -86,10 +88,33 @@ class KeyMaker:
             user_arg = next((n for n in ("user_id", "user") if n in all_names), None)
         self.user_arg = user_arg
         self.custom_key = custom_key
-        self._plans = {
-            False: self._plan(self._full),
-            True: self._plan(self._bound),
-        }
+        # The identity reads the module-level data the function reads (`_identity`), so
+        # it is taken at the first call, when a global bound after the decorator ran (in
+        # `if __name__ == "__main__":`) exists: until then `plan` resolves; afterwards
+        # it is the plain lookup `plans[bound]` (the hit path pays nothing more). So
+        # nothing may ask for a plan or `func_id` at decoration (tests/test_global_values).
+        self._once: dict[str, tuple[str, dict[bool, _Plan]]] = {}
+        self.plan: Callable[[bool], _Plan] = self._first_plan
+
+    def _resolve(self) -> tuple[str, dict[bool, _Plan]]:
+        """(function identity, plans), computed once. Lock-free: threads racing on the
+        first call may each compute it, `dict.setdefault` (atomic) keeps the first, and
+        all of them use that one; nothing here can be left locked by a fork."""
+        found = self._once.get("resolved")
+        if found is None:
+            func_id = function_identity(self._func, self._version)
+            plans = {False: self._plan(self._full, func_id), True: self._plan(self._bound, func_id)}
+            found = self._once.setdefault("resolved", (func_id, plans))
+            self.plan = found[1].__getitem__
+        return found
+
+    def _first_plan(self, bound: bool) -> _Plan:
+        return self._resolve()[1][bound]
+
+    @property
+    def func_id(self) -> str:
+        """The function identity hashed into keys (see `_identity`); resolves it."""
+        return self._resolve()[0]
 
     @staticmethod
     def _first_data_param(params: list[inspect.Parameter]) -> str | None:
@@ -99,13 +124,13 @@ class KeyMaker:
             return p.name
         return None
 
-    def _plan(self, sig: _CompiledSignature) -> _Plan:
+    def _plan(self, sig: _CompiledSignature, func_id: str) -> _Plan:
         names = sig.all_names
         included = tuple(i for i, n in enumerate(names) if n not in self.ignore)
         header = b"%s|%d:%s|%s" % (
             KEY_SCHEME,
-            len(self.func_id.encode()),
-            self.func_id.encode(),
+            len(func_id.encode()),
+            func_id.encode(),
             ",".join(names[i] for i in included).encode(),
         )
         text_pos = names.index(self.text_arg) if self.text_arg in names else None
@@ -113,14 +138,11 @@ class KeyMaker:
         return _Plan(sig, included, names, header, text_pos, user_pos, self.custom_key is None)
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any], bound: bool) -> BoundCall | None:
-        plan = self._plans[bound]
+        plan = self.plan(bound)
         values = plan.sig.bind(args, kwargs)
         if values is None:
             return None
         return BoundCall(self, plan, values)
-
-    def plan(self, bound: bool) -> _Plan:
-        return self._plans[bound]
 
     def owner_part(self, instance: Any) -> bytes:
         """The key part naming the class a method is called through: `cls` for a
@@ -141,7 +163,7 @@ class KeyMaker:
         if head is None:
             if len(self._owners) > 4096:  # classes made at run time: never grow unbounded
                 self._owners.clear()
-            head = self._plans[bound].header + self.owner_part(instance) + b"|"
+            head = self.plan(bound).header + self.owner_part(instance) + b"|"
             self._owners[(bound, cls)] = head
         return head
 

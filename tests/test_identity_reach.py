@@ -297,11 +297,15 @@ def test_module_constants_the_function_reads(
     assert function_identity(one, "1") == function_identity(two, "1")
 
 
-def test_mutable_globals_and_assigned_names_are_left_out(tmp_path: Path) -> None:
+def test_assigned_names_are_left_out_and_mutable_data_counts(tmp_path: Path) -> None:
     module = _load(tmp_path, "m", _PROGRAM.format(lang="en", limits=(4,), mode="FAST", helper="."))
     before = function_identity(module.summarize, None)
-    module.summarize("a b c")  # mutates SEEN and COUNT
+    module.COUNT = 7  # `global COUNT; COUNT += 1` in the function: state, not identity
     assert function_identity(module.summarize, None) == before
+    # SEEN, a list the function reads, is data: its value counts (a decorated function
+    # takes it once, at its first call: tests/test_global_values.py).
+    module.summarize("a b c")
+    assert function_identity(module.summarize, None) != before
 
 
 def test_two_programs_with_other_constants_on_one_redis(redis_url: str, tmp_path: Path) -> None:
