@@ -18,6 +18,9 @@ hashed twice (`_digests`):
 from __future__ import annotations
 
 import inspect
+import logging
+import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,11 +34,42 @@ from ._identity import class_identity, function_identity, qualified_name
 # Bumping this re-keys every entry; golden tests pin the current value.
 # pmm2: function identity includes the code digest; methods include their class.
 KEY_SCHEME = b"pmm2"
+logger = logging.getLogger("pmm_memo")
 
 
 def function_id(func: Callable[..., Any]) -> str:
     """`module.qualname`: stable across processes, unlike `id()` or `repr()`."""
     return qualified_name(func)
+
+
+# One re-entrant lock for first-call identities (a `__cache_key__` read while describing
+# captured objects may call another cached function); re-created in a forked child, where
+# a thread that held it does not exist.
+_RESOLVING = threading.RLock()
+
+
+def _fresh_lock_in_child() -> None:
+    global _RESOLVING
+    _RESOLVING = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_lock_in_child)
+
+
+def _identity_or_unique(func: Callable[..., Any], version: str | None, name: str) -> str:
+    """The function identity; if computing it fails (it never should: `_identity` guards
+    every object it reads), one unique to this process, so a cache failure never breaks
+    the call and never shares an entry it cannot vouch for."""
+    try:
+        return function_identity(func, version)
+    except Exception:
+        logger.warning(
+            "cache identity of %s could not be computed; its entries stay private to this process",
+            name,
+            exc_info=True,
+        )
+        return f"{name}#unresolved:{os.urandom(12).hex()}"
 
 
 class KeyMaker:
@@ -97,14 +131,21 @@ class KeyMaker:
         self.plan: Callable[[bool], _Plan] = self._first_plan
 
     def _resolve(self) -> tuple[str, dict[bool, _Plan]]:
-        """(function identity, plans), computed once. Lock-free: threads racing on the
-        first call may each compute it, `dict.setdefault` (atomic) keeps the first, and
-        all of them use that one; nothing here can be left locked by a fork."""
+        """(function identity, plans), computed once, under `_RESOLVING`: threads racing
+        on the first call must not parse source at once (`ast.parse` in concurrent
+        threads raises SystemError "AST constructor recursion depth mismatch" on CPython
+        3.11), and all of them must use one identity."""
         found = self._once.get("resolved")
         if found is None:
-            func_id = function_identity(self._func, self._version)
-            plans = {False: self._plan(self._full, func_id), True: self._plan(self._bound, func_id)}
-            found = self._once.setdefault("resolved", (func_id, plans))
+            with _RESOLVING:
+                found = self._once.get("resolved")
+                if found is None:
+                    func_id = _identity_or_unique(self._func, self._version, self.func_name)
+                    plans = {
+                        False: self._plan(self._full, func_id),
+                        True: self._plan(self._bound, func_id),
+                    }
+                    found = self._once.setdefault("resolved", (func_id, plans))
             self.plan = found[1].__getitem__
         return found
 

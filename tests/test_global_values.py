@@ -252,7 +252,7 @@ def test_the_value_at_the_first_call_is_the_one_kept(
 def test_threads_racing_on_the_first_call_agree(memory_cache: Cache, tmp_path: Path) -> None:
     module = _program(tmp_path, "p", _READER.format(settings={"lang": "French"}))
     summarize = pmm_memo.cached(cache=memory_cache)(module.summarize)
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(64)  # concurrent ast.parse raised SystemError (3.11)
     keys: list[str] = []
 
     def first_call() -> None:
@@ -260,12 +260,32 @@ def test_threads_racing_on_the_first_call_agree(memory_cache: Cache, tmp_path: P
         keys.append(summarize.cache_key("x"))
         summarize("x")
 
-    threads = [threading.Thread(target=first_call) for _ in range(8)]
+    threads = [threading.Thread(target=first_call) for _ in range(64)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(keys) == 8 and len(set(keys)) == 1
+    assert len(keys) == 64 and len(set(keys)) == 1
+
+
+def test_an_identity_that_cannot_be_computed_never_breaks_the_call(
+    memory_cache: Cache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(func: Any, version: str | None) -> str:
+        raise RuntimeError("odd object")
+
+    monkeypatch.setattr(pmm_memo._keys, "function_identity", broken)
+    calls = []
+
+    @pmm_memo.cached(cache=memory_cache)
+    def f(x: int) -> int:
+        calls.append(x)
+        return x + 1
+
+    assert (f(1), f(1)) == (2, 2) and calls == [1]  # cached within this process
+    # Its entries are its own: another decoration of the same code never shares them.
+    again = pmm_memo.cached(cache=memory_cache)(f.__wrapped__)
+    assert again.cache_key(1) != f.cache_key(1)
 
 
 def _child_key(summarize: Any, out: Any) -> None:
