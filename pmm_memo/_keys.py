@@ -99,6 +99,7 @@ class KeyMaker:
         self._owner_parts: dict[type, bytes] = {}
         params = list(inspect.signature(func).parameters.values())
         self._full = _CompiledSignature.compile(params)
+        self.signature = self._full  # the whole signature (no identity needed to read it)
         # Bound methods/classmethods arrive without their first parameter.
         self._bound = _CompiledSignature.compile(params[1:]) if params else self._full
         all_names = self._full.all_names

@@ -80,10 +80,13 @@ class MemoCore:
         )
         self.fn_name = self.keys.func_name
         # The plan `keyed` binds by slicing: a plain function (no custom key, no
-        # *args/**kwargs) called without keywords.
-        plan = self.keys.plan(False)
-        simple = plan.sig.var_positional is None and plan.sig.var_keyword is None
-        self.fast_plan = plan if plan.plain and simple else None
+        # *args/**kwargs) called without keywords. Taken at the first call, with the
+        # function identity (`_keys.KeyMaker`): asking for it here would fix the
+        # identity at decoration, before a global bound in `__main__` exists.
+        sig = self.keys.signature
+        simple = sig.var_positional is None and sig.var_keyword is None
+        self.fast_plan: _Plan | None = None
+        self.fast_pending = simple and key is None
         self.counters = Counters()
         _stats.track(self.counters, self.tenant, self.fn_name)  # for metrics exporters
         self._warned = False
@@ -113,6 +116,9 @@ class MemoCore:
         function, or an instance that defines __cache_key__); see `call_of` for misses.
         """
         plan = self.fast_plan
+        if plan is None and self.fast_pending:  # the first call only
+            plan = self.fast_plan = self.keys.plan(False)
+            self.fast_pending = False
         if plan is not None and instance is None and not kwargs:
             # A plain function called positionally: bound by slicing, encoded in one
             # pass; the same bytes as the general path below (tests pin the two).
