@@ -18,11 +18,6 @@ import redis.cluster
 
 from pmm_memo import Cache, CacheConfig, cached
 
-# Module-level, not captured by the decorated closure: captured values are part of a
-# function's identity, and the owner and follower processes (different pauses) must
-# compute the same key.
-PAUSE = {"seconds": 0.0}
-
 
 def main() -> None:
     url, threads, t0, sleep, lock_ttl = (
@@ -32,7 +27,6 @@ def main() -> None:
         float(sys.argv[4]),
         float(sys.argv[5]),
     )
-    PAUSE["seconds"] = sleep
     counter: Any
     if url.startswith("redis+cluster://"):
         host, _, port = url.partition("://")[2].split(",")[0].rpartition(":")
@@ -41,10 +35,13 @@ def main() -> None:
         counter = redis.Redis.from_url(url)
     cache = Cache(CacheConfig(redis_url=url, embedder="offline", lock_ttl=lock_ttl, lock_wait=30))
 
-    @cached(tenant="pmm_llm", cache=cache)
-    def expensive(prompt: str) -> str:
+    # The pause is an ignored argument: captured values and module-level data the
+    # function reads are part of its identity, and the owner and follower processes
+    # (different pauses) must compute the same key.
+    @cached(tenant="pmm_llm", cache=cache, ignore=("pause",))
+    def expensive(prompt: str, pause: float) -> str:
         n = counter.incr("stampede:calls")
-        time.sleep(PAUSE["seconds"])
+        time.sleep(pause)
         return f"answer #{n} to {prompt}"
 
     results: list[str] = []
@@ -52,7 +49,7 @@ def main() -> None:
 
     def call() -> None:
         time.sleep(max(0.0, t0 - time.time()))
-        value = expensive("cold key")
+        value = expensive("cold key", sleep)
         with lock:
             results.append(value)
 
