@@ -46,7 +46,6 @@ it is stable across processes, directories and machines: no id(), hash() or path
 
 from __future__ import annotations
 
-import enum
 import functools
 import inspect
 import logging
@@ -57,79 +56,30 @@ from typing import Any
 
 from ._code_digest import code_digest, code_facts, digest, global_names, normalised_source, own_code
 from ._global_values import data_token
+from ._identity_kinds import (
+    BUILTIN_CALLABLES,
+    CLASS_HOUSEKEEPING,
+    accessors,
+    enumerate_named,
+    home_of,
+    is_code_like,
+    is_constant,
+    python_call,
+    qualified_name,
+)
 
-__all__ = ["class_identity", "code_digest", "function_identity", "normalised_source"]
+__all__ = [
+    "class_identity",
+    "code_digest",
+    "function_identity",
+    "normalised_source",
+    "qualified_name",
+]
 
 logger = logging.getLogger("pmm_memo")
 
 _BUDGET = 600  # objects described per identity: bounds decoration time on huge graphs
 _MAX_DEPTH = 40
-_BUILTIN_CALLABLES = (
-    types.BuiltinFunctionType,  # also bound builtin methods ("a".upper)
-    types.MethodDescriptorType,  # str.upper
-    types.WrapperDescriptorType,  # str.__add__
-    types.MethodWrapperType,  # "a".__add__
-    types.ClassMethodDescriptorType,  # dict.__dict__["fromkeys"]
-)
-_SCALARS = (str, bytes, int, float, complex, bool, type(None))
-# Class attributes that say where a class was written, not what it does.
-_CLASS_HOUSEKEEPING = frozenset(
-    {
-        "__dict__",
-        "__weakref__",
-        "__module__",
-        "__qualname__",
-        "__doc__",
-        "__firstlineno__",
-        "__static_attributes__",
-        "__annotations__",
-        "__orig_bases__",
-        "__parameters__",
-        "__slots__",
-        "_abc_impl",
-    }
-)
-
-
-def qualified_name(obj: Any) -> str:
-    """`module.qualname`: readable, and stable across processes (unlike id() or repr())."""
-    module = getattr(obj, "__module__", None)
-    if not isinstance(module, str):  # method descriptors: the module of their class
-        module = getattr(getattr(obj, "__objclass__", None), "__module__", None) or "?"
-    qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or "?"
-    return f"{module}.{qualname}"
-
-
-def is_constant(value: Any, depth: int = 0) -> bool:
-    """Immutable values that are safe to read at decoration time: scalars, enum members,
-    and tuples/frozensets of those."""
-    if isinstance(value, (*_SCALARS, enum.Enum)):
-        return True
-    if type(value) in (tuple, frozenset) and depth < 8:
-        return all(is_constant(item, depth + 1) for item in value)
-    return False
-
-
-_CODE_LIKE = (
-    type,
-    functools.partial,
-    types.MethodType,
-    classmethod,
-    staticmethod,
-    property,
-    functools.cached_property,
-    re.Pattern,
-    *_BUILTIN_CALLABLES,
-)
-
-
-def _is_code_like(value: Any) -> bool:
-    """Callables identified by what they are (code), not by an encoding of their state."""
-    return (
-        inspect.isfunction(value)
-        or isinstance(value, _CODE_LIKE)
-        or type(value).__module__ == "operator"  # itemgetter, attrgetter, methodcaller
-    )
 
 
 class _Walk:
@@ -159,10 +109,10 @@ class _Walk:
 
     def value(self, value: Any, name: str) -> bytes | None:
         """A value's stable token, or None (left out) when it has none."""
-        if _is_code_like(value):
+        if is_code_like(value):
             return self.describe(value).encode("utf-8", "surrogatepass")
         if self.frozen and not is_constant(value):
-            if _python_call(value) is not None:  # a callable instance: its class only
+            if python_call(value) is not None:  # a callable instance: its class only
                 return self.describe(value).encode("utf-8", "surrogatepass")
             return None
         from ._encoding import encode_value  # late: _encoding imports us lazily
@@ -170,7 +120,7 @@ class _Walk:
         try:
             return encode_value(value, name)
         except Exception:  # unencodable, too deep, or a __cache_key__ that raised
-            if _python_call(value) is not None:  # a callable instance: class and state
+            if python_call(value) is not None:  # a callable instance: class and state
                 return self.describe(value).encode("utf-8", "surrogatepass")
         logger.debug(
             "%s (%s) has no stable encoding; left out of the cache identity",
@@ -229,7 +179,7 @@ class _Walk:
         if isinstance(obj, classmethod | staticmethod):
             return f"{type(obj).__name__}:{self.describe(obj.__func__)}"
         if isinstance(obj, property):
-            parts = ("-" if f is None else self.describe(f) for f in _accessors(obj))
+            parts = ("-" if f is None else self.describe(f) for f in accessors(obj))
             return "property:" + ",".join(parts)
         if isinstance(obj, functools.cached_property):
             return "cached_property:" + self.describe(obj.func)
@@ -244,7 +194,7 @@ class _Walk:
             # A decorated function names itself by a fixed label (see _wrapper).
             label = getattr(type(obj), "identity_label", None)
             return f"proxy:{label or qualified_name(type(obj))}<{self.describe(inner)}"
-        if isinstance(obj, _BUILTIN_CALLABLES):
+        if isinstance(obj, BUILTIN_CALLABLES):
             return "builtin:" + qualified_name(obj) + self._bound_to(obj)
         if type(obj).__module__ == "operator":
             return "operator:" + self._reduced(obj)
@@ -301,7 +251,7 @@ class _Walk:
                 and getattr(value, "__module__", None) == module
             ):
                 token = self.describe(value).encode("utf-8", "surrogatepass")
-            elif _is_code_like(value):
+            elif is_code_like(value):
                 token = ("name:" + qualified_name(value)).encode("utf-8", "surrogatepass")
             elif isinstance(value, types.ModuleType):
                 continue  # modules: what the code calls in them counts by name
@@ -333,7 +283,7 @@ class _Walk:
         """A callable instance: its class (code unless versioned) and its state; a C
         callable (lru_cache wrapper, ...) by its type; then what it wraps, if anything."""
         cls = type(obj)
-        if _python_call(obj) is not None:
+        if python_call(obj) is not None:
             text = f"{qualified_name(cls)}.__call__#{self.class_token(cls, subject=True)}"
             if not self.frozen:
                 text += "+state:" + self.state(obj)
@@ -372,9 +322,9 @@ class _Walk:
     def _own_attributes(self, cls: type) -> str:
         parts = []
         for name, member in sorted(vars(cls).items()):
-            if name in _CLASS_HOUSEKEEPING:
+            if name in CLASS_HOUSEKEEPING:
                 continue
-            if _is_code_like(member) or _python_call(member) is not None:
+            if is_code_like(member) or python_call(member) is not None:
                 token = self.describe(member)
             elif is_constant(member):
                 found = self.value(member, name)
@@ -385,44 +335,13 @@ class _Walk:
         return digest("\x00".join(parts).encode("utf-8", "surrogatepass"))
 
 
-def enumerate_named(args: Any) -> Iterator[tuple[str, Any]]:
-    for i, arg in enumerate(args if isinstance(args, tuple) else (args,)):
-        yield f"args[{i}]", arg
-
-
-def _accessors(prop: property) -> list[Any]:
-    return [prop.fget, prop.fset, prop.fdel]
-
-
-def _python_call(obj: Any) -> Any:
-    """The Python `__call__` of an instance's class, or None (C callables, non-callables)."""
-    if isinstance(obj, type):
-        return None
-    call = inspect.getattr_static(type(obj), "__call__", None)
-    return call if inspect.isfunction(call) else None
-
-
-def _home_of(func: Any) -> str | None:
-    """The module of what is decorated: through partials and bound methods to their
-    function, through a callable instance to its class."""
-    for _ in range(16):
-        if isinstance(func, functools.partial):
-            func = func.func
-        elif isinstance(func, types.MethodType):
-            func = func.__func__
-        else:
-            break
-    module = getattr(func, "__module__", None)  # a callable instance: its class's
-    return module if isinstance(module, str) else None
-
-
 def function_identity(func: Callable[..., Any], version: str | None) -> str:
     """The identity hashed into keys: `module.qualname` then `@version` when given, then
     what the object is (see the module docstring): for a plain function
     `#<code digest>[+env:..][+def:..][+glob:..][<wrapped]`; a `functools.partial` adds
     `+partial:<bound arguments>`, a bound method `+self:<class>:<state>`, a callable
     instance `=<class>.__call__#<class token>+state:<state>`."""
-    walk = _Walk(version is not None, _home_of(func))
+    walk = _Walk(version is not None, home_of(func))
     head = qualified_name(func) + ("" if version is None else f"@{version}")
     if type(func) is types.FunctionType:
         walk.path.add(id(func))  # a closure referring to the function itself: a cycle
