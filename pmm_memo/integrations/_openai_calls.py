@@ -78,140 +78,99 @@ def _route(
     return (state.aembeddings if is_async else state.embeddings), (request,)
 
 
-def _call(
+def serve(
     state: _Installed,
     kind: str,
+    instance: Any,
     wrapped: Callable[..., Any],
     kwargs: dict[str, Any],
     request: dict[str, Any],
     base_url: str,
+    raw: bool,
+) -> Any:
+    """Serve one sync request: a stream is recorded or replayed (`_stream`), anything
+    else goes through its decorated inner function (`_call`). `raw`: the call came
+    through `with_raw_response` / `with_streaming_response` and gets the SDK's response
+    object (see `_raw`)."""
+    if _is_stream(kind, request):
+        return _stream(state, kind, instance, wrapped, kwargs, request, base_url, raw)
+    return _call(state, kind, instance, wrapped, kwargs, request, base_url, raw)
+
+
+async def aserve(
+    state: _Installed,
+    kind: str,
+    instance: Any,
+    wrapped: Callable[..., Any],
+    kwargs: dict[str, Any],
+    request: dict[str, Any],
+    base_url: str,
+    raw: bool,
+) -> Any:
+    """`serve` for the async client."""
+    if _is_stream(kind, request):
+        return await _astream(state, kind, instance, wrapped, kwargs, request, base_url, raw)
+    return await _acall(state, kind, instance, wrapped, kwargs, request, base_url, raw)
+
+
+def _is_stream(kind: str, request: dict[str, Any]) -> bool:
+    return kind != "embeddings" and bool(request.get("stream"))
+
+
+def _call(
+    state: _Installed,
+    kind: str,
+    instance: Any,
+    wrapped: Callable[..., Any],
+    kwargs: dict[str, Any],
+    request: dict[str, Any],
+    base_url: str,
+    raw: bool,
 ) -> Any:
     fn, lead = _route(state, kind, False, request)
     served: list[Any] = []  # the SDK's own object, when this call reached the API
 
     def call() -> Any:
-        result = wrapped(**kwargs)
-        served.append(result)
-        return result.model_dump(mode="json")
+        response = wrapped(**kwargs)
+        served.append(response)
+        return _raw.parsed_json(response) if raw else response.model_dump(mode="json")
 
     try:
         data = fn(*lead, base_url, call)
     except UnencodableArgumentError as exc:
         _pass_through_once(exc)
         return wrapped(**kwargs)
-    return served[0] if served else _rebuild(_result_type(kind), data)
+    if served:
+        return served[0]
+    return _raw.hit(instance, kind, kwargs, data, False) if raw else _rebuild(kind, data)
 
 
 async def _acall(
     state: _Installed,
     kind: str,
+    instance: Any,
     wrapped: Callable[..., Any],
     kwargs: dict[str, Any],
     request: dict[str, Any],
     base_url: str,
+    raw: bool,
 ) -> Any:
     fn, lead = _route(state, kind, True, request)
     served: list[Any] = []
 
     async def call() -> Any:
-        result = await wrapped(**kwargs)
-        served.append(result)
-        return result.model_dump(mode="json")
+        response = await wrapped(**kwargs)
+        served.append(response)
+        return await _raw.aparsed_json(response) if raw else response.model_dump(mode="json")
 
     try:
         data = await fn(*lead, base_url, call)
     except UnencodableArgumentError as exc:
         _pass_through_once(exc)
         return await wrapped(**kwargs)
-    return served[0] if served else _rebuild(_result_type(kind), data)
-
-
-def _raw_call(
-    state: _Installed,
-    kind: str,
-    instance: Any,
-    wrapped: Callable[..., Any],
-    kwargs: dict[str, Any],
-    request: dict[str, Any],
-    base_url: str,
-) -> Any:
-    """`with_raw_response` / `with_streaming_response`: the SDK's response object."""
-    stream = kind != "embeddings" and bool(request.get("stream"))
-    try:
-        if stream:
-            cache, memo, bound, key, check = _stream_key(state, kind, request, base_url, False)
-            stored = cache.read(key, check, memo.counters)
-            if stored is MISSING:
-                memo.counters.misses += 1
-                response = wrapped(**kwargs)
-
-                def store(chunks: Chunks) -> None:
-                    entry = memo.entry(cache, bound, key, check, chunks, None)
-                    cache.write(entry, memo.ttl_for(cache), memo.counters)
-
-                # The response keeps its parse: the caller's `.parse()` gets this very
-                # stream, now recording (read through `.iter_lines()` it is not stored).
-                record(response.parse(), store)
-                return response
-            memo.counters.hits += 1
-            return _raw.hit(instance, kind, kwargs, stored, True)
-        fn, lead = _route(state, kind, False, request)
-        served: list[Any] = []  # the SDK's own response, when this call reached the API
-
-        def call() -> Any:
-            response = wrapped(**kwargs)
-            served.append(response)
-            return _raw.parsed_json(response)
-
-        data = fn(*lead, base_url, call)
-    except UnencodableArgumentError as exc:
-        _pass_through_once(exc)
-        return wrapped(**kwargs)
-    return served[0] if served else _raw.hit(instance, kind, kwargs, data, False)
-
-
-async def _araw(
-    state: _Installed,
-    kind: str,
-    instance: Any,
-    wrapped: Callable[..., Any],
-    kwargs: dict[str, Any],
-    request: dict[str, Any],
-    base_url: str,
-) -> Any:
-    stream = kind != "embeddings" and bool(request.get("stream"))
-    try:
-        if stream:
-            cache, memo, bound, key, check = _stream_key(state, kind, request, base_url, True)
-            stored = await cache.aread(key, check, memo.counters)
-            if stored is MISSING:
-                memo.counters.misses += 1
-                response = await wrapped(**kwargs)
-
-                async def astore(chunks: Chunks) -> None:
-                    entry = memo.entry(cache, bound, key, check, chunks, None)
-                    await cache.awrite(entry, memo.ttl_for(cache), memo.counters)
-
-                parsed = response.parse()
-                if inspect.isawaitable(parsed):  # AsyncAPIResponse.parse is a coroutine
-                    parsed = await parsed
-                arecord(parsed, astore)
-                return response
-            memo.counters.hits += 1
-            return await _raw.ahit(instance, kind, kwargs, stored, True)
-        fn, lead = _route(state, kind, True, request)
-        served: list[Any] = []
-
-        async def call() -> Any:
-            response = await wrapped(**kwargs)
-            served.append(response)
-            return await _raw.aparsed_json(response)
-
-        data = await fn(*lead, base_url, call)
-    except UnencodableArgumentError as exc:
-        _pass_through_once(exc)
-        return await wrapped(**kwargs)
-    return served[0] if served else await _raw.ahit(instance, kind, kwargs, data, False)
+    if served:
+        return served[0]
+    return await _raw.ahit(instance, kind, kwargs, data, False) if raw else _rebuild(kind, data)
 
 
 def _pass_through_once(exc: Exception) -> None:
@@ -220,13 +179,13 @@ def _pass_through_once(exc: Exception) -> None:
     )
 
 
-def _rebuild(type_: Any, data: Any) -> Any:
+def _rebuild(kind: str, data: Any) -> Any:
     """A stored answer as the SDK builds a received one: `construct_type`, which (unlike
     `model_validate`) accepts what the API sent even where it strays from the SDK's
     declared types, so any answer the SDK accepted once is served again."""
     from openai._models import construct_type
 
-    return construct_type(type_=type_, value=data)
+    return construct_type(type_=_result_type(kind), value=data)
 
 
 def _stream_key(
@@ -252,6 +211,7 @@ def _stream(
     kwargs: dict[str, Any],
     request: dict[str, Any],
     base_url: str,
+    raw: bool,
 ) -> Any:
     try:
         cache, memo, call, key, check = _stream_key(state, kind, request, base_url, False)
@@ -272,7 +232,13 @@ def _stream(
             memo.entry(cache, call, key, check, chunks, None), memo.ttl_for(cache), memo.counters
         )
 
-    return record(wrapped(**kwargs), store)
+    response = wrapped(**kwargs)
+    if not raw:
+        return record(response, store)
+    # The response keeps its parse: the caller's `.parse()` gets this very stream, now
+    # recording (read through `.iter_lines()` it is not stored).
+    record(response.parse(), store)
+    return response
 
 
 async def _astream(
@@ -283,6 +249,7 @@ async def _astream(
     kwargs: dict[str, Any],
     request: dict[str, Any],
     base_url: str,
+    raw: bool,
 ) -> Any:
     try:
         cache, memo, call, key, check = _stream_key(state, kind, request, base_url, True)
@@ -300,4 +267,11 @@ async def _astream(
             memo.entry(cache, call, key, check, chunks, None), memo.ttl_for(cache), memo.counters
         )
 
-    return arecord(await wrapped(**kwargs), store)
+    response = await wrapped(**kwargs)
+    if not raw:
+        return arecord(response, store)
+    parsed = response.parse()
+    if inspect.isawaitable(parsed):  # AsyncAPIResponse.parse is a coroutine
+        parsed = await parsed
+    arecord(parsed, store)
+    return response

@@ -35,7 +35,7 @@ import wrapt
 
 from .._decorators import cached, semantic_lookup
 from . import _raw
-from ._openai_calls import _acall, _araw, _astream, _call, _raw_call, _stream
+from ._openai_calls import aserve, serve
 
 if TYPE_CHECKING:
     from .._cache import Cache
@@ -221,14 +221,9 @@ def _make_wrapper(kind: str, is_async: bool) -> Callable[..., Any]:
         base_url = str(instance._client.base_url)
         if _passes_through(kind, request, state.nondeterministic):
             return wrapped(**kwargs)
-        shape = _raw.raw_shape(kwargs)
-        if shape is not None:
-            raw = _araw if is_async else _raw_call
-            return raw(state, kind, instance, wrapped, kwargs, request, base_url)
-        if kind != "embeddings" and request.get("stream"):
-            stream = _astream if is_async else _stream
-            return stream(state, kind, instance, wrapped, kwargs, request, base_url)
-        return (_acall if is_async else _call)(state, kind, wrapped, kwargs, request, base_url)
+        raw = _raw.raw_shape(kwargs) is not None
+        serving = aserve if is_async else serve
+        return serving(state, kind, instance, wrapped, kwargs, request, base_url, raw)
 
     return wrapper
 
