@@ -144,10 +144,18 @@ class PmmMemoCache(BaseCache):
 
     # -- shared ----------------------------------------------------------------------------
 
-    def _prepare(self, prompt: str, llm_string: str) -> tuple[Cache, Any, str, Any] | None:
+    def _prepare(
+        self, prompt: str, llm_string: str, writing: bool
+    ) -> tuple[Cache, Any, str, Any] | None:
+        """Cache, bound call, key and check for this call, or None when it must not touch
+        the cache: the cache is off, or the mode forbids it (a lookup reads only in NORMAL
+        mode; an update writes in NORMAL and REFRESH, as the decorators do)."""
         memo = self._memo
         cache = memo.cache()
-        if not cache.enabled or current_mode() is Mode.DISABLED:
+        mode = current_mode()
+        if not cache.enabled or mode is Mode.DISABLED:
+            return None
+        if mode is not Mode.NORMAL and not (writing and mode is Mode.REFRESH):
             return None
         call = memo.keys.bind((*_split(prompt), llm_string), {}, False)
         if call is None:
@@ -177,8 +185,8 @@ class PmmMemoCache(BaseCache):
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Stored generations for this prompt and model, or None (a miss)."""
         try:
-            prepared = self._prepare(prompt, llm_string)
-            if prepared is None or current_mode() is not Mode.NORMAL:
+            prepared = self._prepare(prompt, llm_string, writing=False)
+            if prepared is None:
                 return None
             cache, call, key, check = prepared
             memo = self._memo
@@ -200,8 +208,8 @@ class PmmMemoCache(BaseCache):
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Store the generations LangChain just computed."""
         try:
-            prepared = self._prepare(prompt, llm_string)
-            if prepared is None or current_mode() is Mode.BYPASS:
+            prepared = self._prepare(prompt, llm_string, writing=True)
+            if prepared is None:
                 return
             cache, call, key, check = prepared
             memo = self._memo
@@ -222,8 +230,8 @@ class PmmMemoCache(BaseCache):
 
     async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         try:
-            prepared = self._prepare(prompt, llm_string)
-            if prepared is None or current_mode() is not Mode.NORMAL:
+            prepared = self._prepare(prompt, llm_string, writing=False)
+            if prepared is None:
                 return None
             cache, call, key, check = prepared
             memo = self._memo
@@ -244,8 +252,8 @@ class PmmMemoCache(BaseCache):
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         try:
-            prepared = self._prepare(prompt, llm_string)
-            if prepared is None or current_mode() is Mode.BYPASS:
+            prepared = self._prepare(prompt, llm_string, writing=True)
+            if prepared is None:
                 return
             cache, call, key, check = prepared
             memo = self._memo

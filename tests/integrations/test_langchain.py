@@ -154,7 +154,7 @@ def test_fail_open(redis_url: str, global_cache: None) -> None:
     # An entry that is not generations (another writer's) is a miss, counted as corrupt.
     mem = Cache(CacheConfig(embedder="offline", embedding_dimensions=64), backend=MemoryBackend())
     lc2 = PmmMemoCache(cache=mem)
-    prepared = lc2._prepare("p", "l")
+    prepared = lc2._prepare("p", "l", writing=True)
     assert prepared is not None
     _, call, key, check = prepared
     entry = lc2._memo.entry(mem, call, key, check, "not generations", None)
