@@ -24,11 +24,12 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from . import _forksafe
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 class _Call:
@@ -40,12 +41,13 @@ class _Call:
         self.error: BaseException | None = None
 
 
-class SingleFlight:
-    """Thread-level single-flight for sync functions."""
+class _Flights(Generic[V]):
+    """The table of flights in progress that both twins keep: key -> what its waiters
+    wait on, behind one lock, with the count of finished flights."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._calls: dict[str, _Call] = {}
+        self._calls: dict[str, V] = {}
         self.completed = 0  # flights finished so far (see the module docstring)
         _forksafe.track(self)
 
@@ -57,6 +59,15 @@ class SingleFlight:
         # have: a child caller of the same key would wait for them forever.
         self._lock = threading.Lock()
         self._calls = {}
+
+    def _finish(self, key: str) -> None:
+        with self._lock:
+            del self._calls[key]
+            self.completed += 1
+
+
+class SingleFlight(_Flights[_Call]):
+    """Thread-level single-flight for sync functions."""
 
     def do(self, key: str, fn: Callable[[], T]) -> T:
         with self._lock:
@@ -76,9 +87,7 @@ class SingleFlight:
             call.error = exc
             raise
         finally:
-            with self._lock:
-                del self._calls[key]
-                self.completed += 1
+            self._finish(key)
             call.done.set()
 
 
@@ -86,21 +95,8 @@ class _LeaderCancelled(Exception):
     """Tells waiters the leader was cancelled, so they lead a fresh attempt themselves."""
 
 
-class AsyncSingleFlight:
+class AsyncSingleFlight(_Flights[concurrent.futures.Future[Any]]):
     """Task-level single-flight for coroutine functions, across every event loop."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._calls: dict[str, concurrent.futures.Future[Any]] = {}
-        self.completed = 0
-        _forksafe.track(self)
-
-    def _fork_lock(self) -> threading.Lock:
-        return self._lock
-
-    def _after_fork_in_child(self) -> None:
-        self._lock = threading.Lock()
-        self._calls = {}
 
     async def do(self, key: str, fn: Callable[[], Awaitable[T]]) -> T:
         while True:
@@ -130,8 +126,3 @@ class AsyncSingleFlight:
         self._finish(key)
         fut.set_result(result)
         return result
-
-    def _finish(self, key: str) -> None:
-        with self._lock:
-            del self._calls[key]
-            self.completed += 1
