@@ -69,6 +69,15 @@ def _args(key: str, mapping: Mapping[EncodableT, EncodableT], ttl_ms: int) -> li
     return [1, key, ttl_ms, " ".join(names + big_names), *small, *big]
 
 
+def _transaction(pipe: Any, key: str, mapping: Mapping[EncodableT, EncodableT], ttl_ms: int) -> Any:
+    """The script's commands queued on a MULTI/EXEC pipeline (sync or async): the
+    fallback for servers that refuse scripts."""
+    pipe.unlink(key)
+    pipe.hset(key, mapping=dict(mapping))
+    pipe.pexpire(key, ttl_ms)
+    return pipe
+
+
 class EntryWriter:
     """Writes one entry (UNLINK + HSET + PEXPIRE, atomically) with one command."""
 
@@ -90,11 +99,7 @@ class EntryWriter:
                 if not _refused(exc):
                     raise
                 self.scripts = False
-        pipe = client.pipeline(transaction=True)
-        pipe.unlink(key)
-        pipe.hset(key, mapping=dict(mapping))
-        pipe.pexpire(key, ttl_ms)
-        pipe.execute()
+        _transaction(client.pipeline(transaction=True), key, mapping, ttl_ms).execute()
 
     async def awrite(
         self,
@@ -115,8 +120,4 @@ class EntryWriter:
                 if not _refused(exc):
                     raise
                 self.scripts = False
-        pipe = client.pipeline(transaction=True)
-        pipe.unlink(key)
-        pipe.hset(key, mapping=dict(mapping))
-        pipe.pexpire(key, ttl_ms)
-        await pipe.execute()
+        await _transaction(client.pipeline(transaction=True), key, mapping, ttl_ms).execute()
