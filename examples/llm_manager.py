@@ -81,7 +81,7 @@ def main() -> None:
     server = None
     if not os.environ.get("OPENAI_BASE_URL"):
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-        from tests.support.servers import FakeOpenAI
+        from tests.support.openai_server import FakeOpenAI
 
         server = FakeOpenAI().start()
         os.environ["OPENAI_BASE_URL"] = server.base_url

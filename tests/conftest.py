@@ -16,7 +16,8 @@ import pytest
 
 from pmm_memo import Cache, CacheConfig
 from pmm_memo.backends.memory import MemoryBackend
-from tests.support.servers import FakeOpenAI, ValkeyCluster, ValkeyServer
+from tests.support.openai_server import FakeOpenAI
+from tests.support.servers import ValkeyCluster, ValkeyServer
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from pmm_memo.embedders import make_embedder
 from pmm_memo.embedders._cached import CachedEmbedder
 from pmm_memo.embedders.openai import OpenAIEmbedder
 from tests.conftest import make_cache, run, url_for
-from tests.support.servers import FakeOpenAI
+from tests.support.openai_server import FakeOpenAI
 
 Q = "How do I reset my password?"
 NEAR = "how do i reset my password"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -13,24 +12,13 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pmm_memo import Cache
 from pmm_memo.integrations import openai as integration
 from tests.conftest import run
-from tests.support.servers import FakeOpenAI
+from tests.support.openai_server import FakeOpenAI, aclient, client
 
 ORIGINALS = (
     openai.resources.chat.completions.Completions.create,
     openai.resources.chat.completions.AsyncCompletions.create,
     openai.resources.embeddings.Embeddings.create,
 )
-
-
-@pytest.fixture
-def instrumented(cache: Cache, openai_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
-    integration.instrument(tenant="pmm_llm", cache=cache)
-    yield openai_server
-    integration.uninstrument()
-
-
-def client() -> openai.OpenAI:
-    return openai.OpenAI(max_retries=0)
 
 
 def ask(c: openai.OpenAI, content: str = "hello", **kw: Any) -> ChatCompletion:
@@ -133,7 +121,7 @@ def test_embeddings_are_cached(instrumented: FakeOpenAI) -> None:
 
 def test_async_client(instrumented: FakeOpenAI, cache: Cache) -> None:
     async def main() -> list[str]:
-        c = openai.AsyncOpenAI(max_retries=0)
+        c = aclient()
         out = []
         for _ in range(2):
             r = await c.chat.completions.create(
@@ -192,7 +180,7 @@ def test_abandoned_stream_is_not_stored(instrumented: FakeOpenAI) -> None:
 
 def test_async_streams(instrumented: FakeOpenAI, cache: Cache) -> None:
     async def main() -> list[str]:
-        c = openai.AsyncOpenAI(max_retries=0)
+        c = aclient()
         texts = []
         for _ in range(2):
             stream = await c.chat.completions.create(

@@ -8,11 +8,9 @@ backends, against the loopback OpenAI-compatible server.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import openai
-import pytest
 from openai._legacy_response import LegacyAPIResponse
 from openai._response import APIResponse, AsyncAPIResponse
 from openai.types import CreateEmbeddingResponse
@@ -22,25 +20,10 @@ from openai.types.responses import Response
 from pmm_memo import Cache
 from pmm_memo.integrations import openai as integration
 from tests.conftest import run
-from tests.support.servers import FakeOpenAI
+from tests.support.openai_server import FakeOpenAI, aclient, client
 
 HIT = "x-pmm-memo-cache"
 MSGS = [{"role": "user", "content": "hello"}]
-
-
-@pytest.fixture
-def instrumented(cache: Cache, openai_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
-    integration.instrument(tenant="pmm_llm", cache=cache)
-    yield openai_server
-    integration.uninstrument()
-
-
-def client() -> openai.OpenAI:
-    return openai.OpenAI(max_retries=0)
-
-
-def aclient() -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(max_retries=0)
 
 
 def chat_kw(**kw: Any) -> dict[str, Any]:
