@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from pmm_memo import Cache, cached, semantic_lookup
 from pmm_memo._identity import code_digest, function_identity, normalised_source
 from pmm_memo._keys import KeyMaker
 from tests.conftest import run
+from tests.support.modules import load_module
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,20 +104,6 @@ def test_programs_without_source_are_told_apart_by_bytecode(redis_url: str) -> N
 # -- in-process: what changes an identity and what does not ------------------------------
 
 
-def _load(tmp_path: Path, name: str, source: str) -> Any:
-    """Import `source` as a module named `mod` from its own file (another "program")."""
-    import importlib.util
-
-    path = tmp_path / name / "mod.py"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(source))
-    spec = importlib.util.spec_from_file_location("mod", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize(
     ("before", "after", "same"),
     [
@@ -137,8 +123,8 @@ def test_what_changes_a_function_identity(
     tmp_path: Path, before: str, after: str, same: bool
 ) -> None:
     prelude = "def dec(n):\n    return lambda f: f\n"
-    one = _load(tmp_path, "one", prelude + before).f
-    two = _load(tmp_path, "two", prelude + after).f
+    one = load_module(tmp_path / "one", prelude + before).f
+    two = load_module(tmp_path / "two", prelude + after).f
     assert (function_identity(one, None) == function_identity(two, None)) is same
     # An explicit version replaces the code digest: entries survive any edit.
     assert function_identity(one, "3") == function_identity(two, "3") == "mod.f@3"
@@ -293,15 +279,15 @@ def test_same_class_name_different_methods_are_different_classes(tmp_path: Path)
 
     maker = KeyMaker(Bot.ask)
     """
-    one = _load(tmp_path, "one", src.format(style="formal"))
-    two = _load(tmp_path, "two", src.format(style="casual"))
+    one = load_module(tmp_path / "one", src.format(style="formal"))
+    two = load_module(tmp_path / "two", src.format(style="casual"))
 
     def key(module: Any) -> bytes:
         call = module.maker.bind(("q",), {}, True).with_instance(module.Bot())
         return bytes(call.material())
 
     assert key(one) != key(two)  # `ask` is identical; the class's code is not
-    same = _load(tmp_path, "three", src.format(style="formal"))
+    same = load_module(tmp_path / "three", src.format(style="formal"))
     assert key(same) == key(one)
 
 
@@ -351,9 +337,9 @@ def test_versioned_methods_key_no_class_code(tmp_path: Path) -> None:
         def g(self):
             return {body!r}
     """
-    one = _load(tmp_path, "one", src.format(level=1, body="x"))
-    edited = _load(tmp_path, "two", src.format(level=1, body="y"))
-    other = _load(tmp_path, "three", src.format(level=2, body="x"))
+    one = load_module(tmp_path / "one", src.format(level=1, body="x"))
+    edited = load_module(tmp_path / "two", src.format(level=1, body="y"))
+    other = load_module(tmp_path / "three", src.format(level=2, body="x"))
 
     def material(module: Any) -> bytes:
         call = KeyMaker(module.A.f, version="1").bind((1,), {}, True)

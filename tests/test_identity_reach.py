@@ -6,7 +6,6 @@ processes (other hash seeds, other directories)."""
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import operator
 import os
@@ -23,6 +22,7 @@ import pytest
 from pmm_memo import Cache, cached
 from pmm_memo._identity import function_identity
 from tests.conftest import run
+from tests.support.modules import load_module
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -229,23 +229,12 @@ def test_lambdas_made_in_a_loop_differ_by_their_defaults(cache: Cache) -> None:
 
 def test_a_default_read_from_a_name_counts(tmp_path: Path) -> None:
     src = "LANG = {lang!r}\n\ndef f(text, lang=LANG):\n    return lang + text\n"
-    en = _load(tmp_path, "en", src.format(lang="en")).f
-    fr = _load(tmp_path, "fr", src.format(lang="fr")).f
+    en = load_module(tmp_path / "en", src.format(lang="en")).f
+    fr = load_module(tmp_path / "fr", src.format(lang="fr")).f
     assert function_identity(en, None) != function_identity(fr, None)
 
 
 # -- 4. module-level constants the function reads ----------------------------------------
-
-
-def _load(tmp_path: Path, name: str, source: str) -> Any:
-    path = tmp_path / name / "prog.py"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(source))
-    spec = importlib.util.spec_from_file_location("prog", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 _PROGRAM = """
@@ -289,8 +278,8 @@ def test_module_constants_the_function_reads(
     tmp_path: Path, change: dict[str, Any], same: bool
 ) -> None:
     values = {"lang": "English", "limits": (4, 9), "mode": "FAST", "helper": "."}
-    one = _load(tmp_path, "one", _PROGRAM.format(**values)).summarize
-    two = _load(tmp_path, "two", _PROGRAM.format(**{**values, **change})).summarize
+    one = load_module(tmp_path / "one", _PROGRAM.format(**values)).summarize
+    two = load_module(tmp_path / "two", _PROGRAM.format(**{**values, **change})).summarize
     assert (function_identity(one, None) == function_identity(two, None)) is same
     # version= leaves module-level names out: the escape hatch for constants that do not
     # change results (and for entries that must survive their edits).
@@ -298,7 +287,9 @@ def test_module_constants_the_function_reads(
 
 
 def test_assigned_names_are_left_out_and_mutable_data_counts(tmp_path: Path) -> None:
-    module = _load(tmp_path, "m", _PROGRAM.format(lang="en", limits=(4,), mode="FAST", helper="."))
+    module = load_module(
+        tmp_path / "m", _PROGRAM.format(lang="en", limits=(4,), mode="FAST", helper=".")
+    )
     before = function_identity(module.summarize, None)
     module.COUNT = 7  # `global COUNT; COUNT += 1` in the function: state, not identity
     assert function_identity(module.summarize, None) == before
