@@ -36,8 +36,21 @@ class Timed:
         )
 
 
-def _rotations(names: list[str], rounds: int) -> list[list[str]]:
-    return [names[k % len(names) :] + names[: k % len(names)] for k in range(rounds)]
+def _per_round(calls: int, batch: int, rounds: int) -> int:
+    """Calls per contender per round: a whole number of batches, at least one."""
+    return max(batch, calls // rounds // batch * batch)
+
+
+def _orders(names: list[str], repeats: int, rounds: int) -> list[list[str]]:
+    """Per repeat, the contenders in the order they run: `rounds` rotations of `names`."""
+    one = [n for k in range(rounds) for n in names[k % len(names) :] + names[: k % len(names)]]
+    return [one] * repeats
+
+
+def _add_repeat(out: dict[str, Timed], this: dict[str, list[float]]) -> None:
+    for n, samples in this.items():
+        out[n].samples += samples
+        out[n].per_repeat.append(statistics.median(samples))
 
 
 def interleaved(
@@ -49,17 +62,13 @@ def interleaved(
     rounds: int = 10,
 ) -> dict[str, Timed]:
     """`calls` timed calls per contender per repeat, in `rounds` alternating rounds."""
-    names = list(contenders)
-    out = {n: Timed() for n in names}
-    per_round = max(batch, calls // rounds // batch * batch)
-    for _ in range(repeats):
-        this: dict[str, list[float]] = {n: [] for n in names}
-        for order in _rotations(names, rounds):
-            for n in order:
-                this[n] += per_call_samples(contenders[n], per_round, batch)
-        for n in names:
-            out[n].samples += this[n]
-            out[n].per_repeat.append(statistics.median(this[n]))
+    out = {n: Timed() for n in contenders}
+    per_round = _per_round(calls, batch, rounds)
+    for order in _orders(list(contenders), repeats, rounds):
+        this: dict[str, list[float]] = {n: [] for n in contenders}
+        for n in order:
+            this[n] += per_call_samples(contenders[n], per_round, batch)
+        _add_repeat(out, this)
     return out
 
 
@@ -71,24 +80,20 @@ async def ainterleaved(
     repeats: int,
     rounds: int = 10,
 ) -> dict[str, Timed]:
-    names = list(contenders)
-    out = {n: Timed() for n in names}
-    per_round = max(batch, calls // rounds // batch * batch)
-    for _ in range(repeats):
-        this: dict[str, list[float]] = {n: [] for n in names}
-        for order in _rotations(names, rounds):
-            for n in order:
-                this[n] += await aper_call_samples(contenders[n], per_round, batch)
-        for n in names:
-            out[n].samples += this[n]
-            out[n].per_repeat.append(statistics.median(this[n]))
+    """`interleaved` for coroutine functions, on the running event loop."""
+    out = {n: Timed() for n in contenders}
+    per_round = _per_round(calls, batch, rounds)
+    for order in _orders(list(contenders), repeats, rounds):
+        this: dict[str, list[float]] = {n: [] for n in contenders}
+        for n in order:
+            this[n] += await aper_call_samples(contenders[n], per_round, batch)
+        _add_repeat(out, this)
     return out
 
 
 def timed_calls(calls: int, batch: int, repeats: int, rounds: int = 10) -> int:
     """How many calls `interleaved` makes per contender (for hit/miss verification)."""
-    per_round = max(batch, calls // rounds // batch * batch)
-    return repeats * rounds * (per_round // batch) * batch
+    return repeats * rounds * (_per_round(calls, batch, rounds) // batch) * batch
 
 
 @dataclass
