@@ -10,7 +10,6 @@ value. Property: encode(x) == encode(y)  =>  observe(x) == observe(y).
 from __future__ import annotations
 
 import collections
-import dataclasses
 import datetime as dt
 import decimal
 import enum
@@ -20,24 +19,16 @@ import pathlib
 import struct
 import uuid
 import zoneinfo
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pydantic
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pmm_memo import UnencodableArgumentError
 from pmm_memo._encoding import encode_value
-
-PROPERTY = settings(max_examples=250, deadline=None)
-
-
-def _never_shared(x: Any, y: Any, observe: Callable[[Any], Any]) -> None:
-    if encode_value(x) == encode_value(y):
-        assert observe(x) == observe(y), (x, y)
+from tests.support.encoding import PROPERTY, NanoDelta, RuleZone, Tag, never_shared, tagged
 
 
 def _float_bits(v: float) -> Any:
@@ -90,7 +81,7 @@ def observe_number(v: Any) -> Any:
 @PROPERTY
 @given(numbers, numbers)
 def test_numbers(x: Any, y: Any) -> None:
-    _never_shared(x, y, observe_number)
+    never_shared(x, y, observe_number)
 
 
 def test_unnamed_flag_values_encode() -> None:
@@ -102,25 +93,14 @@ def test_unnamed_flag_values_encode() -> None:
 # -- text and bytes -----------------------------------------------------------------------
 
 
-class Tag(str):
-    pass
-
-
 class Color(enum.StrEnum):
     RED = "red"
-
-
-def _tagged(text: str, lang: str | None) -> Tag:
-    t = Tag(text)
-    if lang is not None:
-        t.lang = lang  # type: ignore[attr-defined]
-    return t
 
 
 small_text = st.sampled_from(["", "a", "red", "\ud800", "é", "e\u0301"])
 texts = st.one_of(
     small_text,
-    st.builds(_tagged, small_text, st.sampled_from([None, "en", "fr"])),
+    st.builds(tagged, small_text, st.sampled_from([None, "en", "fr"])),
     st.just(Color.RED),
     small_text.map(lambda s: s.encode("utf-8", "surrogatepass")),
     small_text.map(lambda s: bytearray(s.encode("utf-8", "surrogatepass"))),
@@ -140,7 +120,7 @@ def observe_text(v: Any) -> Any:
 @PROPERTY
 @given(texts, texts)
 def test_text_bytes_and_paths(x: Any, y: Any) -> None:
-    _never_shared(x, y, observe_text)
+    never_shared(x, y, observe_text)
 
 
 # -- time -----------------------------------------------------------------------------------
@@ -200,7 +180,7 @@ def observe_time(v: Any) -> Any:
 @PROPERTY
 @given(temporal, temporal)
 def test_dates_times_and_zones(x: Any, y: Any) -> None:
-    _never_shared(x, y, observe_time)
+    never_shared(x, y, observe_time)
 
 
 def test_the_same_wall_time_in_two_zones_with_one_offset() -> None:
@@ -209,39 +189,6 @@ def test_the_same_wall_time_in_two_zones_with_one_offset() -> None:
     assert berlin.isoformat() == fixed.isoformat()  # what the old encoding saw
     assert berlin.tzname() != fixed.tzname()
     assert encode_value(berlin) != encode_value(fixed)
-
-
-class _Transition:
-    """One entry of a zone's transition table, slotted like dateutil's `_ttinfo`."""
-
-    __slots__ = ("month", "offset")
-
-    def __init__(self, month: int, offset: dt.timedelta) -> None:
-        self.month, self.offset = month, offset
-
-
-class RuleZone(dt.tzinfo):
-    """A tzinfo whose rules live in its instance state, as dateutil's `tzfile` keeps its
-    transition tables (and a stored bound method, as its `_TZStr` does): two instances
-    agree in January (same name, offset and DST) and differ in July."""
-
-    def __init__(self, summer_hours: int) -> None:
-        self.table = [_Transition(1, dt.timedelta(hours=1))]
-        self.table.append(_Transition(7, dt.timedelta(hours=summer_hours)))
-        self.pick = self._pick
-
-    def _pick(self, when: dt.datetime | None) -> dt.timedelta:
-        month = 1 if when is None else when.month
-        return max((t for t in self.table if t.month <= month), key=lambda t: t.month).offset
-
-    def utcoffset(self, when: dt.datetime | None) -> dt.timedelta:
-        return self.pick(when)
-
-    def dst(self, when: dt.datetime | None) -> dt.timedelta:
-        return dt.timedelta(0)
-
-    def tzname(self, when: dt.datetime | None) -> str:
-        return "CET"
 
 
 class KeyedZone(RuleZone):
@@ -284,23 +231,6 @@ def test_zones_that_agree_now_and_differ_later() -> None:
         encode_value(dt.datetime(2024, 1, 15, tzinfo=OpaqueZone()))
 
 
-class NanoDelta(dt.timedelta):
-    """Finer time in fields the timedelta base does not have, as pandas' Timedelta keeps
-    nanoseconds in C fields (no `__dict__`/`__slots__` to read): stood in for here by a
-    property over a side table."""
-
-    _finer: dict[int, int] = {}  # noqa: RUF012 - the stand-in for C fields
-
-    def __new__(cls, micro: int, nanos: int) -> NanoDelta:
-        self = super().__new__(cls, microseconds=micro)
-        cls._finer[id(self)] = nanos
-        return self
-
-    @property
-    def nanoseconds(self) -> int:
-        return self._finer[id(self)]
-
-
 def test_finer_time_of_timedelta_subclasses_counts() -> None:
     one, zero = NanoDelta(0, 1), NanoDelta(0, 0)
     assert (one.days, one.seconds, one.microseconds) == (zero.days, zero.seconds, 0)
@@ -320,7 +250,7 @@ uuids = st.integers(0, 3).map(lambda i: uuid.UUID(int=i))
 @PROPERTY
 @given(st.one_of(decimals, uuids), st.one_of(decimals, uuids))
 def test_decimals_and_uuids(x: Any, y: Any) -> None:
-    _never_shared(x, y, lambda v: (type(v), str(v)))
+    never_shared(x, y, lambda v: (type(v), str(v)))
 
 
 # -- containers ----------------------------------------------------------------------------
@@ -370,7 +300,7 @@ def observe_container(v: Any) -> Any:
 @settings(max_examples=400, deadline=None)
 @given(containers, containers)
 def test_containers(x: Any, y: Any) -> None:
-    _never_shared(x, y, observe_container)
+    never_shared(x, y, observe_container)
 
 
 def test_ordered_dict_order_counts_dict_order_does_not() -> None:
@@ -386,215 +316,7 @@ def test_defaultdict_factory_counts() -> None:
         encode_value(collections.defaultdict(functools.partial(int)))
 
 
-# -- dataclasses and pydantic models ---------------------------------------------------
-
-
-@dataclasses.dataclass
-class Job:
-    name: str
-    note: str = dataclasses.field(default="", compare=False)
-    derived: int = dataclasses.field(init=False, default=0)
-
-
-@dataclasses.dataclass
-class OtherJob:
-    name: str
-    note: str = ""
-    derived: int = 0
-
-
-def _job(cls: type, name: str, note: str, derived: int) -> Any:
-    job = cls(name, note)
-    job.derived = derived
-    return job
-
-
-jobs = st.builds(
-    _job,
-    st.sampled_from([Job, OtherJob]),
-    st.sampled_from(["a", "b"]),
-    st.sampled_from(["", "urgent"]),
-    st.sampled_from([0, 1]),
-)
-
-
-@PROPERTY
-@given(jobs, jobs)
-def test_dataclasses(x: Any, y: Any) -> None:
-    _never_shared(x, y, lambda v: (type(v), dataclasses.astuple(v)))
-
-
-class Inner(pydantic.BaseModel):
-    x: int
-
-
-class InnerToo(pydantic.BaseModel):
-    x: int
-
-
-class Outer(pydantic.BaseModel):
-    inner: Inner | InnerToo
-    secret: str = pydantic.Field(default="", exclude=True)
-    _cache: int = pydantic.PrivateAttr(default=0)
-
-
-class Loose(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="allow")
-    x: int = 0
-
-
-def _outer(inner_cls: type, x: int, secret: str, private: int) -> Outer:
-    model = Outer(inner=inner_cls(x=x), secret=secret)
-    model._cache = private
-    return model
-
-
-models = st.one_of(
-    st.builds(
-        _outer,
-        st.sampled_from([Inner, InnerToo]),
-        st.sampled_from([1, 2]),
-        st.sampled_from(["", "s"]),
-        st.sampled_from([0, 1]),
-    ),
-    st.sampled_from([Loose(), Loose(x=1), Loose(y=1), Loose(x=0, y="1")]),
-)
-
-
-def observe_model(v: Any) -> Any:
-    if not isinstance(v, pydantic.BaseModel):
-        return (type(v), v)
-    fields = {k: observe_model(x) for k, x in v.__dict__.items()}
-    return (type(v), sorted(fields.items()), v.__pydantic_extra__, v.__pydantic_private__)
-
-
-@PROPERTY
-@given(models, models)
-def test_pydantic_models(x: Any, y: Any) -> None:
-    _never_shared(x, y, lambda v: repr(observe_model(v)))
-
-
-# -- numpy --------------------------------------------------------------------------------
-
-DTYPES: list[Any] = [
-    np.int32,
-    np.int64,
-    ">i4",
-    np.float32,
-    np.uint8,
-    [("a", "<i4"), ("b", "<f4")],
-    [("x", "<f4"), ("y", "<i4")],
-    [("a", "<i4"), ("b", "<i4")],
-]
-
-
-def _array(dtype: Any, shape: tuple[int, ...], fortran: bool, masked: int) -> Any:
-    n = int(np.prod(shape))
-    base = np.zeros(n, dtype=dtype) if isinstance(dtype, list) else np.arange(n).astype(dtype)
-    arr = base.reshape(shape, order="F" if fortran else "C")
-    if masked:
-        mask = np.zeros(n, dtype=bool)
-        mask[: masked - 1] = True
-        return np.ma.array(arr, mask=mask.reshape(shape))
-    return arr
-
-
-arrays = st.builds(
-    _array,
-    st.sampled_from(DTYPES),
-    st.sampled_from([(4,), (2, 2), (1, 4)]),
-    st.booleans(),
-    st.sampled_from([0, 1, 2]),
-)
-
-
-def observe_array(v: Any) -> Any:
-    mask = np.ma.getmaskarray(v).tobytes() if isinstance(v, np.ma.MaskedArray) else None
-    data = np.asarray(v.data if isinstance(v, np.ma.MaskedArray) else v)
-    return (type(v), repr(v.dtype.descr), v.shape, np.ascontiguousarray(data).tobytes(), mask)
-
-
-@PROPERTY
-@given(arrays, arrays)
-def test_numpy_arrays(x: Any, y: Any) -> None:
-    _never_shared(x, y, observe_array)
-
-
-def test_structured_dtypes_and_masks_regressions() -> None:
-    one = np.zeros(2, dtype=[("a", "<i4"), ("b", "<f4")])
-    two = np.zeros(2, dtype=[("x", "<f4"), ("y", "<i4")])
-    assert one.dtype.str == two.dtype.str  # "|V8": what the old encoding saw
-    assert encode_value(one) != encode_value(two)
-    fill = np.ma.array([1, 2], mask=[0, 1]).fill_value
-    masked = np.ma.array([1, 2], mask=[0, 1])
-    assert encode_value(masked) != encode_value(np.array([1, fill]))
-    assert encode_value(masked) != encode_value(np.ma.array([1, 3], mask=[0, 1]))
-
-
-def test_unknown_array_subclasses_ask_for_cache_key() -> None:
-    class Quantity(np.ndarray):
-        unit = "m"
-
-    q = np.arange(3).view(Quantity)
-    with pytest.raises(UnencodableArgumentError, match="__cache_key__"):
-        encode_value(q)
-
-
 def test_subclass_instance_attributes_count() -> None:
-    assert encode_value(_tagged("a", "en")) != encode_value(_tagged("a", "fr"))
-    assert encode_value(_tagged("a", None)) != encode_value(_tagged("a", "en"))
-    assert encode_value(_tagged("a", None)) == encode_value(Tag("a"))
-
-
-# -- the same look-alike pairs through the decorator, on both backends, sync and async ---
-
-LOOK_ALIKES: list[tuple[str, Any, Any]] = [
-    (
-        "zone vs fixed offset",
-        dt.datetime(2024, 1, 15, 12, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin")),
-        dt.datetime(2024, 1, 15, 12, tzinfo=dt.timezone(dt.timedelta(hours=1))),
-    ),
-    (
-        "OrderedDict order",
-        collections.OrderedDict([("x", 1), ("y", 2)]),
-        collections.OrderedDict([("y", 2), ("x", 1)]),
-    ),
-    ("defaultdict factory", collections.defaultdict(int), collections.defaultdict(list)),
-    (
-        "structured dtype",
-        np.zeros(2, dtype=[("a", "<i4"), ("b", "<f4")]),
-        np.zeros(2, dtype=[("x", "<f4"), ("y", "<i4")]),
-    ),
-    ("mask", np.ma.array([1, 2], mask=[0, 1]), np.ma.array([1, 2], mask=[0, 0])),
-    ("compare=False field", Job("a", "urgent"), Job("a", "")),
-    ("nested model class", _outer(Inner, 1, "", 0), _outer(InnerToo, 1, "", 0)),
-    ("excluded model field", _outer(Inner, 1, "s", 0), _outer(Inner, 1, "", 0)),
-    ("str subclass attribute", _tagged("a", "en"), _tagged("a", "fr")),
-    (
-        "zone rules beyond the moment",
-        dt.datetime(2024, 1, 15, 12, tzinfo=RuleZone(1)),
-        dt.datetime(2024, 1, 15, 12, tzinfo=RuleZone(2)),
-    ),
-    ("nanoseconds of a timedelta subclass", NanoDelta(0, 1), NanoDelta(0, 0)),
-]
-
-
-@pytest.mark.parametrize(("name", "x", "y"), LOOK_ALIKES, ids=[r[0] for r in LOOK_ALIKES])
-def test_look_alikes_get_their_own_results(cache: Any, name: str, x: Any, y: Any) -> None:
-    from pmm_memo import cached
-    from tests.conftest import run
-
-    seen: list[Any] = []
-
-    @cached(tenant="t", cache=cache)
-    def sync_f(v: Any) -> int:
-        seen.append(v)
-        return len(seen)
-
-    @cached(tenant="t", cache=cache)
-    async def async_f(v: Any) -> int:
-        seen.append(v)
-        return len(seen)
-
-    assert sync_f(x) == 1 and sync_f(y) == 2 and sync_f(x) == 1
-    assert run(async_f(x)) == 3 and run(async_f(y)) == 4 and run(async_f(y)) == 4
+    assert encode_value(tagged("a", "en")) != encode_value(tagged("a", "fr"))
+    assert encode_value(tagged("a", None)) != encode_value(tagged("a", "en"))
+    assert encode_value(tagged("a", None)) == encode_value(Tag("a"))
