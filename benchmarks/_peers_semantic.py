@@ -23,12 +23,13 @@ from benchmarks.bench_semantic import (
     DIM,
     TENANTS,
     Precomputed,
-    build_entries,
+    bulk_load,
     decorated,
     label,
     near,
     raw_knn_args,
     unit,
+    wait_indexed,
 )
 from pmm_memo import Cache, CacheConfig
 from pmm_memo.backends.redis import RedisBackend, _command
@@ -44,28 +45,12 @@ def _patient_search(client: redis.Redis) -> None:
     client.execute_command("FT.CONFIG", "SET", "TIMEOUT", 10_000)
 
 
-def _wait_indexed(client: redis.Redis, index: str, size: int) -> None:
-    while True:
-        info = client.execute_command("FT.INFO", index)
-        at = {info[k]: info[k + 1] for k in range(0, len(info) - 1, 2)}
-        if int(at[b"num_docs"]) >= size and not int(at.get(b"indexing", 0)):
-            return
-        time.sleep(0.05)
-
-
-def _load_pmm(url: str, size: int, vectors: np.ndarray, table: dict[str, np.ndarray], **cfg: Any):
+def _load_pmm(url: str, vectors: np.ndarray, table: dict[str, np.ndarray], **cfg: Any):
     config = CacheConfig(redis_url=url, batch_size=500, **PATIENT, **cfg)
     cache = Cache(config, embedder=Precomputed(table))
-    backend = cache.backend
-    assert isinstance(backend, RedisBackend)
-    funcs = decorated(cache)
-    entries = build_entries(funcs, cache, vectors)
-    start = time.perf_counter()
-    backend.set_many(entries, 3_600_000, bulk=True)
-    assert backend.index is not None
     with redis.Redis.from_url(url, protocol=2, socket_timeout=120) as patient:
-        _wait_indexed(patient, backend.index.name, size)
-    return cache, backend, funcs, entries, time.perf_counter() - start
+        backend, funcs, entries, seconds = bulk_load(cache, vectors, patient)
+    return cache, backend, funcs, entries, seconds
 
 
 def _redisvl(url: str, name: str, table: dict[str, np.ndarray]) -> Any:
@@ -120,7 +105,7 @@ def bench_semantic(table: Table, url: str, args: argparse.Namespace) -> None:
         picks = rng.choice(size, args.queries, replace=False)
         queries = near(rng, vectors[picks])
         texts = {label("query", j): q for j, q in enumerate(queries)}
-        cache, backend, funcs, _, _ = _load_pmm(url, size, vectors, texts)
+        cache, backend, funcs, _, _ = _load_pmm(url, vectors, texts)
         rvl = _redisvl(url, "rvl", texts)
         pipe = client.pipeline(transaction=False)
         for i, vec in enumerate(vectors):  # the fields RedisVL's store() writes, pipelined
@@ -138,7 +123,7 @@ def bench_semantic(table: Table, url: str, args: argparse.Namespace) -> None:
             )
             pipe.expire(f"rvl:{i}", 3600)
         pipe.execute()
-        _wait_indexed(client, "rvl", size)
+        wait_indexed(client, "rvl", size)
 
         pmm_calls, floor_calls, both_calls, rvl_calls, rvl_raw_calls = [], [], [], [], []
         for j, i in enumerate(picks):
@@ -218,7 +203,6 @@ def bench_index(table: Table, url: str, args: argparse.Namespace, size: int = 10
         low = algorithm.lower()
         loaded[algorithm] = _load_pmm(
             url,
-            size,
             vectors,
             {},
             vector_algorithm=algorithm,
@@ -289,7 +273,7 @@ def bench_server_memory(table: Table, args: argparse.Namespace) -> None:
                     entries.append(memo.entry(cache, call, key, check, responses[i], vec))
                 backend.set_many(entries, 3_600_000, bulk=True)
                 assert backend.index is not None
-                _wait_indexed(client, backend.index.name, n)
+                wait_indexed(client, backend.index.name, n)
                 who = f"pmm_memo ({cache.config.vector_algorithm}, the default)"
                 cache.close()
             else:
@@ -302,7 +286,7 @@ def bench_server_memory(table: Table, args: argparse.Namespace) -> None:
                         vector=vec.tolist(),
                         filters={"tenant": f"tenant{i % TENANTS}"},
                     )
-                _wait_indexed(client, "rvl", n)
+                wait_indexed(client, "rvl", n)
             per[who] = (int(client.info("memory")["used_memory"]) - before) / n
             client.close()
     base = "RedisVL SemanticCache"

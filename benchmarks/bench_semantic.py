@@ -122,6 +122,33 @@ def build_entries(funcs: list[Any], cache: Cache, vectors: np.ndarray) -> list[E
     return entries
 
 
+def wait_indexed(client: redis.Redis, index: str, size: int) -> None:
+    """Until `index` holds `size` documents and has caught up (FT.INFO, RESP2 or RESP3)."""
+    while True:
+        info = client.execute_command("FT.INFO", index)
+        if not isinstance(info, dict):
+            info = {info[k]: info[k + 1] for k in range(0, len(info) - 1, 2)}
+        if int(info[b"num_docs"]) >= size and not int(info.get(b"indexing", 0)):
+            return
+        time.sleep(0.05)
+
+
+def bulk_load(
+    cache: Cache, vectors: np.ndarray, client: redis.Redis
+) -> tuple[RedisBackend, list[Any], list[Entry], float]:
+    """One entry per vector (tenants in turn) written in bulk, as `build_entries` makes
+    them; the seconds until `client` sees the index caught up."""
+    backend = cache.backend
+    assert isinstance(backend, RedisBackend)
+    funcs = decorated(cache)
+    entries = build_entries(funcs, cache, vectors)
+    start = time.perf_counter()
+    backend.set_many(entries, 3_600_000, bulk=True)
+    assert backend.index is not None
+    wait_indexed(client, backend.index.name, len(entries))
+    return backend, funcs, entries, time.perf_counter() - start
+
+
 def raw_knn_args(
     backend: RedisBackend,
     funcs: list[Any],
@@ -150,22 +177,7 @@ def bench_redis(url: str, size: int, algorithm: str, rng: np.random.Generator) -
         CacheConfig(redis_url=url, vector_algorithm=algorithm, batch_size=500),
         embedder=Precomputed(table),
     )
-    backend = cache.backend
-    assert isinstance(backend, RedisBackend)
-    funcs = decorated(cache)
-    entries = build_entries(funcs, cache, vectors)
-    start = time.perf_counter()
-    backend.set_many(entries, 3_600_000, bulk=True)
-    while True:  # wait until the index has caught up with the writes
-        info = client.execute_command("FT.INFO", "idx:cache")
-        docs = int(
-            info[b"num_docs"] if isinstance(info, dict) else info[info.index(b"num_docs") + 1]
-        )
-        indexing = info.get(b"indexing", 0) if isinstance(info, dict) else 0
-        if docs >= size and not int(indexing):
-            break
-        time.sleep(0.05)
-    load = time.perf_counter() - start
+    backend, funcs, entries, load = bulk_load(cache, vectors, client)
     print(
         f"\n{algorithm}, {size} entries ({TENANTS} tenants): bulk load "
         f"{size / load:,.0f} entries/s ({load:.1f}s, index caught up)"
