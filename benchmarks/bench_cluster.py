@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 import redis.cluster
 
-from benchmarks._util import per_call_samples, ratio_of_rounds, row
+from benchmarks._util import alternating, ratio_of_rounds, row
 from pmm_memo import Cache, CacheConfig, cached
 from pmm_memo.backends._base import Entry, VectorQuery
 from tests.support.servers import ValkeyCluster, ValkeyServer
@@ -51,20 +51,7 @@ def exact(url: str, raw: Any, calls: int, label: str) -> None:
     fields = cache.backend._read_fields  # type: ignore[attr-defined]
     raw.hmget(key, fields)
     before = pmm.cache_info()
-    ours: list[list[float]] = []
-    base: list[list[float]] = []
-    rounds = 10
-    for r in range(rounds):
-        pair = [
-            lambda: per_call_samples(lambda: pmm(*ARGS), calls // rounds, 10),
-            lambda: per_call_samples(lambda: raw.hmget(key, fields), calls // rounds, 10),
-        ]
-        if r % 2:
-            b, a = pair[1](), pair[0]()
-        else:
-            a, b = pair[0](), pair[1]()
-        ours.append(a)
-        base.append(b)
+    ours, base = alternating(lambda: pmm(*ARGS), lambda: raw.hmget(key, fields), calls, 10)
     after = pmm.cache_info()
     assert after.misses == before.misses, after
     print(f"\n{label}: exact hit, 1000-byte result ({calls} calls each, all hits, sync)")

@@ -25,7 +25,8 @@ import redis
 import redis.asyncio
 
 from benchmarks._util import (
-    aper_call_samples,
+    aalternating,
+    alternating,
     per_call_samples,
     ratio_of_rounds,
     redis_server,
@@ -82,19 +83,7 @@ def bench_redis_sync(url: str, calls: int, payload: str) -> None:
     raw.hmget(key, READ_FIELDS)
     before = pmm.cache_info()
     rounds = 20
-    ours: list[list[float]] = []
-    base: list[list[float]] = []
-    for r in range(rounds):
-        pair = [
-            lambda: per_call_samples(lambda: pmm(*ARGS), calls // rounds, 10),
-            lambda: per_call_samples(lambda: raw.hmget(key, READ_FIELDS), calls // rounds, 10),
-        ]
-        if r % 2:  # alternate who goes first
-            b, a = pair[1](), pair[0]()
-        else:
-            a, b = pair[0](), pair[1]()
-        ours.append(a)
-        base.append(b)
+    ours, base = alternating(lambda: pmm(*ARGS), lambda: raw.hmget(key, READ_FIELDS), calls, rounds)
     after = pmm.cache_info()
     timed = rounds * (calls // rounds // 10) * 10
     assert after.misses == before.misses and after.hits - before.hits == timed, after
@@ -121,8 +110,6 @@ async def _bench_redis_async(url: str, calls: int, payload: str) -> None:
     await raw.hmget(key, READ_FIELDS)
     before = pmm.cache_info()
     rounds = 20
-    ours: list[list[float]] = []
-    base: list[list[float]] = []
 
     async def ours_once() -> Any:
         return await pmm(*ARGS)
@@ -130,15 +117,7 @@ async def _bench_redis_async(url: str, calls: int, payload: str) -> None:
     async def raw_once() -> Any:
         return await raw.hmget(key, READ_FIELDS)
 
-    for r in range(rounds):
-        if r % 2:
-            b = await aper_call_samples(raw_once, calls // rounds, 10)
-            a = await aper_call_samples(ours_once, calls // rounds, 10)
-        else:
-            a = await aper_call_samples(ours_once, calls // rounds, 10)
-            b = await aper_call_samples(raw_once, calls // rounds, 10)
-        ours.append(a)
-        base.append(b)
+    ours, base = await aalternating(ours_once, raw_once, calls, rounds)
     after = pmm.cache_info()
     timed = rounds * (calls // rounds // 10) * 10
     assert after.misses == before.misses and after.hits - before.hits == timed, after
