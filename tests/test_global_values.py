@@ -10,7 +10,6 @@ for every kind of callable the decorators take.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import multiprocessing
 import os
@@ -27,6 +26,7 @@ import pmm_memo._keys
 from pmm_memo import Cache
 from pmm_memo._global_values import MAX_ITEMS, data_token, is_plain_data
 from pmm_memo._identity import function_identity
+from tests.support.modules import load_module
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,15 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _program(tmp_path: Path, name: str, source: str, **names: Any) -> Any:
     """Import `source` as module `prog` of its own directory (one program each), after
     `names` are set in its namespace (what `cache=` the decorators use)."""
-    path = tmp_path / name / "prog.py"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(source))
-    spec = importlib.util.spec_from_file_location("prog", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    vars(module).update(names)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(tmp_path / name, source, "prog", preset=names)
 
 
 # -- which values count ------------------------------------------------------------------
