@@ -251,15 +251,27 @@ def sync_client(url: str, options: dict[str, Any], retry: Any) -> redis.Redis:
     # Sentinel pools wait for a free connection too (see _sentinel_pools).
     from ._sentinel_pools import BlockingSentinelPool
 
+    client: redis.Redis = _sentinel_master(
+        redis.sentinel.Sentinel, BlockingSentinelPool, url, given, retry
+    )
+    return client
+
+
+def _sentinel_master(
+    sentinel_class: Any, pool_class: Any, url: str, given: dict[str, Any], retry: Any
+) -> Any:
+    """The master of a `redis+sentinel://` URL through `sentinel_class` (redis-py's sync or
+    asyncio Sentinel), on a `pool_class` pool that waits for a free connection."""
+    options, limit, wait = _split(given)
     t = parse_sentinel_url(url)
-    sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+    sentinel = sentinel_class(
         t.hosts,
         socket_timeout=options["socket_timeout"],
         socket_connect_timeout=options["socket_connect_timeout"],
     )
-    client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+    client = sentinel.master_for(
         t.service,
-        connection_pool_class=BlockingSentinelPool,
+        connection_pool_class=pool_class,
         db=t.db,
         username=t.username,
         password=t.password,
@@ -288,24 +300,9 @@ def async_client(url: str, options: dict[str, Any], retry: Any) -> redis.asyncio
         return aplain
     from ._sentinel_pools import AsyncBlockingSentinelPool
 
-    t = parse_sentinel_url(url)
-    sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-        t.hosts,
-        socket_timeout=options["socket_timeout"],
-        socket_connect_timeout=options["socket_connect_timeout"],
+    client: redis.asyncio.Redis = _sentinel_master(
+        redis.asyncio.sentinel.Sentinel, AsyncBlockingSentinelPool, url, given, retry
     )
-    client: redis.asyncio.Redis = sentinel.master_for(
-        t.service,
-        connection_pool_class=AsyncBlockingSentinelPool,
-        db=t.db,
-        username=t.username,
-        password=t.password,
-        retry=retry,
-        max_connections=limit,
-        timeout=wait,
-        **options,
-    )
-    _watch(client.connection_pool, given, retry)
     return client
 
 
