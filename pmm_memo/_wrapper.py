@@ -56,7 +56,57 @@ def _binding(wrapped: Any) -> str:
 _SELF_BINDINGS = frozenset({"function", "instancemethod", "classmethod", "callable"})
 
 
-class _CachedWrapper:
+class _CacheAttributes:
+    """What both proxies carry: the cache attributes, and the function's look. A call's
+    instance comes from `_resolve` (none for the unbound wrapper)."""
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        return type(self.__dict__["__wrapped__"])
+
+    def __repr__(self) -> str:
+        return f"<pmm_memo cached {self.__dict__['__wrapped__']!r}>"
+
+    def _memo(self) -> _Memo:
+        memo: _Memo = self.__dict__["_pmm_memo"]
+        return memo
+
+    def _resolve(self, args: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
+        """(instance the first parameter is bound to, remaining args), as calls do."""
+        return None, args
+
+    def cache_key(self, *args: Any, **kwargs: Any) -> str:
+        """The entry key this call would use (`cache:<tenant>:<32 hex>`)."""
+        instance, rest = self._resolve(args)
+        return self._memo().cache_key(instance, rest, kwargs)
+
+    def invalidate(self, *args: Any, **kwargs: Any) -> bool:
+        """Remove this call's entry; True when there was one."""
+        instance, rest = self._resolve(args)
+        return self._memo().invalidate(instance, rest, kwargs)
+
+    def cache_clear(self) -> int:
+        """Remove every entry of this function (in its tenant); returns how many."""
+        return self._memo().cache_clear()
+
+    def cache_info(self) -> CacheInfo:
+        """Hits, misses, semantic hits, errors and (where known) the number of entries."""
+        return self._memo().cache_info()
+
+    def report_wrong_hit(self, *args: Any, **kwargs: Any) -> bool:
+        """This call's semantic hit was wrong: the entry that answered it will need a
+        higher similarity than this call's from now on, so the pair never hits again.
+        True when an entry was marked; False when no semantic candidate answers it."""
+        instance, rest = self._resolve(args)
+        return self._memo().report_wrong_hit(instance, rest, kwargs)
+
+    async def areport_wrong_hit(self, *args: Any, **kwargs: Any) -> bool:
+        """Async twin of `report_wrong_hit`."""
+        instance, rest = self._resolve(args)
+        return await self._memo().areport_wrong_hit(instance, rest, kwargs)
+
+
+class _CachedWrapper(_CacheAttributes):
     """The decorated function: the original, plus cache_key/invalidate/cache_clear/..."""
 
     identity_label = _LABELS[0]
@@ -100,45 +150,8 @@ class _CachedWrapper:
             raise AttributeError(name)
         return getattr(self.__dict__["__wrapped__"], name)
 
-    @property  # type: ignore[misc]
-    def __class__(self) -> type:
-        return type(self.__wrapped__)
 
-    def __repr__(self) -> str:
-        return f"<pmm_memo cached {self.__wrapped__!r}>"
-
-    def _memo(self) -> _Memo:
-        memo: _Memo = self._pmm_memo
-        return memo
-
-    def cache_key(self, *args: Any, **kwargs: Any) -> str:
-        """The entry key this call would use (`cache:<tenant>:<32 hex>`)."""
-        return self._memo().cache_key(None, args, kwargs)
-
-    def invalidate(self, *args: Any, **kwargs: Any) -> bool:
-        """Remove this call's entry; True when there was one."""
-        return self._memo().invalidate(None, args, kwargs)
-
-    def cache_clear(self) -> int:
-        """Remove every entry of this function (in its tenant); returns how many."""
-        return self._memo().cache_clear()
-
-    def cache_info(self) -> CacheInfo:
-        """Hits, misses, semantic hits, errors and (where known) the number of entries."""
-        return self._memo().cache_info()
-
-    def report_wrong_hit(self, *args: Any, **kwargs: Any) -> bool:
-        """This call's semantic hit was wrong: the entry that answered it will need a
-        higher similarity than this call's from now on, so the pair never hits again.
-        True when an entry was marked; False when no semantic candidate answers it."""
-        return self._memo().report_wrong_hit(None, args, kwargs)
-
-    async def areport_wrong_hit(self, *args: Any, **kwargs: Any) -> bool:
-        """Async twin of `report_wrong_hit`."""
-        return await self._memo().areport_wrong_hit(None, args, kwargs)
-
-
-class _BoundCachedWrapper:
+class _BoundCachedWrapper(_CacheAttributes):
     """`obj.method` / `Cls.classmethod`: the same attributes, with the instance bound."""
 
     identity_label = _LABELS[1]
@@ -187,13 +200,6 @@ class _BoundCachedWrapper:
         except AttributeError:
             return getattr(d["__wrapped__"], name)
 
-    @property  # type: ignore[misc]
-    def __class__(self) -> type:
-        return type(self.__wrapped__)
-
-    def __repr__(self) -> str:
-        return f"<pmm_memo cached {self.__wrapped__!r}>"
-
     def _memo(self) -> _Memo:
         memo: _Memo = self._pmm_parent._memo()
         return memo
@@ -214,28 +220,6 @@ class _BoundCachedWrapper:
                 )
             return args[0], args[1:]
         return instance, args
-
-    def cache_key(self, *args: Any, **kwargs: Any) -> str:
-        instance, rest = self._resolve(args)
-        return self._memo().cache_key(instance, rest, kwargs)
-
-    def invalidate(self, *args: Any, **kwargs: Any) -> bool:
-        instance, rest = self._resolve(args)
-        return self._memo().invalidate(instance, rest, kwargs)
-
-    def cache_clear(self) -> int:
-        return self._memo().cache_clear()
-
-    def cache_info(self) -> CacheInfo:
-        return self._memo().cache_info()
-
-    def report_wrong_hit(self, *args: Any, **kwargs: Any) -> bool:
-        instance, rest = self._resolve(args)
-        return self._memo().report_wrong_hit(instance, rest, kwargs)
-
-    async def areport_wrong_hit(self, *args: Any, **kwargs: Any) -> bool:
-        instance, rest = self._resolve(args)
-        return await self._memo().areport_wrong_hit(instance, rest, kwargs)
 
 
 def _wrap(func: Callable[..., Any], memo_options: dict[str, Any]) -> Any:
