@@ -314,12 +314,15 @@ class RedisBackend(RedisSearch, RedisScan, RedisLocks, RedisRefusals):
                 written += count
         return written
 
+    async def _avectors_writable(self, embedded: bool) -> bool:
+        """`_vectors_writable` for asyncio writers that carry an embedding (`embedded`),
+        without a thread hop once the index is known to be ready."""
+        return embedded and (self._index_ready or await asyncio.to_thread(self._vectors_writable))
+
     async def aset_many(self, entries: list[Entry], ttl_ms: int) -> int:
         """`set_many` for asyncio callers, in one MULTI/EXEC (small batches)."""
         await self._alearn_limits()
-        vectors = any(e.embedding is not None for e in entries) and (
-            self._index_ready or await asyncio.to_thread(self._vectors_writable)
-        )
+        vectors = await self._avectors_writable(any(e.embedding is not None for e in entries))
         client = await self.aclient()
         pipe = client.pipeline(transaction=True)
         written, largest = self._queue_writes(pipe, entries, ttl_ms, vectors)
@@ -334,9 +337,7 @@ class RedisBackend(RedisSearch, RedisScan, RedisLocks, RedisRefusals):
         return written
 
     async def aset(self, entry: Entry, ttl_ms: int) -> None:
-        vectors = entry.embedding is not None and (
-            self._index_ready or await asyncio.to_thread(self._vectors_writable)
-        )
+        vectors = await self._avectors_writable(entry.embedding is not None)
         await self._alearn_limits()
         mapping = self._mapping(entry, vectors)
         try:

@@ -18,7 +18,6 @@ What changes on a cluster, and why:
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -204,9 +203,7 @@ class RedisClusterBackend(ShardPolicy, ClusterSearch, RedisBackend):
 
     async def aset_many(self, entries: list[Entry], ttl_ms: int) -> int:
         await self._alearn_limits()
-        vectors = any(e.embedding is not None for e in entries) and (
-            self._index_ready or await asyncio.to_thread(self._vectors_writable)
-        )
+        vectors = await self._avectors_writable(any(e.embedding is not None for e in entries))
         client = await self.aclient()
         pipe = client.pipeline(transaction=False)
         written = self._queue_scripts(pipe, entries, ttl_ms, vectors)
