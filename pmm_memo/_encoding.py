@@ -36,6 +36,7 @@ from pathlib import PurePath
 from typing import Any
 
 from ._errors import UnencodableArgumentError
+from ._loaded import loaded_class
 
 _pack_double = struct.Struct(">d").pack
 _CANONICAL_NAN = b"f" + _pack_double(math.nan)
@@ -276,10 +277,11 @@ def _encode_other(v: Any, out: Out, seen: Seen) -> None:
             out.append(b"v")
             _encode(v.value, out, seen)
         return
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:
-        if isinstance(v, numpy.ndarray):
-            if cls is numpy.ndarray:
+    ndarray = loaded_class("numpy", "ndarray")
+    if ndarray is not None:
+        numpy = sys.modules["numpy"]
+        if isinstance(v, ndarray):
+            if cls is ndarray:
                 _enc_ndarray(v, out, b"a")
             else:
                 _rich.enc_ndarray_subclass(v, out, numpy)
@@ -294,8 +296,8 @@ def _encode_other(v: Any, out: Out, seen: Seen) -> None:
         out.append(_netstring(b"P", _class_path(cls)))
         _enc_str(str(v), out, seen)
         return
-    pydantic = sys.modules.get("pydantic")
-    if pydantic is not None and isinstance(v, pydantic.BaseModel):
+    base_model = loaded_class("pydantic", "BaseModel")
+    if base_model is not None and isinstance(v, base_model):
         _rich.enc_pydantic(v, out, seen)
         return
     if isinstance(v, dict) and _rich.enc_special_dict(v, out, seen):

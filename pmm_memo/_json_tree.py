@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from ._errors import CodecError
+from ._loaded import loaded_class
 
 _known_types: dict[str, type] = {}
 
@@ -60,8 +61,8 @@ def allow_types_from_annotation(func: Callable[..., Any]) -> None:
 
 
 def _is_pydantic(cls: type) -> bool:
-    pydantic = sys.modules.get("pydantic")
-    return pydantic is not None and isinstance(cls, type) and issubclass(cls, pydantic.BaseModel)
+    base_model = loaded_class("pydantic", "BaseModel")
+    return base_model is not None and isinstance(cls, type) and issubclass(cls, base_model)
 
 
 def _b64(data: bytes) -> str:
@@ -95,8 +96,9 @@ def to_tree(v: Any) -> Any:
         return {"$b": _b64(v)}
     if t is set or t is frozenset:
         return {"$s" if t is set else "$fs": [to_tree(x) for x in v]}
-    np = sys.modules.get("numpy")  # an array can only exist if numpy was imported
-    if np is not None and isinstance(v, np.ndarray):
+    ndarray = loaded_class("numpy", "ndarray")  # no array exists before numpy is loaded
+    np = sys.modules["numpy"] if ndarray is not None else None
+    if np is not None and isinstance(v, ndarray):
         if v.dtype.hasobject:
             raise CodecError("numpy arrays of dtype=object cannot be stored safely")
         return {"$nd": [v.dtype.str, list(v.shape), _b64(v.tobytes(order="C"))]}

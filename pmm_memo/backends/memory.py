@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _forksafe
 from .._errors import CodecError
+from .._loaded import loaded_class
 from ._base import Entry, Neighbour, Stored, VectorQuery
 
 if TYPE_CHECKING:
@@ -37,8 +38,8 @@ def approx_size(value: object, _depth: int = 0) -> int:
     """Roughly how many bytes a result holds (containers walked a few levels deep)."""
     # numpy is imported only where a vector is needed: exact caching never loads it, and
     # an array can only exist if numpy was imported by someone.
-    numpy = sys.modules.get("numpy")
-    if numpy is not None and isinstance(value, numpy.ndarray):
+    ndarray = loaded_class("numpy", "ndarray")
+    if ndarray is not None and isinstance(value, ndarray):
         return int(value.nbytes) + 112
     size = sys.getsizeof(value, 64)
     if _depth >= 4:
