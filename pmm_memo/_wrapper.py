@@ -191,6 +191,19 @@ class _BoundCachedWrapper(_CacheAttributes):
             return self._pmm_parent.__get__(instance, owner)
         return self
 
+    def __eq__(self, other: object) -> bool:
+        # As bound methods: `obj.m == obj.m` (and `callbacks.remove(obj.m)`) holds.
+        if type(other) is not _BoundCachedWrapper:
+            return NotImplemented
+        mine, theirs = self.__dict__, other.__dict__
+        return bool(
+            mine["_pmm_parent"] is theirs["_pmm_parent"]
+            and mine["__wrapped__"] == theirs["__wrapped__"]
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.__dict__["__wrapped__"])
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_pmm_") or name == "__wrapped__":
             raise AttributeError(name)

@@ -114,3 +114,24 @@ def test_a_captured_decorated_function_keeps_its_identity_label(memory_cache: Ca
     assert walk.describe(inner).startswith("proxy:pmm_memo._decorators._CachedWrapper<")
     bound = walk.describe(Holder().method)  # a bound method: described as one
     assert bound.startswith(f"{__name__}.{Holder.method.__qualname__}#") and "+self:" in bound
+
+
+def test_bound_methods_compare_and_hash_like_bound_methods() -> None:
+    class Repo:
+        @cached(tenant="t_bound_eq")
+        def get(self, key: str) -> str:
+            return key
+
+        @classmethod
+        @cached(tenant="t_bound_eq")
+        def make(cls, key: str) -> str:
+            return key
+
+    one, two = Repo(), Repo()
+    assert one.get == one.get and hash(one.get) == hash(one.get)
+    assert one.get != two.get
+    assert len({one.get, one.get, two.get}) == 2
+    callbacks = [one.get]
+    callbacks.remove(one.get)
+    assert Repo.make == Repo.make and len({Repo.make, Repo.make}) == 1
+    assert one.get != Repo.make
