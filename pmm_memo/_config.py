@@ -139,24 +139,29 @@ SECRET_FIELDS = frozenset({"signing_key", "hash_secret"})
 _QUERY_SECRET = re.compile(r"([?&](?:password|pass|pwd)=)[^&#]*", re.IGNORECASE)
 
 
-def _check_credentials_parse(url: str) -> None:
+def _check_url_parses(url: str) -> None:
     """redis-py reads redis://, rediss:// and unix:// URLs with urllib, where `#`, `/`,
     `?` and `@` end the credentials. A password typed with one of them unencoded split
     the URL there: every call then raised ValueError ("Port could not be cast to integer
     value as '<first part of the password>'"), or connected to the wrong host. Refused
-    here, with the fix, and without the password."""
+    here, with the fix, and without the password. Anything else redis-py's own parser
+    refuses (a port that is no number, `?socket_timeout=abc`) is refused here too, in
+    its words, instead of at every call."""
     parts = urllib.parse.urlsplit(url)
-    try:
-        parts.port  # noqa: B018 - raises on a port that is not a number
-        split = bool(parts.fragment) or "@" in parts.path + parts.query
-    except ValueError:
-        split = True
-    if split:
+    if parts.fragment or "@" in parts.path + parts.query:
         raise ConfigError(
             f"CACHE_REDIS_URL (redis_url) {mask_url(url)!r} does not parse: a user name "
             f"or password holding '#', '/', '?' or '@' must be percent-encoded (%23, %2F, "
             f"%3F, %40), e.g. with urllib.parse.quote(password, safe='')"
         )
+    import redis.connection  # only with a Redis URL: the embedded backend never loads it
+
+    try:
+        redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
+    except ValueError as exc:  # its messages name a query key or the port, not secrets
+        raise ConfigError(
+            f"CACHE_REDIS_URL (redis_url) {mask_url(url)!r} does not parse: {exc}"
+        ) from None
 
 
 def _fail(name: str, message: str, value: object) -> ConfigError:
@@ -199,7 +204,7 @@ def _validate(cfg: CacheConfig) -> None:
                 f"redis+sentinel:// or redis+cluster://, got {mask_url(cfg.redis_url)!r}"
             )
         if scheme in ("redis", "rediss", "unix"):
-            _check_credentials_parse(cfg.redis_url)
+            _check_url_parses(cfg.redis_url)
         if scheme == "redis+sentinel":
             from .backends._connect import parse_sentinel_url
 

@@ -55,6 +55,32 @@ def test_password_that_splits_the_url_is_rejected_at_once_without_showing_it(
     assert CacheConfig(redis_url=encoded).redis_url == encoded  # the fix it names works
 
 
+# URLs redis-py itself refuses, with no password in them: its reason, not the
+# percent-encoding advice, and at configuration rather than at every call.
+UNPARSABLE = (
+    ("redis://127.0.0.1:notaport/0", "notaport"),
+    ("redis://127.0.0.1:99999/0", "out of range"),
+    ("redis://127.0.0.1:6379/0?socket_timeout=abc", "socket_timeout"),
+    ("rediss://u:pw-zq91@127.0.0.1:6380/0?socket_connect_timeout=x", "socket_connect_timeout"),
+)
+
+
+@pytest.mark.parametrize(("url", "reason"), UNPARSABLE)
+def test_url_redis_py_cannot_parse_is_rejected_at_once_with_its_reason(
+    url: str, reason: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CACHE_REDIS_URL", url)
+    for make in (CacheConfig.from_env, pmm_memo.configure):
+        with pytest.raises(ConfigError, match=reason) as info:
+            make()
+        assert "percent-encoded" not in str(info.value)
+        assert "zq91" not in str(info.value)
+    result = cli("health", "--json", url=url)
+    assert result.returncode == 2
+    assert reason in result.stderr
+    assert "zq91" not in result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("command", ["health", "stats"])
 def test_cli_without_a_url_says_it_cannot_see_an_application_cache(command: str) -> None:
     for args in ((command,), (command, "--json")):
