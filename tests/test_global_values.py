@@ -10,15 +10,19 @@ for every kind of callable the decorators take.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime
+import decimal
 import logging
 import multiprocessing
 import os
+import pathlib
 import subprocess
 import sys
 import textwrap
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -35,6 +39,16 @@ def _program(tmp_path: Path, name: str, source: str, **names: Any) -> Any:
     """Import `source` as module `prog` of its own directory (one program each), after
     `names` are set in its namespace (what `cache=` the decorators use)."""
     return load_module(tmp_path / name, source, "prog", preset=names)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Settings:
+    model: str
+
+
+class _Pair(NamedTuple):
+    lang: str
+    n: int
 
 
 # -- which values count ------------------------------------------------------------------
@@ -343,3 +357,52 @@ def test_programs_and_runs_on_one_redis(redis_url: str, tmp_path: Path) -> None:
         "[summary in French, en] The quarterly report 0",  # another argv, bound late
         "[summary in French, fr] The quarterly report 1",  # the same program again: a hit
     ]
+
+
+@pytest.mark.parametrize(
+    "one, two",
+    [
+        (decimal.Decimal("0.1"), decimal.Decimal("0.2")),
+        (datetime.date(2026, 1, 1), datetime.date(2026, 1, 2)),
+        (pathlib.PurePosixPath("/a"), pathlib.PurePosixPath("/b")),
+        (_Settings(model="small"), _Settings(model="large")),
+        (_Pair("fr", 1), _Pair("en", 1)),
+        ({"models": [_Settings(model="small")]}, {"models": [_Settings(model="large")]}),
+    ],
+    ids=["Decimal", "date", "path", "frozen dataclass", "namedtuple", "dict of dataclasses"],
+)
+def test_values_the_encoder_encodes_count_by_value(one: Any, two: Any) -> None:
+    """`CONFIG = Settings(model="small")` decides answers as much as a dict would."""
+    assert data_token(one, "G") is not None
+    assert data_token(one, "G") == data_token(one, "G")
+    assert data_token(one, "G") != data_token(two, "G")
+
+
+def test_numpy_arrays_count_by_value_up_to_a_size() -> None:
+    np = pytest.importorskip("numpy")
+    assert data_token(np.array([1, 2]), "G") != data_token(np.array([1, 3]), "G")
+    assert data_token(np.zeros((1 << 20) // 8 + 1), "G") is None  # over MAX_BYTES: not read
+    assert data_token([decimal.Decimal(1)] * (MAX_ITEMS + 1), "G") is None
+
+
+def test_two_programs_with_other_settings_objects_get_other_identities(tmp_path: Path) -> None:
+    source = """
+        import dataclasses, decimal
+
+        @dataclasses.dataclass(frozen=True)
+        class Settings:
+            model: str
+
+        CONFIG = Settings(model={model!r})
+        RATE = decimal.Decimal({rate!r})
+
+        def summarize(text):
+            return f"{{CONFIG.model}}:{{RATE}}:{{text}}"
+    """
+    small = load_module(tmp_path / "a", source.format(model="small", rate="0.1"), "prog")
+    large = load_module(tmp_path / "b", source.format(model="large", rate="0.1"), "prog")
+    again = load_module(tmp_path / "c", source.format(model="small", rate="0.1"), "prog")
+    dearer = load_module(tmp_path / "d", source.format(model="small", rate="0.2"), "prog")
+    ids = [function_identity(m.summarize, None) for m in (small, large, again, dearer)]
+    assert ids[0] == ids[2]
+    assert len({ids[0], ids[1], ids[3]}) == 3
