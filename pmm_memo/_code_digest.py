@@ -173,10 +173,47 @@ _STORES = frozenset({"STORE_GLOBAL", "DELETE_GLOBAL"})
 
 def global_names(code: types.CodeType) -> list[str]:
     """Sorted module-level names the code (nested functions, lambdas and comprehensions
-    included) reads and never assigns: a name the function itself rebinds (`global n;
-    n += 1`) is state, not a constant."""
+    included) reads and never changes: a name the function itself rebinds (`global n;
+    n += 1`) or mutates in place (`CALLS[name] += 1`, `SEEN.append(x)`, `del CACHE[k]`,
+    `STATE.x = 1`) is state, not configuration: its value at the first call would give
+    every process and every run its own key."""
     result: list[str] = _memoised("globals", code, _global_names)
     return result
+
+
+# Methods that change their object in place (list, dict, set, deque, Counter, ...).
+_MUTATORS = frozenset(
+    {
+        "append", "appendleft", "extend", "extendleft", "insert", "pop", "popleft",
+        "popitem", "remove", "clear", "update", "setdefault", "add", "discard", "sort",
+        "reverse", "rotate", "subtract", "__setitem__", "__delitem__", "__iadd__",
+    }
+)  # fmt: skip
+_SIMPLE_LOADS = frozenset({"LOAD_FAST", "LOAD_CONST", "LOAD_DEREF", "LOAD_GLOBAL", "LOAD_NAME"})
+
+
+def _mutated(ins: list[dis.Instruction], i: int) -> str | None:
+    """The module-level name instruction `i` mutates in place, if one is plain to see in
+    CPython's usual shapes: `G.method(...)` with a mutator, `G[k] = v`, `del G[k]`,
+    `G[k] op= v` (LOAD G, key, COPY 2, COPY 2), `G.attr = v`."""
+    op = ins[i].opname
+    if op in _LOADS and i + 1 < len(ins):
+        after = ins[i + 1]
+        if after.opname in ("LOAD_METHOD", "LOAD_ATTR") and after.argval in _MUTATORS:
+            return str(ins[i].argval)
+        shape = [x.opname for x in ins[i + 2 : i + 4]]
+        if ins[i + 1].opname in _SIMPLE_LOADS and shape == ["COPY", "COPY"]:
+            return str(ins[i].argval)
+    if (
+        op in ("STORE_SUBSCR", "DELETE_SUBSCR")
+        and i >= 2
+        and ins[i - 2].opname in _LOADS
+        and ins[i - 1].opname in _SIMPLE_LOADS
+    ):
+        return str(ins[i - 2].argval)
+    if op in ("STORE_ATTR", "DELETE_ATTR") and i >= 1 and ins[i - 1].opname in _LOADS:
+        return str(ins[i - 1].argval)
+    return None
 
 
 def _global_names(code: types.CodeType) -> list[str]:
@@ -185,10 +222,14 @@ def _global_names(code: types.CodeType) -> list[str]:
     pending = [code]
     while pending:
         current = pending.pop()
-        for ins in dis.get_instructions(current):
+        instructions = list(dis.get_instructions(current))
+        for i, ins in enumerate(instructions):
             if ins.opname in _LOADS:
                 loads.add(ins.argval)
             elif ins.opname in _STORES:
                 stores.add(ins.argval)
+            mutated = _mutated(instructions, i)
+            if mutated is not None:
+                stores.add(mutated)
         pending.extend(c for c in current.co_consts if isinstance(c, types.CodeType))
     return sorted(loads - stores)

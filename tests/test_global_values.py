@@ -406,3 +406,32 @@ def test_two_programs_with_other_settings_objects_get_other_identities(tmp_path:
     ids = [function_identity(m.summarize, None) for m in (small, large, again, dearer)]
     assert ids[0] == ids[2]
     assert len({ids[0], ids[1], ids[3]}) == 3
+
+
+def test_globals_the_function_mutates_are_state_not_identity(tmp_path: Path) -> None:
+    """A call counter or a memo table the function changes in place would give every
+    process (and every run) its own key: like `global n; n += 1`, it is left out."""
+    source = """
+        import collections
+
+        CALLS = collections.Counter()
+        SEEN = []
+        TABLE = {{}}
+        STATE = type("State", (), {{}})()
+        LANG = {lang!r}
+        SETTINGS = {{"lang": {lang!r}}}
+
+        def answer(text):
+            CALLS["answer"] += 1
+            SEEN.append(text)
+            TABLE[text] = len(SEEN)
+            del TABLE[text]
+            STATE.last = text
+            return f"{{LANG}}:{{SETTINGS['lang']}}:{{text}}"
+    """
+    one = load_module(tmp_path / "a", source.format(lang="fr"), "prog")
+    before = function_identity(one.answer, None)
+    one.answer("x")  # changes CALLS, SEEN and STATE: not the identity
+    assert function_identity(one.answer, None) == before
+    other = load_module(tmp_path / "b", source.format(lang="en"), "prog")
+    assert function_identity(other.answer, None) != before  # what it only reads counts

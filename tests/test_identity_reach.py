@@ -286,16 +286,18 @@ def test_module_constants_the_function_reads(
     assert function_identity(one, "1") == function_identity(two, "1")
 
 
-def test_assigned_names_are_left_out_and_mutable_data_counts(tmp_path: Path) -> None:
+def test_assigned_and_mutated_names_are_state_not_identity(tmp_path: Path) -> None:
     module = load_module(
         tmp_path / "m", _PROGRAM.format(lang="en", limits=(4,), mode="FAST", helper=".")
     )
     before = function_identity(module.summarize, None)
     module.COUNT = 7  # `global COUNT; COUNT += 1` in the function: state, not identity
     assert function_identity(module.summarize, None) == before
-    # SEEN, a list the function reads, is data: its value counts (a decorated function
-    # takes it once, at its first call: tests/test_global_values.py).
+    # SEEN, a list the function appends to, is state too: its value at the first call
+    # would give every process its own key (tests/test_global_values.py).
     module.summarize("a b c")
+    assert function_identity(module.summarize, None) == before
+    module.LIMITS = (5,)  # data the function only reads counts by value
     assert function_identity(module.summarize, None) != before
 
 
