@@ -15,8 +15,8 @@ what right hits it costs); the README has the table.
 - `numbers`: the ordered sequences of numbers must be equal. A number is a token with a
   digit ("15", "15%" -> 15, "1,000" -> 1000, "3.10" as written, "7th" -> 7, "10k" ->
   10000, "i7", "x86", "mp3"), or a number word ("two" … "twenty", "thirty" … "ninety",
-  "third" … "twelfth"; "one"/"first"/"second" are left out: they are rarely numbers in
-  questions). A magnitude word multiplies the number before it ("3 million" -> 3000000,
+  "third" … "twelfth", decades "twenties" … "nineties" -> "20s" … "90s", as written "50s";
+  "one"/"first"/"second" are left out: they are rarely numbers in questions). A magnitude word multiplies the number before it ("3 million" -> 3000000,
   "two thousand" -> 2000, "a billion" -> 1000000000) and stands for itself alone
   ("millions of" -> "million").
 - `entities`: names must agree. A name is a capitalised word that does not start a
@@ -82,6 +82,9 @@ _ORDINAL_WORDS = (
     "_ _ _ third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split()
 )
 _NUMBER_WORDS.update({w: str(i) for i, w in enumerate(_ORDINAL_WORDS) if w != "_"})
+# Decades: "in his fifties" is "in his 50s", not "in his forties".
+_DECADES = "_ _ twenties thirties forties fifties sixties seventies eighties nineties".split()
+_NUMBER_WORDS.update({w: f"{10 * i}s" for i, w in enumerate(_DECADES) if w != "_"})
 
 _NEGATIONS = frozenset(
     "not no non never without none nothing nobody neither nor cannot cant dont doesnt didnt "

@@ -33,6 +33,7 @@ from pmm_memo._guards import (
         ("3 million, 1.5 billion, a thousand", ["3000000", "1500000000", "1000"]),
         ("millions of users, 10k stars", ["million", "10000"]),
         ("the third of ninety", ["3", "90"]),
+        ("in her fifties, the 50s, the 1950s", ["50s", "50s", "1950s"]),  # decades
         ("Which one is the first?", []),  # "one"/"first" are rarely numbers in questions
         ("Calculate the square root of 144.", ["144"]),
         ("no numbers here", []),
@@ -54,6 +55,8 @@ def test_numbers_are_extracted_in_order_and_normalised(text: str, expected: list
         ("Intel i5", "Intel i7"),
         ("the 2011 census", "the census"),  # a number on one side only
         ("Python 3.10 features", "Python 3.1 features"),
+        ("music of the fifties", "music of the forties"),  # decades
+        ("a man in his twenties", "a man in his 30s"),
     ],
 )
 def test_numbers_guard_vetoes_a_changed_number(a: str, b: str) -> None:
@@ -68,6 +71,7 @@ def test_numbers_guard_vetoes_a_changed_number(a: str, b: str) -> None:
         ("1,000 users", "1000 users"),
         ("Is the 7th gen good?", "Is the seventh gen good?"),
         ("How are you?", "How are you doing?"),
+        ("Music of the sixties?", "Songs from the 60s?"),
     ],
 )
 def test_numbers_guard_allows_the_same_numbers_written_differently(a: str, b: str) -> None:

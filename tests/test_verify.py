@@ -113,6 +113,11 @@ GUARDED_PAIRS = [
         "Please estimate what the house would cost the whole family with 3 million dollars",
         "Please estimate what the house would cost the whole family with 3 billion dollars",
     ),
+    (
+        "numbers",  # decades
+        "Please suggest some good exercise routines for a busy woman in her forties at home",
+        "Please suggest some good exercise routines for a busy woman in her fifties at home",
+    ),
 ]
 
 
