@@ -71,6 +71,15 @@ def test_the_same_normalised_text_passes_whatever_the_float_says() -> None:
     assert [c.compare for c in Matcher(0.9999).candidates(QUERY, TEXT, [same])] == [None]
 
 
+def test_the_default_threshold_turns_away_a_0934_neighbour() -> None:
+    """0.935 (README, "Choosing a threshold"): 0.93 served this neighbour."""
+    from pmm_memo._decorators import DEFAULT_THRESHOLD
+
+    m = Matcher(DEFAULT_THRESHOLD)
+    assert list(m.candidates(QUERY, TEXT, [neighbour(similarity=0.934)])) == []
+    assert len(list(m.candidates(QUERY, TEXT, [neighbour(similarity=0.9355)]))) == 1
+
+
 def test_threshold_one_never_trusts_a_cosine() -> None:
     assert list(Matcher(1.0).candidates(QUERY, TEXT, [neighbour(similarity=1.0)])) == []
 
