@@ -16,9 +16,10 @@ what right hits it costs); the README has the table.
   digit ("15", "15%" -> 15, "1,000" -> 1000, "3.10" as written, "7th" -> 7, "10k" ->
   10000, "i7", "x86", "mp3"), or a number word ("two" … "twenty", "thirty" … "ninety",
   "third" … "twelfth", decades "twenties" … "nineties" -> "20s" … "90s", as written "50s";
-  "one"/"first"/"second" are left out: they are rarely numbers in questions). A magnitude word multiplies the number before it ("3 million" -> 3000000,
-  "two thousand" -> 2000, "a billion" -> 1000000000) and stands for itself alone
-  ("millions of" -> "million").
+  "one"/"first"/"second" are left out: they are rarely numbers in questions). A
+  magnitude word multiplies the number before it ("3 million" -> 3000000, "two
+  thousand" -> 2000, "a billion" -> 1000000000) and stands for itself alone ("millions
+  of" -> "million").
 - `entities`: names must agree. A name is a capitalised word that does not start a
   sentence ("Dubai", "Qatar", "Python", "AWS") or a word with a symbol ("C++", "C#",
   ".NET"); a name written in either text must appear in the other (case-insensitively,
