@@ -34,7 +34,6 @@ Data is read from ../shared/eval-data at run time; none of it is in the package.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import sys
@@ -48,13 +47,14 @@ from xxhash import xxh3_64_intdigest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pmm_memo
+from benchmarks._embed import DiskCachedEmbedder, embed_unique, make_embedder
 from benchmarks._replay import DEFAULT_RULE, Rule, hits, top2
 from benchmarks.hard_negatives import HARD_NEGATIVES
 from pmm_memo import Cache, CacheConfig, semantic_lookup
 from pmm_memo._candidates import AMBIGUITY_MARGIN
 from pmm_memo._decorators import DEFAULT_THRESHOLD
 from pmm_memo._guards import DEFAULT_GUARDS, GUARDS, Guards
-from pmm_memo.embedders import Embedder, OfflineEmbedder
+from pmm_memo.embedders import Embedder
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval-data"
 THRESHOLDS = (0.85, 0.90, 0.92, 0.93, 0.935, 0.94, 0.95, 0.97)
@@ -68,56 +68,6 @@ GUARD_SETS: dict[str, tuple[str, ...]] = {
     "default": DEFAULT_GUARDS,
 }
 MARGIN_SETS = frozenset({"margin", "default"})
-
-
-def make_embedder(name: str) -> Embedder:
-    if name == "local":
-        from pmm_memo.embedders.local import LocalEmbedder
-
-        return LocalEmbedder()
-    return OfflineEmbedder(1536, batch_size=2000)
-
-
-class DiskCachedEmbedder:
-    """An embedder whose vectors are kept in DIR/<name>-<dim>/<blake2b of text>.npy."""
-
-    def __init__(self, inner: Embedder, root: Path) -> None:
-        self.inner, self.name, self.dim, self.remote = inner, inner.name, inner.dim, False
-        self.dir = root / f"{inner.name}-{inner.dim}"
-        self.dir.mkdir(parents=True, exist_ok=True)
-
-    def _path(self, text: str) -> Path:
-        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16)
-        return self.dir / f"{digest.hexdigest()}.npy"
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        missing: dict[str, list[int]] = {}
-        for i, t in enumerate(texts):
-            path = self._path(t)
-            if path.exists():
-                out[i] = np.load(path)
-            else:
-                missing.setdefault(t, []).append(i)
-        if missing:
-            vecs = self.inner.embed(list(missing))
-            for (t, rows), v in zip(missing.items(), vecs, strict=True):
-                out[rows] = v
-                np.save(self._path(t), v)
-        return out
-
-    async def aembed(self, texts: Sequence[str]) -> np.ndarray:
-        return self.embed(texts)
-
-
-def embed_unique(embedder: Embedder, texts: Sequence[str]) -> tuple[np.ndarray, dict[str, int]]:
-    index: dict[str, int] = {}
-    unique: list[str] = []
-    for t in texts:
-        if t not in index:
-            index[t] = len(unique)
-            unique.append(t)
-    return embedder.embed(unique), index
 
 
 def _guard_sets(choice: str) -> dict[str, Rule]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.quality import DiskCachedEmbedder
+from benchmarks._embed import DiskCachedEmbedder
 from pmm_memo.embedders import OfflineEmbedder
 
 
