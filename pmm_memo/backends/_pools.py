@@ -154,17 +154,14 @@ class BlockingPool(redis.BlockingConnectionPool):
         return connection
 
     def release(self, connection: Any) -> None:
-        if (
-            self._free
-            and not getattr(self, "_in_maintenance", False)
-            and not _observed()
-            and connection.pid == self.pid  # redis-py's owns_connection
-            and not _reconnect_wanted(connection)
-        ):
+        if self._free and not getattr(self, "_in_maintenance", False) and not _observed():
+            # First: in a forked child this resets the pool, so a connection the parent
+            # took is no longer this pool's (its pid differs) and is never handed out.
             self._checkpid()
-            with contextlib.suppress(queue.Full):  # as redis-py: a stray connection
-                self.pool.put_nowait(connection)  # wakes a waiting thread, if any
-            return
+            if connection.pid == self.pid and not _reconnect_wanted(connection):
+                with contextlib.suppress(queue.Full):  # as redis-py: a stray connection
+                    self.pool.put_nowait(connection)  # wakes a waiting thread, if any
+                return
         super().release(connection)  # type: ignore[no-untyped-call]
 
     def _get(self, *args: Any, **kwargs: Any) -> Any:

@@ -177,3 +177,28 @@ def test_many_async_callers_on_a_small_pool(redis_url: str, size: int) -> None:
         assert (info.errors, info.misses, cache.breaker.is_open) == (0, 10, False)
     finally:
         cache.close()
+
+
+def _child_takes_a_connection(pool: BlockingPool, parents: Any, out: Any) -> None:
+    mine = pool.get_connection()
+    mine.send_command("PING")
+    out.put(mine is not parents and mine.pid != parents.pid and mine.read_response() == b"PONG")
+    pool.release(mine)
+
+
+def test_a_forked_child_never_reuses_a_connection_of_its_parent(redis_url: str) -> None:
+    """The free path runs redis-py's fork check before it takes an idle connection: the
+    parent's socket, left idle in the pool at the fork, must not serve the child too."""
+    import multiprocessing
+
+    fork = multiprocessing.get_context("fork")
+    pool = _sync_pool(redis_url, 2)
+    parents = pool.get_connection()
+    pool.release(parents)  # idle in the pool when the process forks
+    out = fork.Queue()
+    child = fork.Process(target=_child_takes_a_connection, args=(pool, parents, out))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0 and out.get(timeout=5) is True
+    assert pool.get_connection() is parents  # the parent's pool is unchanged
+    pool.disconnect()
