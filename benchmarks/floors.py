@@ -1,6 +1,6 @@
 """Where a Redis hit's time goes: a ladder from a bare redis-py HMGET to a pmm_memo hit.
 
-    python3 benchmarks/floors.py [--calls 500] [--repeats 7]
+    python3 benchmarks/floors.py [--calls 500] [--repeats 7] [--only hit,miss]
 
 Each rung adds one layer to the one before: the socket timeout pmm_memo sets (fail-open
 needs one), the bounded BlockingConnectionPool (a burst waits for a connection instead of
@@ -9,6 +9,9 @@ opening unbounded ones), pmm_memo's pool subclass and retry policy, the backend'
 policy). Measured as client CPU (`time.process_time`, so the server's share of a shared
 machine's cores does not count) and wall time; every repeat runs each rung in turn, and
 the figure is the median over `--repeats`; ratios against the bare HMGET. Sync and asyncio ladders.
+
+The miss ladder (`--only miss`, see `_floors_miss`) does the same for a miss + store,
+from a bare GET + SET EX to a decorated miss, with the server's own time per call.
 """
 
 from __future__ import annotations
@@ -133,10 +136,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--redis-url", default=None)
     parser.add_argument("--calls", type=int, default=500, help="per rung, per repeat")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--only", default="hit,miss")
     args = parser.parse_args(argv)
+    parts = set(args.only.split(","))
     with redis_server(args.redis_url) as url:
-        sync_ladder(url, args.calls, args.repeats)
-        asyncio.run(async_ladder(url, args.calls, args.repeats))
+        if "hit" in parts:
+            sync_ladder(url, args.calls, args.repeats)
+            asyncio.run(async_ladder(url, args.calls, args.repeats))
+        if "miss" in parts:
+            from benchmarks._floors_miss import async_miss_ladder, sync_miss_ladder
+
+            sync_miss_ladder(url, args.calls, args.repeats)
+            asyncio.run(async_miss_ladder(url, args.calls, args.repeats))
     print(f"\n{' '.join(['python3', 'benchmarks/floors.py', *sys.argv[1:]])}")
 
 

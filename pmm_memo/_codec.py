@@ -70,10 +70,17 @@ def entry_binding(
 _CHECKSUM_HEADS = {c: b"".join((FORMAT_VERSION, b"\x00", c, b"\x00")) for c in (b"str", b"json")}
 
 
+# Up to this size the payload is hashed in one call on a copy (cheaper than a streaming
+# hasher object on every hit and write); beyond it, streamed without a copy.
+_ONE_SHOT = 64 * 1024
+
+
 def checksum(codec: bytes, payload: bytes) -> bytes:
     """Integrity digest of an entry's envelope (XXH3-64 over format, codec, payload)."""
     head = _CHECKSUM_HEADS.get(codec) or b"".join((FORMAT_VERSION, b"\x00", codec, b"\x00"))
-    h = xxhash.xxh3_64(head)  # streamed: the payload (up to megabytes) is never copied
+    if len(payload) <= _ONE_SHOT:
+        return xxhash.xxh3_64_hexdigest(head + payload).encode()
+    h = xxhash.xxh3_64(head)  # streamed: a large payload (up to megabytes) is not copied
     h.update(payload)
     digest: str = h.hexdigest()
     return digest.encode()

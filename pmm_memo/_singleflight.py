@@ -33,12 +33,24 @@ V = TypeVar("V")
 
 
 class _Call:
+    """A sync flight. `done` is made by the first waiter (under the table's lock): most
+    flights have none, and an Event (a Condition and two locks) per miss was measurable."""
+
     __slots__ = ("done", "error", "result")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        self.done: threading.Event | None = None
         self.result: Any = None
         self.error: BaseException | None = None
+
+
+class _Slot:
+    """An async flight: the future its waiters wrap, made by the first waiter."""
+
+    __slots__ = ("future",)
+
+    def __init__(self) -> None:
+        self.future: concurrent.futures.Future[Any] | None = None
 
 
 class _Flights(Generic[V]):
@@ -60,10 +72,12 @@ class _Flights(Generic[V]):
         self._lock = threading.Lock()
         self._calls = {}
 
-    def _finish(self, key: str) -> None:
+    def _finish(self, key: str) -> V:
+        """Ends `key`'s flight; what its waiters wait on is final once it is out of the
+        table (a waiter makes it under the same lock, before it could be removed)."""
         with self._lock:
-            del self._calls[key]
             self.completed += 1
+            return self._calls.pop(key)
 
 
 class SingleFlight(_Flights[_Call]):
@@ -72,11 +86,13 @@ class SingleFlight(_Flights[_Call]):
     def do(self, key: str, fn: Callable[[], T]) -> T:
         with self._lock:
             call = self._calls.get(key)
-            leader = call is None
             if call is None:
                 call = self._calls[key] = _Call()
-        if not leader:
-            call.done.wait()
+            elif call.done is None:
+                call.done = threading.Event()
+            done = call.done
+        if done is not None:  # a waiter
+            done.wait()
             if call.error is not None:
                 raise call.error
             return call.result  # type: ignore[no-any-return]
@@ -87,24 +103,28 @@ class SingleFlight(_Flights[_Call]):
             call.error = exc
             raise
         finally:
-            self._finish(key)
-            call.done.set()
+            waited = self._finish(key).done
+            if waited is not None:
+                waited.set()
 
 
 class _LeaderCancelled(Exception):
     """Tells waiters the leader was cancelled, so they lead a fresh attempt themselves."""
 
 
-class AsyncSingleFlight(_Flights[concurrent.futures.Future[Any]]):
+class AsyncSingleFlight(_Flights[_Slot]):
     """Task-level single-flight for coroutine functions, across every event loop."""
 
     async def do(self, key: str, fn: Callable[[], Awaitable[T]]) -> T:
         while True:
             with self._lock:
-                fut = self._calls.get(key)
-                if fut is None:
-                    fut = self._calls[key] = concurrent.futures.Future()
+                slot = self._calls.get(key)
+                if slot is None:
+                    self._calls[key] = _Slot()
                     break
+                if slot.future is None:
+                    slot.future = concurrent.futures.Future()
+                fut = slot.future
             try:
                 # shield: cancelling this waiter must not cancel the shared future.
                 result: T = await asyncio.shield(asyncio.wrap_future(fut))
@@ -116,13 +136,13 @@ class AsyncSingleFlight(_Flights[concurrent.futures.Future[Any]]):
         try:
             result = await fn()
         except asyncio.CancelledError:
-            self._finish(key)
-            fut.set_exception(_LeaderCancelled())
+            if (waited := self._finish(key).future) is not None:
+                waited.set_exception(_LeaderCancelled())
             raise
         except BaseException as exc:
-            self._finish(key)
-            fut.set_exception(exc)
+            if (waited := self._finish(key).future) is not None:
+                waited.set_exception(exc)
             raise
-        self._finish(key)
-        fut.set_result(result)
+        if (waited := self._finish(key).future) is not None:
+            waited.set_result(result)
         return result

@@ -241,6 +241,6 @@ def test_checksum_never_changes() -> None:
     assert checksum(b"str", b"answer") == b"0d5594e076209144"
     assert checksum(b"pickle", b"abc") == b"9cfc7ae26e0f69c2"  # a codec without a cached head
     for codec in (b"str", b"json", b"bytes", b"pickle", b"other"):
-        for payload in (b"", b"x", bytes(range(256)) * 40):
+        for payload in (b"", b"x", bytes(range(256)) * 40, bytes(range(256)) * 300):
             joined = b"".join((FORMAT_VERSION, b"\x00", codec, b"\x00", payload))
             assert checksum(codec, payload) == xxhash.xxh3_64_hexdigest(joined).encode()

@@ -13,18 +13,15 @@ redis-py's `BlockingConnectionPool`: when all CACHE_MAX_CONNECTIONS connections 
 a caller *waits* (up to CACHE_POOL_TIMEOUT) for one to come back instead of getting
 `MaxConnectionsError`. A wait that runs out raises `PoolTimeoutError`, which is not a
 `ConnectionError`: many concurrent callers on a healthy server are load, not an outage,
-and must never open the circuit breaker.
+and must never open the circuit breaker. The pool classes are in `_pools`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import queue
 import socket
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import unquote
 
 import redis
@@ -33,128 +30,22 @@ import redis.asyncio.sentinel
 import redis.sentinel
 
 from .._errors import ConfigError
-from ._evidence import (
-    LoadAwareAsyncRetry,
-    LocalSlowness,
-    LocalSlownessError,
-    ProbeKey,
-    probe_key,
-)
+from ._evidence import LoadAwareAsyncRetry, LocalSlownessError, probe_key
+from ._pools import AsyncBlockingPool, BlockingPool, PoolTimeoutError
 
-__all__ = ["LoadAwareAsyncRetry", "LocalSlownessError"]
-
-T = TypeVar("T")
+__all__ = [
+    "AsyncBlockingPool",
+    "BlockingPool",
+    "LoadAwareAsyncRetry",
+    "LocalSlownessError",
+    "PoolTimeoutError",
+]
 
 SENTINEL_SCHEME = "redis+sentinel"
 # Keys of the options dict that shape the pool rather than configure a connection.
 # `failures`: a callable returning the circuit breaker's failure count; `replies`: one
 # returning how many replies the cache has received (see BlockingPool, _evidence).
 POOL_OPTIONS = ("max_connections", "pool_timeout", "failures", "replies")
-
-
-class PoolTimeoutError(redis.RedisError):
-    """No pooled connection came free within CACHE_POOL_TIMEOUT (this process is busy).
-
-    Deliberately not a `redis.ConnectionError`: it says nothing about the server, so it
-    neither opens the breaker nor triggers the ConnectionError retry."""
-
-
-def _pool_timeout(limit: int, wait: float) -> PoolTimeoutError:
-    return PoolTimeoutError(
-        f"all {limit} pooled connections stayed busy for {wait:g}s "
-        f"(raise CACHE_MAX_CONNECTIONS or CACHE_POOL_TIMEOUT)"
-    )
-
-
-_FAILED_WHILE_WAITING = "the server failed while this call waited for a pooled connection"
-_TOO_SLOW = (
-    "connects kept timing out while the server answered a probe: this process was too "
-    "slow (raise CACHE_CONNECT_TIMEOUT or CACHE_POOL_TIMEOUT)"
-)
-
-
-def _no_failures() -> int:
-    return 0
-
-
-class BlockingPool(redis.BlockingConnectionPool):
-    """redis-py's blocking pool, with "no connection came free" as its own error.
-
-    A frozen server holds every connection for a socket timeout; without a check, each
-    queued caller would then take its turn at a timeout of its own (queue length x
-    timeout in all). `failures` (the breaker's count) is read before and after the wait:
-    if it moved, the caller gives up at once, like calls that meet the open breaker.
-    A connect that times out is tried again, until CACHE_POOL_TIMEOUT, while the server
-    is shown to answer (`_evidence.LocalSlowness`): a burst of connects on a starved
-    process is load; a frozen, blackholed or dead server still fails the first time."""
-
-    failures: Callable[[], int] = staticmethod(_no_failures)
-    replies: Callable[[], int] = staticmethod(_no_failures)
-    probe: ProbeKey | None = None
-
-    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
-        before = self.failures()
-        deadline = time.monotonic() + (self.timeout or 0.0)
-        while True:
-            evidence = LocalSlowness(self.replies, self.probe)
-            try:
-                connection = self._get(*args, **kwargs)
-                break
-            except redis.TimeoutError:
-                if self.failures() != before or not evidence.local():
-                    raise
-                if time.monotonic() >= deadline:
-                    raise LocalSlownessError(_TOO_SLOW) from None
-        if self.failures() != before:
-            self.release(connection)  # type: ignore[no-untyped-call]
-            raise PoolTimeoutError(_FAILED_WHILE_WAITING)
-        return connection
-
-    def _get(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
-        except redis.ConnectionError as exc:
-            # redis-py raises ConnectionError("No connection available.") from inside
-            # `except queue.Empty`; a real connection failure has another context.
-            if isinstance(exc.__context__, queue.Empty):
-                raise _pool_timeout(self.max_connections, self.timeout) from None
-            raise
-
-
-class AsyncBlockingPool(redis.asyncio.BlockingConnectionPool):
-    failures: Callable[[], int] = staticmethod(_no_failures)
-    replies: Callable[[], int] = staticmethod(_no_failures)
-    probe: ProbeKey | None = None
-
-    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
-        before = self.failures()
-        deadline = time.monotonic() + (self.timeout or 0.0)
-        while True:
-            evidence = LocalSlowness(self.replies, self.probe)
-            try:
-                connection = await self._get(*args, **kwargs)
-                break
-            except redis.TimeoutError:
-                if self.failures() != before or not await evidence.alocal():
-                    raise
-                if time.monotonic() >= deadline:
-                    raise LocalSlownessError(_TOO_SLOW) from None
-        if self.failures() != before:
-            await self.release(connection)
-            raise PoolTimeoutError(_FAILED_WHILE_WAITING)
-        return connection
-
-    async def _get(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
-        except redis.ConnectionError as exc:
-            # Raised `from` the asyncio.TimeoutError of the wait for a free connection;
-            # a connect timeout is a redis.TimeoutError instead.
-            if isinstance(exc.__cause__, TimeoutError) and not isinstance(
-                exc.__cause__, redis.RedisError
-            ):
-                raise _pool_timeout(self.max_connections, self.timeout or 0.0) from None
-            raise
 
 
 def _split(options: dict[str, Any]) -> tuple[dict[str, Any], int, float]:

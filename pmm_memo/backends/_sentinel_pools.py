@@ -4,7 +4,7 @@ Why: `Sentinel.master_for` builds redis-py's `SentinelConnectionPool`, a non-blo
 pool: past CACHE_MAX_CONNECTIONS a caller gets `MaxConnectionsError` at once, so 150
 threads on a healthy master ran their function instead of reading the cache. redis-py
 has no blocking Sentinel pool, but `master_for` takes `connection_pool_class`: these
-classes put `_connect`'s `BlockingPool` (wait up to CACHE_POOL_TIMEOUT, then
+classes put `_pools`'s `BlockingPool` (wait up to CACHE_POOL_TIMEOUT, then
 `PoolTimeoutError`, never a breaker failure) in front of the Sentinel pool (connections
 that ask the sentinels where the master is, and follow a failover).
 
@@ -21,7 +21,7 @@ from typing import Any
 import redis.asyncio.sentinel
 import redis.sentinel
 
-from ._connect import AsyncBlockingPool, BlockingPool
+from ._pools import AsyncBlockingPool, BlockingPool
 
 
 def _managed(kwargs: dict[str, Any], plain: type, tls: type) -> dict[str, Any]:
@@ -34,17 +34,21 @@ def _managed(kwargs: dict[str, Any], plain: type, tls: type) -> dict[str, Any]:
 class BlockingSentinelPool(BlockingPool, redis.sentinel.SentinelConnectionPool):
     """A Sentinel master pool where callers beyond `max_connections` wait `timeout`."""
 
+    free_path = False  # its connections find the master while connecting (see _pools)
+
     def __init__(self, service_name: str, sentinel_manager: Any, **kwargs: Any) -> None:
         kwargs = _managed(
             kwargs,
             redis.sentinel.SentinelManagedConnection,
             redis.sentinel.SentinelManagedSSLConnection,
         )
-        super().__init__(service_name=service_name, sentinel_manager=sentinel_manager, **kwargs)  # type: ignore[no-untyped-call]
+        super().__init__(service_name=service_name, sentinel_manager=sentinel_manager, **kwargs)
 
 
 class AsyncBlockingSentinelPool(AsyncBlockingPool, redis.asyncio.sentinel.SentinelConnectionPool):
     """The asyncio twin of `BlockingSentinelPool`."""
+
+    free_path = False
 
     def __init__(self, service_name: str, sentinel_manager: Any, **kwargs: Any) -> None:
         kwargs = _managed(

@@ -337,11 +337,14 @@ class RedisBackend(RedisSearch, RedisScan, RedisLocks, RedisRefusals):
         return written
 
     async def aset(self, entry: Entry, ttl_ms: int) -> None:
-        vectors = await self._avectors_writable(entry.embedding is not None)
-        await self._alearn_limits()
+        # Every miss writes: steps that are no-ops once set up cost no coroutine here.
+        vectors = entry.embedding is not None and await self._avectors_writable(True)
+        if not self._limits.learned:
+            await self._alearn_limits()
         mapping = self._mapping(entry, vectors)
+        client = self._aclients.current() or await self.aclient()
         try:
-            await self._writer.awrite(await self.aclient(), entry.key, mapping, ttl_ms)
+            await self._writer.awrite(client, entry.key, mapping, ttl_ms)
         except (redis.ResponseError, redis.ConnectionError) as exc:
             problem = await self._arefused(exc, entry_size(mapping)[1])
             if problem is None:

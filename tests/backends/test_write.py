@@ -134,3 +134,32 @@ def test_only_a_refusal_of_scripts_switches_to_the_transaction() -> None:
     assert all(_refused(redis.ResponseError(m)) for m in refusals)
     assert _refused(redis.exceptions.NoPermissionError("User u has no permissions"))
     assert not any(_refused(redis.ResponseError(m)) for m in failures)
+
+
+def test_only_entries_with_a_vector_carry_the_knn_filter_digests(
+    redis_url: str, search_server: ValkeyServer
+) -> None:
+    """`tenant_h`/`user_h` serve the KNN filters; every index FILTERs on the embedder tag
+    `emb`, so an entry without a vector is in no index and is written without them."""
+    from pmm_memo import semantic_lookup
+
+    cache = make_cache("redis", redis_url)
+    client = search_server.client()
+
+    @cached(tenant="t", cache=cache)
+    def exact(x: int) -> str:
+        return "v"
+
+    @semantic_lookup(tenant="t", threshold=0.9, cache=cache)
+    def ask(question: str) -> str:
+        return "answer"
+
+    exact(1)
+    ask("what is the capital of France?")
+    fields = client.hgetall(exact.cache_key(1))
+    assert b"value" in fields and b"tenant_h" not in fields and b"user_h" not in fields
+    vectored = client.hgetall(ask.cache_key("what is the capital of France?"))
+    assert b"emb" in vectored and b"tenant_h" in vectored and b"user_h" in vectored
+    assert ask("What is the capital of France ?") == "answer"
+    assert ask.cache_info().semantic_hits == 1  # found by KNN through those digests
+    cache.close()

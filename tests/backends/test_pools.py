@@ -1,0 +1,204 @@
+"""The pools' free path (an idle connection, nobody queued) on a real server: it skips
+redis-py's waiting machinery, and never at the cost of what that machinery guarantees —
+queued callers keep their turn, a connection with a reply left over is never handed out,
+an exhausted pool still waits and then raises PoolTimeoutError (see `_pools`)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from pmm_memo import cached
+from pmm_memo.backends._pools import AsyncBlockingPool, BlockingPool, PoolTimeoutError
+from tests.conftest import make_cache, run
+
+FIELDS = ("fmt", "value")
+
+
+def _sync_pool(url: str, size: int, wait: float = 5.0) -> BlockingPool:
+    pool: BlockingPool = BlockingPool.from_url(
+        url,
+        max_connections=size,
+        timeout=wait,
+        protocol=2,  # as the backend's pools
+    )
+    return pool
+
+
+def _async_pool(url: str, size: int, wait: float = 5.0) -> AsyncBlockingPool:
+    pool: AsyncBlockingPool = AsyncBlockingPool.from_url(
+        url, max_connections=size, timeout=wait, protocol=2
+    )
+    return pool
+
+
+def test_an_idle_sync_pool_hands_out_connections_without_redis_pys_wait(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = redis.Redis.from_pool(_sync_pool(redis_url, 4))
+    client.hset("pool:k", mapping={"fmt": "1", "value": "v"})
+    waits: list[int] = []
+    full_path = redis.BlockingConnectionPool.get_connection
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        waits.append(1)
+        return full_path(self, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(redis.BlockingConnectionPool, "get_connection", counted)
+    assert [client.hmget("pool:k", FIELDS) for _ in range(20)] == [[b"1", b"v"]] * 20
+    assert waits == []  # the connection made for the HSET is reused on the free path
+    client.close()
+
+
+def test_an_idle_async_pool_never_enters_the_condition(redis_url: str) -> None:
+    async def main() -> int:
+        client = redis.asyncio.Redis.from_pool(_async_pool(redis_url, 4))
+        await client.hset("pool:k", mapping={"fmt": "1", "value": "v"})
+        pool: Any = client.connection_pool
+        entered: list[int] = []
+        acquire = pool._condition.acquire
+
+        async def counted() -> bool:
+            entered.append(1)
+            return bool(await acquire())
+
+        pool._condition.acquire = counted
+        for _ in range(20):
+            assert await client.hmget("pool:k", FIELDS) == [b"1", b"v"]
+        await client.aclose()
+        return len(entered)
+
+    assert run(main()) == 0
+
+
+def test_a_connection_with_an_unread_reply_is_never_handed_out(redis_url: str) -> None:
+    """A connection given back with a reply still in flight (as after an interrupted
+    command) is reconnected by the full path, never served: the next command would
+    otherwise read the old reply as its own."""
+    client = redis.Redis.from_pool(_sync_pool(redis_url, 1))
+    client.set("pool:a", "A")
+    client.set("pool:b", "B")
+    pool = client.connection_pool
+    conn = pool.get_connection()
+    conn.send_command("GET", "pool:a")  # type: ignore[no-untyped-call]  # reply never read
+    time.sleep(0.05)  # it arrives in the socket's buffer
+    pool.release(conn)
+    assert client.get("pool:b") == b"B"
+    client.close()
+
+    async def main() -> Any:
+        aclient = redis.asyncio.Redis.from_pool(_async_pool(redis_url, 1))
+        apool = aclient.connection_pool
+        aconn = await apool.get_connection()  # type: ignore[no-untyped-call]
+        await aconn.send_command("GET", "pool:a")
+        await asyncio.sleep(0.05)  # the reply arrives in the connection's buffer
+        await apool.release(aconn)
+        value = await aclient.get("pool:b")
+        await aclient.aclose()
+        return value
+
+    assert run(main()) == b"B"
+
+
+def test_queued_tasks_keep_their_turn(redis_url: str) -> None:
+    """A task that queued for a connection gets the next one given back; a newcomer
+    arriving at that moment does not take it on the free path."""
+
+    async def main() -> list[str]:
+        pool = _async_pool(redis_url, 1)
+        order: list[str] = []
+        held = await pool.get_connection()
+
+        async def take(name: str) -> None:
+            conn = await pool.get_connection()
+            order.append(name)
+            await asyncio.sleep(0.01)
+            await pool.release(conn)
+
+        queued = asyncio.create_task(take("queued"))
+        await asyncio.sleep(0.05)  # it waits on the Condition now
+        await pool.release(held)
+        newcomer = asyncio.create_task(take("newcomer"))
+        await asyncio.gather(queued, newcomer)
+        await pool.disconnect()
+        return order
+
+    assert run(main()) == ["queued", "newcomer"]
+
+
+def test_an_exhausted_pool_still_waits_then_raises_pool_timeout(redis_url: str) -> None:
+    pool = _sync_pool(redis_url, 1, wait=0.1)
+    held = pool.get_connection()
+    with pytest.raises(PoolTimeoutError):
+        pool.get_connection()
+    freed = threading.Timer(0.05, pool.release, args=(held,))
+    pool.timeout = 5.0
+    freed.start()
+    assert pool.get_connection() is held  # a waiting thread is woken by a release
+    pool.disconnect()
+
+    async def main() -> bool:
+        apool = _async_pool(redis_url, 1, wait=0.1)
+        aheld = await apool.get_connection()
+        with pytest.raises(PoolTimeoutError):
+            await apool.get_connection()
+        apool.timeout = 5.0
+        asyncio.get_running_loop().call_later(0.05, asyncio.ensure_future, apool.release(aheld))
+        same = await apool.get_connection() is aheld
+        await apool.disconnect()
+        return same
+
+    assert run(main())
+
+
+@pytest.mark.parametrize("size", [1, 3])
+def test_many_async_callers_on_a_small_pool(redis_url: str, size: int) -> None:
+    cache = make_cache("redis", redis_url, max_connections=size, pool_timeout=30.0)
+
+    @cached(tenant="pools", cache=cache)
+    async def f(k: int) -> int:
+        return k * 2
+
+    async def main() -> list[int]:
+        out = await asyncio.gather(*(f(i % 10) for i in range(300)))
+        pool: Any = (await cache.backend.aclient()).connection_pool  # type: ignore[attr-defined]
+        assert len(pool._available_connections) + len(pool._in_use_connections) <= size
+        await cache.aclose()
+        return list(out)
+
+    try:
+        assert run(main()) == [(i % 10) * 2 for i in range(300)]
+        info = f.cache_info()
+        assert (info.errors, info.misses, cache.breaker.is_open) == (0, 10, False)
+    finally:
+        cache.close()
+
+
+def _child_takes_a_connection(pool: BlockingPool, parents: Any, out: Any) -> None:
+    mine = pool.get_connection()
+    mine.send_command("PING")
+    out.put(mine is not parents and mine.pid != parents.pid and mine.read_response() == b"PONG")
+    pool.release(mine)
+
+
+def test_a_forked_child_never_reuses_a_connection_of_its_parent(redis_url: str) -> None:
+    """The free path runs redis-py's fork check before it takes an idle connection: the
+    parent's socket, left idle in the pool at the fork, must not serve the child too."""
+    import multiprocessing
+
+    fork = multiprocessing.get_context("fork")
+    pool = _sync_pool(redis_url, 2)
+    parents = pool.get_connection()
+    pool.release(parents)  # idle in the pool when the process forks
+    out = fork.Queue()
+    child = fork.Process(target=_child_takes_a_connection, args=(pool, parents, out))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0 and out.get(timeout=5) is True
+    assert pool.get_connection() is parents  # the parent's pool is unchanged
+    pool.disconnect()
