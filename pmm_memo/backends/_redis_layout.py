@@ -2,10 +2,10 @@
 
 An entry is a hash at `cache:<tenant>:<qhash>`: the seed's `text`, `tenant`, `user`,
 `created_at`, `embedding`, plus `fmt`/`codec`/`value`/`sig`/`sum` (the envelope, see
-`_codec`), `check` (collision digest), `fn`/`fn_name`, `scope`, `tenant_h`/`user_h`
-(exact-match filter digests, see `_index`), `text_h` (digest of the whole normalised
-text, see `_semantic`), `embedder`/`emb` (the vector's embedder label and its digest,
-which the index FILTER of that embedder's index matches), `min_sim` (feedback).
+`_codec`), `check` (collision digest), `fn`/`fn_name`, `scope`, `text_h` (digest of the
+whole normalised text, see `_semantic`), `min_sim` (feedback), and with a vector only:
+`embedder`/`emb` (the vector's embedder label and its digest, which the index FILTER of
+that embedder's index matches) and `part` (the search filter's digests, see `_index`).
 
 `RedisEntries` (a mixin of `RedisBackend`) turns an `Entry` into that hash and a reply
 back into a verified value; the helpers here are shared by the search and cluster code.
@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 import redis.asyncio
 from redis.typing import EncodableT
 
 from .._codec import FORMAT_VERSION, Codec, entry_binding
-from .._digests import check_digest, short_digest
+from .._digests import PART_KEY, Partitions, check_digest
 from .._embedder_id import embedder_tag
 from ._base import Entry, Stored
 from ._limits import ServerLimits
+
+if TYPE_CHECKING:
+    from ._index import IndexSpec
 
 _READ_FIELDS = ("fmt", "codec", "value", "sig", "sum", "check")  # envelope + check digest
 _ENVELOPE = 5  # the first five are what Codec.decode takes
@@ -41,8 +44,6 @@ _SEMANTIC_BOUND = ("text_h", "embedder", "text", "embedding")
 _BOUND_FIELDS = _FILTER_FIELDS + _SEMANTIC_BOUND
 _HEX32 = re.compile(rb"[0-9a-f]{32}")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
-TENANT_DIGEST = b"pmm_memo/tenant/v1"
-USER_DIGEST = b"pmm_memo/user/v1"
 
 
 def glob_escape(text: str) -> str:
@@ -61,20 +62,26 @@ def _u(raw: Any) -> str:
     return raw.decode("utf-8", "surrogatepass") if isinstance(raw, bytes) else str(raw)
 
 
-def tenant_tag(tenant: str) -> str:
-    return short_digest(tenant, TENANT_DIGEST)
-
-
-def user_tag(user: str) -> str:
-    return short_digest(user, USER_DIGEST)
-
-
 class RedisEntries:
     """Entry <-> hash, for `RedisBackend` (codec, signature binding, vector dtype)."""
 
     codec: Codec
     _vector_dtype: str
     _limits: ServerLimits
+    _parts: Partitions | None = None
+
+    if TYPE_CHECKING:
+
+        @property
+        def index(self) -> IndexSpec | None: ...
+
+    def partitions(self) -> Partitions:
+        """The `part` tag digests, keyed as the index says (CACHE_HASH_SECRET)."""
+        parts = self._parts
+        if parts is None:
+            spec = self.index
+            parts = self._parts = Partitions(PART_KEY if spec is None else spec.part_key)
+        return parts
 
     @staticmethod
     def check_of(material: bytes) -> str:
@@ -85,9 +92,7 @@ class RedisEntries:
         m: dict[EncodableT, EncodableT] = {
             "check": check,
             "tenant": _b(entry.tenant),
-            "tenant_h": tenant_tag(entry.tenant),
             "user": _b(entry.user),
-            "user_h": user_tag(entry.user),
             "fn": entry.fn,
             "fn_name": _b(entry.fn_name),
             "created_at": int(entry.created_at),
@@ -106,6 +111,7 @@ class RedisEntries:
             m["embedding"] = entry.embedding.astype(self._vector_dtype).tobytes()
             m["embedder"] = _b(entry.embedder)
             m["emb"] = embedder_tag(entry.embedder)
+            m["part"] = self.partitions().tags(entry.tenant, entry.user, entry.fn, entry.scope)
         binding = b""
         if self.codec.signs:  # bound to exactly what is stored (see _SEMANTIC_BOUND)
             text_h, embedder, text, embedding = (_raw(m.get(f)) for f in _SEMANTIC_BOUND)

@@ -19,7 +19,7 @@ import redis.asyncio
 
 from .._errors import CodecError, IndexSchemaError, SearchUnavailableError
 from ._base import Neighbour, VectorQuery
-from ._index import IndexSpec, adopt_algorithm, check_compatible
+from ._index import IndexSpec, adopt_algorithm, check_compatible, describe_existing
 from ._redis_layout import (
     _BOUND_FIELDS,
     _FEEDBACK_FIELDS,
@@ -34,8 +34,6 @@ from ._redis_layout import (
     _float_or_zero,
     _iter_docs,
     _u,
-    tenant_tag,
-    user_tag,
 )
 
 logger = logging.getLogger("pmm_memo")
@@ -54,6 +52,7 @@ class RedisSearch(RedisEntries):
     _index_error: IndexSchemaError | SearchUnavailableError | None
     _warned_no_search: bool
     _warned_schema: bool
+    _warned_leftovers: bool = False
 
     if TYPE_CHECKING:
 
@@ -108,7 +107,44 @@ class RedisSearch(RedisEntries):
             return False
         self._verify_index(self.index)
         self._index_ready = True
+        self._warn_leftovers()
         return True
+
+    def _warn_leftovers(self) -> None:
+        """Say once, when the index is first verified, that an old-schema one remains."""
+        if self._warned_leftovers:
+            return
+        self._warned_leftovers = True
+        try:
+            found = self.leftover_indexes()
+        except redis.RedisError:
+            return  # health_check() asks again
+        for old in found:
+            logger.warning(
+                "search index %s (the schema before pmm_memo's `part` tag) is never "
+                "queried but still indexes every new entry, a second copy of each "
+                "vector: drop it, keeping the entries, with `%s`",
+                old["index"],
+                old["remove"],
+            )
+
+    def leftover_indexes(self) -> list[dict[str, Any]]:
+        """This index under its first schema's name, if the server still has it.
+
+        It never answers a lookup (its filter fields are not written any more, and its
+        name is not ours), so old entries are misses, never wrong hits; but it keeps
+        indexing every entry with a vector until dropped (the entries stay)."""
+        spec = self.index
+        if spec is None or spec.legacy_name is None or not self.search_available():
+            return []
+        try:
+            info = describe_existing(_command(self.client, "FT.INFO", spec.legacy_name))
+        except redis.ResponseError:
+            return []  # no such index
+        if info["prefixes"] != [spec.prefix] or "part" in info["fields"]:
+            return []  # not an old index of ours
+        name = spec.legacy_name
+        return [{"index": name, "num_docs": info["num_docs"], "remove": f"FT.DROPINDEX {name}"}]
 
     def _verify_index(self, spec: IndexSpec) -> None:
         """Create the index if it is missing; IndexSchemaError if it differs."""
@@ -160,8 +196,6 @@ class RedisSearch(RedisEntries):
         return True
 
     def index_info(self) -> dict[str, Any] | None:
-        from ._index import describe_existing
-
         if self.index is None or not self.search_available():
             return None
         try:
@@ -169,19 +203,25 @@ class RedisSearch(RedisEntries):
         except redis.ResponseError:
             return None
 
+    def _knn_filter(self, q: VectorQuery) -> str:
+        """One `part` clause: the digest of exactly the partition the query names (a
+        decorated call: tenant, user, function, scope; the manager: tenant [and user]).
+        Anything it names beyond that is left to the caller's re-check of every hit."""
+        parts = self.partitions()
+        if q.user is None:
+            tag = parts.tenant(q.tenant)
+        elif q.fn is None or q.scope is None:
+            tag = parts.user(q.tenant, q.user)
+        else:
+            tag = parts.call(q.tenant, q.user, q.fn, q.scope)
+        if q.text_h is not None:
+            return f"@part:{{{tag}}} @text_h:{{{q.text_h}}}"
+        return f"@part:{{{tag}}}"
+
     def _knn_args(self, q: VectorQuery) -> list[Any]:
         assert self.index is not None
-        filters = [f"@tenant_h:{{{tenant_tag(q.tenant)}}}"]
-        if q.fn is not None:
-            filters.append(f"@fn:{{{q.fn}}}")
-        if q.scope is not None:
-            filters.append(f"@scope:{{{q.scope}}}")
-        if q.user is not None:
-            filters.append(f"@user_h:{{{user_tag(q.user)}}}")
-        if q.text_h is not None:
-            filters.append(f"@text_h:{{{q.text_h}}}")
         ef = " EF_RUNTIME $ef" if self.index.algorithm == "HNSW" else ""
-        query = f"({' '.join(filters)})=>[KNN $k @embedding $vec{ef} AS __score]"
+        query = f"({self._knn_filter(q)})=>[KNN $k @embedding $vec{ef} AS __score]"
         params: list[Any] = ["k", q.k, "vec", q.vector.astype(self._vector_dtype).tobytes()]
         if ef:
             params += ["ef", max(self.index.ef_runtime, q.k)]
