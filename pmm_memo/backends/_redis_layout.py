@@ -196,18 +196,25 @@ def _float_or_zero(raw: Any) -> float:
     return value if 0.0 <= value <= 2.0 else 0.0
 
 
-def _iter_docs(reply: Any) -> Iterator[tuple[Any, dict[Any, Any]]]:
-    """(key, fields) of an FT.SEARCH reply, RESP2 list or redis-py >= 8 dict form."""
+def _bytes_keys(fields: dict[Any, Any]) -> dict[bytes, Any]:
+    """A document's fields keyed by bytes (a client decoding responses gives str)."""
+    if isinstance(next(iter(fields), b""), bytes):  # one client: all bytes or all str
+        return fields
+    return {k if isinstance(k, bytes) else str(k).encode(): v for k, v in fields.items()}
+
+
+def _iter_docs(reply: Any) -> Iterator[tuple[Any, dict[bytes, Any]]]:
+    """(key, fields by bytes name) of an FT.SEARCH reply, RESP2 list or redis-py >= 8
+    dict form. The hit path: the RESP2 pairs become a dict at C speed (`zip`)."""
     if isinstance(reply, dict):
         docs: list[dict[Any, Any]] = reply.get(b"results") or reply.get("results") or []
         for doc in docs:
             key = doc.get(b"id") or doc.get("id")
             fields = doc.get(b"extra_attributes") or doc.get("extra_attributes") or {}
-            yield key, fields
+            yield key, _bytes_keys(fields)
         return
     if not isinstance(reply, list | tuple):
         return
-    items = reply[1:]
-    for i in range(0, len(items) - 1, 2):
-        flat = items[i + 1]
-        yield items[i], {flat[j]: flat[j + 1] for j in range(0, len(flat) - 1, 2)}
+    for i in range(1, len(reply) - 1, 2):
+        flat = reply[i + 1]
+        yield reply[i], _bytes_keys(dict(zip(flat[::2], flat[1::2], strict=False)))

@@ -37,6 +37,8 @@ from ._redis_layout import (
 )
 
 logger = logging.getLogger("pmm_memo")
+_READ_KEYS = tuple(f.encode() for f in _READ_FIELDS)  # reply fields are keyed by bytes
+_BOUND_KEYS = tuple(f.encode() for f in _BOUND_FIELDS)
 
 
 class RedisSearch(RedisEntries):
@@ -256,28 +258,30 @@ class RedisSearch(RedisEntries):
 
     def _neighbours(self, reply: Any, q: VectorQuery) -> list[Neighbour]:
         out = []
-        for key, fields in _iter_docs(reply):
-            f = {(_u(k)): v for k, v in fields.items()}
+        for key, f in _iter_docs(reply):
+            get = f.get
+            text, created_at = get(b"text"), get(b"created_at")
             n = Neighbour(
                 key=_u(key),
-                similarity=1.0 - float(_u(f.get("__score")) or "1"),
-                tenant=_u(f.get("tenant")),
-                user=_u(f.get("user")),
-                fn=_u(f.get("fn")) or None,
-                scope=_u(f.get("scope")) or None,
-                text=_u(f.get("text")) if f.get("text") is not None else None,
-                created_at=float(_u(f["created_at"])) if f.get("created_at") else None,
-                min_similarity=_float_or_zero(f.get("min_sim")),
-                text_h=_u(f.get("text_h")) or None,
-                embedder=_u(f.get("embedder")) or None,
+                similarity=1.0 - float(get(b"__score") or b"1"),
+                tenant=_u(get(b"tenant")),
+                user=_u(get(b"user")),
+                fn=_u(get(b"fn")) or None,
+                scope=_u(get(b"scope")) or None,
+                text=None if text is None else _u(text),
+                created_at=float(created_at) if created_at else None,
+                min_similarity=_float_or_zero(get(b"min_sim")),
+                text_h=_u(get(b"text_h")) or None,
+                embedder=_u(get(b"embedder")) or None,
             )
             if q.with_values:
-                binding = self._binding(key, f.get("check"), [f.get(x) for x in _BOUND_FIELDS])
+                fmt, codec, value, sig, check_sum, check = (get(x) for x in _READ_KEYS)
+                binding = self._binding(key, check, [get(x) for x in _BOUND_KEYS])
                 try:
-                    n.value = self._decode(f.get, binding)
+                    n.value = self.codec.decode(fmt, codec, value, sig, check_sum, binding)
                 except CodecError:
                     n.corrupt = True
-                n.check = _u(f.get("check")) or None
+                n.check = _u(check) or None
             out.append(n)
         return out
 
