@@ -19,7 +19,13 @@ import redis.asyncio
 
 from .._errors import CodecError, IndexSchemaError, SearchUnavailableError
 from ._base import Neighbour, VectorQuery
-from ._index import IndexSpec, adopt_algorithm, check_compatible, describe_existing
+from ._index import (
+    LEGACY_TAGS,
+    IndexSpec,
+    adopt_algorithm,
+    check_compatible,
+    describe_existing,
+)
 from ._redis_layout import (
     _BOUND_FIELDS,
     _FEEDBACK_FIELDS,
@@ -143,7 +149,7 @@ class RedisSearch(RedisEntries):
             info = describe_existing(_command(self.client, "FT.INFO", spec.legacy_name))
         except redis.ResponseError:
             return []  # no such index
-        if info["prefixes"] != [spec.prefix] or "part" in info["fields"]:
+        if info["prefixes"] != [spec.prefix] or not set(LEGACY_TAGS) & set(info["fields"]):
             return []  # not an old index of ours
         name = spec.legacy_name
         return [{"index": name, "num_docs": info["num_docs"], "remove": f"FT.DROPINDEX {name}"}]

@@ -163,6 +163,10 @@ def test_leftover_old_index_is_reported_by_health_check_and_cli(
     assert cli_report["leftover_indexes"] == report["leftover_indexes"]
     client.execute_command("FT.DROPINDEX", legacy)
     assert manager.health_check()["leftover_indexes"] == []
+    # Someone else's index under that name (no first-schema tags) is not ours to drop.
+    client.execute_command("FT.CREATE", legacy, "ON", "HASH", "SCHEMA", "text", "TEXT")
+    assert manager.health_check()["leftover_indexes"] == []
+    client.execute_command("FT.DROPINDEX", legacy)
     cache.close()
 
 
