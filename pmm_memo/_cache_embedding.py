@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, cast
 
 from ._cache_failures import CacheFailures
 from ._stats import Counters
-from .backends._index import IndexSpec
+from .backends._index import IndexSpec, index_name, legacy_index_name
 
 if TYPE_CHECKING:
     import numpy as np
 
     from ._cache import Cache
+    from ._digests import Digests
     from ._embedder_id import EmbedderId
     from .embedders import Embedder
 
@@ -30,6 +31,7 @@ class CacheEmbedding(CacheFailures):
     _embedder_ready: bool
     _embedder_lock: threading.Lock
     _embedder_id: EmbedderId | None
+    digests: Digests
 
     @property
     def embedder(self) -> Embedder:
@@ -108,12 +110,14 @@ class CacheEmbedding(CacheFailures):
         return ident
 
     def index_spec(self) -> IndexSpec:
-        """This cache's embedder's index: `<CACHE_INDEX_NAME>:<embedder slug>`."""
+        """This cache's embedder's index: `<CACHE_INDEX_NAME>:<embedder slug>:v2`."""
         cfg = self.config
         ident = self.embedder_id
         return IndexSpec(
-            name=f"{cfg.index_name}:{ident.slug}",
+            name=index_name(cfg.index_name, ident.slug),
             embedder_tag=ident.tag,
+            part_key=self.digests.part_key,
+            legacy_name=legacy_index_name(cfg.index_name, ident.slug),
             prefix=cfg.key_prefix,
             dim=self.dimensions,
             algorithm=cfg.vector_algorithm,

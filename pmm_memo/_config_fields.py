@@ -68,8 +68,8 @@ _FIELDS: dict[str, _Field] = {
     "index_name": _Field(
         "CACHE_INDEX_NAME",
         _parse_str,
-        "RediSearch index name; each embedder gets `<name>:<embedder>` (e.g. "
-        "`idx:cache:offline-1536-a2d7ca05`).",
+        "RediSearch index name; each embedder gets `<name>:<embedder>:v2` (e.g. "
+        "`idx:cache:offline-1536-a2d7ca05:v2`).",
     ),
     "key_prefix": _Field("CACHE_KEY_PREFIX", _parse_str, "Prefix of every entry key."),
     "embedding_dimensions": _Field(

@@ -1,5 +1,6 @@
 """Key digests: the XXH3-128 `<qhash>` of an entry key, and the keyed BLAKE2b digests
-stored beside entries (check) and filtered on by searches (function and scope tags).
+stored beside entries (check) and filtered on by searches (function, scope and partition
+tags).
 
 Why two hashes: XXH3 is fast but not collision-resistant, and an attacker who controls
 prompts could search for a collision; the check digest (keyed BLAKE2b-64 of the same key
@@ -16,6 +17,7 @@ import xxhash
 
 _CHECK_KEY = b"pmm_memo/check/v1"
 _SCOPE_KEY = b"pmm_memo/scope/v1"
+PART_KEY = b"pmm_memo/part/v1"
 
 
 def hash_seed(secret: str | None) -> int:
@@ -61,8 +63,58 @@ def scope_digest(material: bytes, key: bytes = _SCOPE_KEY) -> str:
     return hashlib.blake2b(material, digest_size=12, key=key).hexdigest()
 
 
+def _component(value: str | None) -> bytes:
+    """One length-prefixed component (None: a byte no length can start with), so no two
+    component lists give the same material whatever characters they hold."""
+    if value is None:
+        return b"\xff"
+    raw = value.encode("utf-8", "surrogatepass")
+    return len(raw).to_bytes(4, "big") + raw
+
+
+class Partitions:
+    """The `part` tags of a search index: keyed digests of who may see an entry.
+
+    A semantic lookup filters on one tag, the digest of (tenant, user, function, scope),
+    instead of four clauses; `CacheManager.knn_search` filters on the digest of the
+    tenant, or of (tenant, user). An entry stores all three in one multi-value TAG. Keyed
+    by CACHE_HASH_SECRET like the function and scope tags (see `Digests`), so a search
+    under another secret finds nothing. A filter only narrows the search: every hit is
+    still re-checked against the stored plain fields.
+    """
+
+    __slots__ = ("_state",)
+
+    def __init__(self, key: bytes = PART_KEY) -> None:
+        # Copying a keyed state skips BLAKE2b's key schedule on every digest.
+        self._state = hashlib.blake2b(digest_size=12, key=key)
+
+    def _digest(self, *components: str | None) -> str:
+        h = self._state.copy()
+        h.update(b"".join(map(_component, components)))
+        digest: str = h.hexdigest()
+        return digest
+
+    def tenant(self, tenant: str) -> str:
+        return self._digest("t", tenant)
+
+    def user(self, tenant: str, user: str) -> str:
+        return self._digest("u", tenant, user)
+
+    def call(self, tenant: str, user: str, fn: str | None, scope: str | None) -> str:
+        """The tag of one decorated function's calls (same user, same non-text args)."""
+        return self._digest("p", tenant, user, fn, scope)
+
+    def tags(self, tenant: str, user: str, fn: str | None, scope: str | None) -> str:
+        """The stored multi-value TAG: call, (tenant, user) and tenant digests."""
+        return (
+            f"{self.call(tenant, user, fn, scope)},{self.user(tenant, user)},{self.tenant(tenant)}"
+        )
+
+
 class Digests:
-    """The entry digests of one cache: check, function tag and scope tag.
+    """The entry digests of one cache: check, function tag, scope tag (and the key of
+    the index's partition tags, `Partitions`).
 
     With CACHE_HASH_SECRET they are keyed by the secret as well as the exact key is
     seeded by it, so an entry written under another secret never verifies (exact) and
@@ -70,15 +122,16 @@ class Digests:
     Without a secret they are the fixed-key digests (reproducible everywhere).
     """
 
-    __slots__ = ("_check", "_scope")
+    __slots__ = ("_check", "_scope", "part_key")
 
     def __init__(self, secret: str | None) -> None:
         if secret:
             s = hashlib.blake2b(secret.encode("utf-8", "surrogatepass"), digest_size=32).digest()
             self._check = _CHECK_KEY + b"\x00" + s
             self._scope = _SCOPE_KEY + b"\x00" + s
+            self.part_key = PART_KEY + b"\x00" + s  # for `Partitions` (index tags)
         else:
-            self._check, self._scope = _CHECK_KEY, _SCOPE_KEY
+            self._check, self._scope, self.part_key = _CHECK_KEY, _SCOPE_KEY, PART_KEY
 
     def check(self, material: bytes) -> str:
         return check_digest(material, self._check)

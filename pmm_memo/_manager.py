@@ -259,6 +259,10 @@ class CacheManager:
                 problem = getattr(backend, "index_error", None)
                 if problem is not None:
                     report["index_error"] = str(problem)
+                if nodes_health is None:
+                    # An index of the previous schema still indexing every entry (a
+                    # cluster lists these per node, above).
+                    report["leftover_indexes"] = backend.leftover_indexes()  # type: ignore[attr-defined]
             except Exception as exc:
                 report["error"] = f"{type(exc).__name__}: {exc}"
         try:

@@ -15,3 +15,26 @@ def test_check_digest_is_keyed_blake2b_and_never_changes(material: bytes) -> Non
     expected = hashlib.blake2b(material, digest_size=8, key=b"pmm_memo/check/v1").hexdigest()
     assert check_digest(material) == expected
     assert check_digest(b"pmm1|golden") == "7f39e020a59dd593"
+
+
+def test_partition_tags_are_exact_and_keyed_by_the_secret() -> None:
+    from pmm_memo._digests import Digests, Partitions
+
+    parts = Partitions()
+    # Components never run together, whatever characters they hold.
+    assert parts.call("ab", "c", "f", "s") != parts.call("a", "bc", "f", "s")
+    assert parts.call("t", "", "f", None) != parts.call("t", "", "f", "")
+    assert parts.user("t", "u") != parts.call("t", "u", None, None)
+    assert parts.tenant("T") != parts.tenant("t")  # no case folding
+    call, user, tenant = parts.tags("t,x", "u", "f", "s").split(",")
+    assert (call, user, tenant) == (
+        parts.call("t,x", "u", "f", "s"),
+        parts.user("t,x", "u"),
+        parts.tenant("t,x"),
+    )
+    assert all(len(t) == 24 and t.isalnum() for t in (call, user, tenant))  # TAG-safe hex
+    unkeyed = Partitions(Digests(None).part_key)
+    assert unkeyed.call("t", "u", "f", "s") == parts.call("t", "u", "f", "s")
+    one, two = (Partitions(Digests(s).part_key) for s in ("secret-one", "secret-two"))
+    assert len({p.call("t", "u", "f", "s") for p in (parts, one, two)}) == 3
+    assert len({p.tenant("t") for p in (parts, one, two)}) == 3

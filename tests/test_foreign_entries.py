@@ -13,7 +13,7 @@ from pmm_memo import Cache, CacheConfig, cached, semantic_lookup
 from pmm_memo._embedder_id import embedder_tag
 from pmm_memo._semantic import prepare
 from pmm_memo.backends.memory import MemoryBackend
-from pmm_memo.backends.redis import tenant_tag, user_tag
+from pmm_memo.backends.redis import RedisBackend
 from pmm_memo.embedders.offline import OfflineEmbedder
 from tests.conftest import make_cache, run
 from tests.support.servers import ValkeyServer
@@ -52,12 +52,22 @@ def test_value_fields_moved_to_another_key_do_not_verify(
     assert secret.cache_info().corrupt == 1
 
 
-def _relabel_for_bob(client: Any, alice_key: str, bob_scope: bytes, new_key: str) -> None:
+def _part(cache: Cache, tenant: str, user: str, fields: dict[bytes, bytes]) -> bytes:
+    """The `part` tags (what the KNN filters on) of `fields` moved to tenant/user."""
+    backend = cache.backend
+    assert isinstance(backend, RedisBackend)
+    fn, scope = fields[b"fn"].decode(), fields[b"scope"].decode()
+    return backend.partitions().tags(tenant, user, fn, scope).encode()
+
+
+def _relabel_for_bob(
+    cache: Cache, client: Any, alice_key: str, bob_scope: bytes, new_key: str
+) -> None:
     """Copy alice's entry (value, signature, embedding) to a new key in bob's partition."""
     fields = client.hgetall(alice_key)
     fields[b"user"] = b"bob"
-    fields[b"user_h"] = user_tag("bob").encode()
     fields[b"scope"] = bob_scope
+    fields[b"part"] = _part(cache, "t", "bob", fields)  # found by bob's KNN filter
     client.hset(new_key, mapping=fields)
     client.expire(new_key, 60)
 
@@ -86,7 +96,9 @@ def test_relabelled_entry_is_never_a_semantic_hit(
     client = search_server.client()
     bob_scope = client.hget(ask.cache_key("an unrelated question about zebras", "bob"), "scope")
     assert bob_scope is not None
-    _relabel_for_bob(client, ask.cache_key(PROMPT, "alice"), bob_scope, "cache:t:" + "ab" * 16)
+    _relabel_for_bob(
+        cache, client, ask.cache_key(PROMPT, "alice"), bob_scope, "cache:t:" + "ab" * 16
+    )
     assert call(NEAR, "bob") == f"answer for bob: {NEAR}"  # not alice's answer
     assert ask.cache_info().semantic_hits == 0
 
@@ -100,7 +112,7 @@ def test_entry_moved_to_another_tenant_is_never_a_semantic_hit(
     client = search_server.client()
     fields = client.hgetall(ask_a.cache_key(PROMPT, "u"))
     fields[b"tenant"] = b"tenant_b"
-    fields[b"tenant_h"] = tenant_tag("tenant_b").encode()
+    fields[b"part"] = _part(cache, "tenant_b", "u", fields)  # found by tenant_b's filter
     client.hset("cache:tenant_b:" + "cd" * 16, mapping=fields)
     assert ask_b(NEAR, user_id="u") == f"answer for u: {NEAR}"
     assert ask_b.cache_info().semantic_hits == 0

@@ -23,7 +23,8 @@ does not own the name's slot answers MOVED). So:
   miss but never a wrong answer.
 - What cannot be cleaned up by routing (an index whose name's slot moved to another
   node keeps indexing its old node's keys) is listed by `leftovers()`, with the
-  commands that remove it, for `health_check()` and the CLI.
+  commands that remove it, for `health_check()` and the CLI; so is every index of the
+  first schema (`<legacy name>{<n>}`, see `_index`), which no lookup queries.
 """
 
 from __future__ import annotations
@@ -87,8 +88,9 @@ class Leftover:
 class ShardIndexes:
     """The per-primary index names and which of them are known to exist."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, legacy: str | None = None) -> None:
         self.base = base
+        self.legacy = legacy  # the first schema's base name (always a leftover)
         self._lock = threading.Lock()
         self._names: dict[str, str] = {}
         self._owners: dict[int, str] = {}
@@ -128,6 +130,10 @@ class ShardIndexes:
     def is_ours(self, name: str) -> bool:
         return name.startswith(self.base + "{") and name.endswith("}")
 
+    def is_legacy(self, name: str) -> bool:
+        legacy = self.legacy
+        return legacy is not None and name.startswith(legacy + "{") and name.endswith("}")
+
     def leftovers(self, listed: Iterable[tuple[str, str, list[Any]]]) -> list[Leftover]:
         """Indexes of ours that the current plan does not use.
 
@@ -139,7 +145,7 @@ class ShardIndexes:
         for node, _node_id, reply in listed:
             for raw in reply or []:
                 name = _s(raw)
-                if not self.is_ours(name) or planned.get(node) == name:
+                if planned.get(node) == name or not (self.is_ours(name) or self.is_legacy(name)):
                     continue
                 slot = slot_of_name(name)
                 owner = owners.get(slot)

@@ -88,7 +88,7 @@ class ClusterSearch(_Base):
         met a MOVED yet."""
         assert self.index is not None
         if self.shard_indexes is None:
-            self.shard_indexes = ShardIndexes(self.index.name)
+            self.shard_indexes = ShardIndexes(self.index.name, self.index.legacy_name)
         client = self.client
         now = time.monotonic()
         if now - self._topology_at > TOPOLOGY_TTL:
@@ -112,6 +112,12 @@ class ClusterSearch(_Base):
                 self._shard_failed(node, exc)
                 continue
             self.shard_indexes.ready.add((node, name))
+
+    def _warn_leftovers(self) -> None:
+        """Per-node leftovers (old schema included) are in `nodes_health()`."""
+
+    def leftover_indexes(self) -> list[dict[str, Any]]:
+        return []  # see nodes_health()
 
     def _forget_index_if_gone(self, exc: redis.ResponseError) -> None:
         if missing_index(exc) and self.shard_indexes is not None:

@@ -4,24 +4,43 @@ that an existing index matches what this process would create.
 The seed's fields (`text TEXT, tenant TAG, user TAG, created_at NUMERIC SORTABLE,
 embedding VECTOR ... COSINE`) are kept as they are. Filters never use `tenant`/`user`
 directly: TAG fields fold case and split on commas, and `{ } | * @` change query meaning,
-so every filter uses a hex digest of the value in a CASESENSITIVE tag (`tenant_h`,
-`user_h`, `fn`, `scope`, `text_h`) — exact for any string, with nothing to escape. Hits
-are re-checked against the stored plain values as well.
+so every filter uses hex digests in CASESENSITIVE tags — exact for any string, with
+nothing to escape: `part` (multi-value: the keyed digest of tenant, user, function and
+scope, of tenant and user, and of the tenant; see `_digests.Partitions`), so a lookup
+filters with one clause, and `text_h`. Hits are re-checked against the stored plain
+values as well.
 
-One index per embedder (vector space): its name is `<CACHE_INDEX_NAME>:<slug>` and its
-`FILTER @emb=="<digest>"` admits only entries written with that embedder, so a vector is
-never searched with another space's query and two dimensions never conflict.
+One index per embedder (vector space): its name is `<CACHE_INDEX_NAME>:<slug>:v2` and its
+`FILTER @emb=="<digest>"` admits only entries with that embedder, so a vector is never
+searched with another space's query and two dimensions never conflict. `v2` is the
+schema: the first one (`<CACHE_INDEX_NAME>:<slug>`, four tags `tenant_h`, `user_h`,
+`fn`, `scope`) is never queried with this filter; `legacy_name` finds it, to report it
+as a leftover with the command that drops it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .._digests import PART_KEY
 from .._errors import IndexSchemaError
 
 # Seed fields first, then ours. (name, type, extra args)
-_TAG_FIELDS = ("tenant_h", "user_h", "fn", "scope", "text_h")
+_TAG_FIELDS = ("part", "text_h")
+SCHEMA = "v2"  # the suffix of index names with this schema (see the module docstring)
+# Fields only the first schema's index had: an index of ours with them is a leftover.
+LEGACY_TAGS = ("tenant_h", "user_h")
+
+
+def index_name(base: str, slug: str) -> str:
+    """The index of one embedder under CACHE_INDEX_NAME `base`, this schema."""
+    return f"{base}:{slug}:{SCHEMA}"
+
+
+def legacy_index_name(base: str, slug: str) -> str:
+    """The same index's name under the first schema (pmm_memo before `part`)."""
+    return f"{base}:{slug}"
 
 
 @dataclass(frozen=True)
@@ -37,6 +56,10 @@ class IndexSpec:
     # Digest of the embedder label (`_embedder_id`): the index holds only entries
     # whose `emb` field equals it, so each vector space has its own index on one server.
     embedder_tag: str | None = None
+    # Key of the `part` tags (`_digests.Partitions`): CACHE_HASH_SECRET's, when set.
+    part_key: bytes = field(default=PART_KEY, repr=False)
+    # The name the first schema gave this index (a leftover when it still exists).
+    legacy_name: str | None = None
 
     def create_args(self) -> list[Any]:
         vector: list[Any] = ["TYPE", self.vector_type, "DIM", self.dim, "DISTANCE_METRIC", "COSINE"]

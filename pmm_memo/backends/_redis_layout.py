@@ -2,11 +2,10 @@
 
 An entry is a hash at `cache:<tenant>:<qhash>`: the seed's `text`, `tenant`, `user`,
 `created_at`, `embedding`, plus `fmt`/`codec`/`value`/`sig`/`sum` (the envelope, see
-`_codec`), `check` (collision digest), `fn`/`fn_name`, `scope`, `tenant_h`/`user_h`
-(exact-match filter digests for KNN, see `_index`; only with a vector), `text_h`
-(digest of the whole normalised text, see `_semantic`), `embedder`/`emb` (the vector's
-embedder label and its digest, which the index FILTER of that embedder's index
-matches), `min_sim` (feedback).
+`_codec`), `check` (collision digest), `fn`/`fn_name`, `scope`, `text_h` (digest of the
+whole normalised text, see `_semantic`), `min_sim` (feedback), and with a vector only:
+`embedder`/`emb` (the vector's embedder label and its digest, which the index FILTER of
+that embedder's index matches) and `part` (the search filter's digests, see `_index`).
 
 `RedisEntries` (a mixin of `RedisBackend`) turns an `Entry` into that hash and a reply
 back into a verified value; the helpers here are shared by the search and cluster code.
@@ -16,17 +15,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 import redis.asyncio
 from redis.typing import EncodableT
 
 from .._codec import FORMAT_VERSION, Codec, entry_binding
-from .._digests import check_digest, short_digest
+from .._digests import PART_KEY, Partitions, check_digest
 from .._embedder_id import embedder_tag
 from ._base import Entry, Stored
 from ._limits import ServerLimits
+
+if TYPE_CHECKING:
+    from ._index import IndexSpec
 
 _READ_FIELDS = ("fmt", "codec", "value", "sig", "sum", "check")  # envelope + check digest
 _ENVELOPE = 5  # the first five are what Codec.decode takes
@@ -42,8 +44,6 @@ _SEMANTIC_BOUND = ("text_h", "embedder", "text", "embedding")
 _BOUND_FIELDS = _FILTER_FIELDS + _SEMANTIC_BOUND
 _HEX32 = re.compile(rb"[0-9a-f]{32}")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
-TENANT_DIGEST = b"pmm_memo/tenant/v1"
-USER_DIGEST = b"pmm_memo/user/v1"
 
 
 def glob_escape(text: str) -> str:
@@ -62,20 +62,26 @@ def _u(raw: Any) -> str:
     return raw.decode("utf-8", "surrogatepass") if isinstance(raw, bytes) else str(raw)
 
 
-def tenant_tag(tenant: str) -> str:
-    return short_digest(tenant, TENANT_DIGEST)
-
-
-def user_tag(user: str) -> str:
-    return short_digest(user, USER_DIGEST)
-
-
 class RedisEntries:
     """Entry <-> hash, for `RedisBackend` (codec, signature binding, vector dtype)."""
 
     codec: Codec
     _vector_dtype: str
     _limits: ServerLimits
+    _parts: Partitions | None = None
+
+    if TYPE_CHECKING:
+
+        @property
+        def index(self) -> IndexSpec | None: ...
+
+    def partitions(self) -> Partitions:
+        """The `part` tag digests, keyed as the index says (CACHE_HASH_SECRET)."""
+        parts = self._parts
+        if parts is None:
+            spec = self.index
+            parts = self._parts = Partitions(PART_KEY if spec is None else spec.part_key)
+        return parts
 
     @staticmethod
     def check_of(material: bytes) -> str:
@@ -105,11 +111,7 @@ class RedisEntries:
             m["embedding"] = entry.embedding.astype(self._vector_dtype).tobytes()
             m["embedder"] = _b(entry.embedder)
             m["emb"] = embedder_tag(entry.embedder)
-            # The KNN filters' digests. Only an entry with a vector can be in an index
-            # (each index's FILTER admits only its embedder's `emb`), so exact entries
-            # do without them: two digests and two fields fewer on every exact write.
-            m["tenant_h"] = tenant_tag(entry.tenant)
-            m["user_h"] = user_tag(entry.user)
+            m["part"] = self.partitions().tags(entry.tenant, entry.user, entry.fn, entry.scope)
         binding = b""
         if self.codec.signs:  # bound to exactly what is stored (see _SEMANTIC_BOUND)
             text_h, embedder, text, embedding = (_raw(m.get(f)) for f in _SEMANTIC_BOUND)
@@ -194,18 +196,25 @@ def _float_or_zero(raw: Any) -> float:
     return value if 0.0 <= value <= 2.0 else 0.0
 
 
-def _iter_docs(reply: Any) -> Iterator[tuple[Any, dict[Any, Any]]]:
-    """(key, fields) of an FT.SEARCH reply, RESP2 list or redis-py >= 8 dict form."""
+def _bytes_keys(fields: dict[Any, Any]) -> dict[bytes, Any]:
+    """A document's fields keyed by bytes (a client decoding responses gives str)."""
+    if isinstance(next(iter(fields), b""), bytes):  # one client: all bytes or all str
+        return fields
+    return {k if isinstance(k, bytes) else str(k).encode(): v for k, v in fields.items()}
+
+
+def _iter_docs(reply: Any) -> Iterator[tuple[Any, dict[bytes, Any]]]:
+    """(key, fields by bytes name) of an FT.SEARCH reply, RESP2 list or redis-py >= 8
+    dict form. The hit path: the RESP2 pairs become a dict at C speed (`zip`)."""
     if isinstance(reply, dict):
         docs: list[dict[Any, Any]] = reply.get(b"results") or reply.get("results") or []
         for doc in docs:
             key = doc.get(b"id") or doc.get("id")
             fields = doc.get(b"extra_attributes") or doc.get("extra_attributes") or {}
-            yield key, fields
+            yield key, _bytes_keys(fields)
         return
     if not isinstance(reply, list | tuple):
         return
-    items = reply[1:]
-    for i in range(0, len(items) - 1, 2):
-        flat = items[i + 1]
-        yield items[i], {flat[j]: flat[j + 1] for j in range(0, len(flat) - 1, 2)}
+    for i in range(1, len(reply) - 1, 2):
+        flat = reply[i + 1]
+        yield reply[i], _bytes_keys(dict(zip(flat[::2], flat[1::2], strict=False)))

@@ -19,7 +19,13 @@ import redis.asyncio
 
 from .._errors import CodecError, IndexSchemaError, SearchUnavailableError
 from ._base import Neighbour, VectorQuery
-from ._index import IndexSpec, adopt_algorithm, check_compatible
+from ._index import (
+    LEGACY_TAGS,
+    IndexSpec,
+    adopt_algorithm,
+    check_compatible,
+    describe_existing,
+)
 from ._redis_layout import (
     _BOUND_FIELDS,
     _FEEDBACK_FIELDS,
@@ -34,11 +40,11 @@ from ._redis_layout import (
     _float_or_zero,
     _iter_docs,
     _u,
-    tenant_tag,
-    user_tag,
 )
 
 logger = logging.getLogger("pmm_memo")
+_READ_KEYS = tuple(f.encode() for f in _READ_FIELDS)  # reply fields are keyed by bytes
+_BOUND_KEYS = tuple(f.encode() for f in _BOUND_FIELDS)
 
 
 class RedisSearch(RedisEntries):
@@ -54,6 +60,7 @@ class RedisSearch(RedisEntries):
     _index_error: IndexSchemaError | SearchUnavailableError | None
     _warned_no_search: bool
     _warned_schema: bool
+    _warned_leftovers: bool = False
 
     if TYPE_CHECKING:
 
@@ -108,7 +115,44 @@ class RedisSearch(RedisEntries):
             return False
         self._verify_index(self.index)
         self._index_ready = True
+        self._warn_leftovers()
         return True
+
+    def _warn_leftovers(self) -> None:
+        """Say once, when the index is first verified, that an old-schema one remains."""
+        if self._warned_leftovers:
+            return
+        self._warned_leftovers = True
+        try:
+            found = self.leftover_indexes()
+        except redis.RedisError:
+            return  # health_check() asks again
+        for old in found:
+            logger.warning(
+                "search index %s (the schema before pmm_memo's `part` tag) is never "
+                "queried but still indexes every new entry, a second copy of each "
+                "vector: drop it, keeping the entries, with `%s`",
+                old["index"],
+                old["remove"],
+            )
+
+    def leftover_indexes(self) -> list[dict[str, Any]]:
+        """This index under its first schema's name, if the server still has it.
+
+        It never answers a lookup (its filter fields are not written any more, and its
+        name is not ours), so old entries are misses, never wrong hits; but it keeps
+        indexing every entry with a vector until dropped (the entries stay)."""
+        spec = self.index
+        if spec is None or spec.legacy_name is None or not self.search_available():
+            return []
+        try:
+            info = describe_existing(_command(self.client, "FT.INFO", spec.legacy_name))
+        except redis.ResponseError:
+            return []  # no such index
+        if info["prefixes"] != [spec.prefix] or not set(LEGACY_TAGS) & set(info["fields"]):
+            return []  # not an old index of ours
+        name = spec.legacy_name
+        return [{"index": name, "num_docs": info["num_docs"], "remove": f"FT.DROPINDEX {name}"}]
 
     def _verify_index(self, spec: IndexSpec) -> None:
         """Create the index if it is missing; IndexSchemaError if it differs."""
@@ -160,8 +204,6 @@ class RedisSearch(RedisEntries):
         return True
 
     def index_info(self) -> dict[str, Any] | None:
-        from ._index import describe_existing
-
         if self.index is None or not self.search_available():
             return None
         try:
@@ -169,19 +211,25 @@ class RedisSearch(RedisEntries):
         except redis.ResponseError:
             return None
 
+    def _knn_filter(self, q: VectorQuery) -> str:
+        """One `part` clause: the digest of exactly the partition the query names (a
+        decorated call: tenant, user, function, scope; the manager: tenant [and user]).
+        Anything it names beyond that is left to the caller's re-check of every hit."""
+        parts = self.partitions()
+        if q.user is None:
+            tag = parts.tenant(q.tenant)
+        elif q.fn is None or q.scope is None:
+            tag = parts.user(q.tenant, q.user)
+        else:
+            tag = parts.call(q.tenant, q.user, q.fn, q.scope)
+        if q.text_h is not None:
+            return f"@part:{{{tag}}} @text_h:{{{q.text_h}}}"
+        return f"@part:{{{tag}}}"
+
     def _knn_args(self, q: VectorQuery) -> list[Any]:
         assert self.index is not None
-        filters = [f"@tenant_h:{{{tenant_tag(q.tenant)}}}"]
-        if q.fn is not None:
-            filters.append(f"@fn:{{{q.fn}}}")
-        if q.scope is not None:
-            filters.append(f"@scope:{{{q.scope}}}")
-        if q.user is not None:
-            filters.append(f"@user_h:{{{user_tag(q.user)}}}")
-        if q.text_h is not None:
-            filters.append(f"@text_h:{{{q.text_h}}}")
         ef = " EF_RUNTIME $ef" if self.index.algorithm == "HNSW" else ""
-        query = f"({' '.join(filters)})=>[KNN $k @embedding $vec{ef} AS __score]"
+        query = f"({self._knn_filter(q)})=>[KNN $k @embedding $vec{ef} AS __score]"
         params: list[Any] = ["k", q.k, "vec", q.vector.astype(self._vector_dtype).tobytes()]
         if ef:
             params += ["ef", max(self.index.ef_runtime, q.k)]
@@ -216,28 +264,30 @@ class RedisSearch(RedisEntries):
 
     def _neighbours(self, reply: Any, q: VectorQuery) -> list[Neighbour]:
         out = []
-        for key, fields in _iter_docs(reply):
-            f = {(_u(k)): v for k, v in fields.items()}
+        for key, f in _iter_docs(reply):
+            get = f.get
+            text, created_at = get(b"text"), get(b"created_at")
             n = Neighbour(
                 key=_u(key),
-                similarity=1.0 - float(_u(f.get("__score")) or "1"),
-                tenant=_u(f.get("tenant")),
-                user=_u(f.get("user")),
-                fn=_u(f.get("fn")) or None,
-                scope=_u(f.get("scope")) or None,
-                text=_u(f.get("text")) if f.get("text") is not None else None,
-                created_at=float(_u(f["created_at"])) if f.get("created_at") else None,
-                min_similarity=_float_or_zero(f.get("min_sim")),
-                text_h=_u(f.get("text_h")) or None,
-                embedder=_u(f.get("embedder")) or None,
+                similarity=1.0 - float(get(b"__score") or b"1"),
+                tenant=_u(get(b"tenant")),
+                user=_u(get(b"user")),
+                fn=_u(get(b"fn")) or None,
+                scope=_u(get(b"scope")) or None,
+                text=None if text is None else _u(text),
+                created_at=float(created_at) if created_at else None,
+                min_similarity=_float_or_zero(get(b"min_sim")),
+                text_h=_u(get(b"text_h")) or None,
+                embedder=_u(get(b"embedder")) or None,
             )
             if q.with_values:
-                binding = self._binding(key, f.get("check"), [f.get(x) for x in _BOUND_FIELDS])
+                fmt, codec, value, sig, check_sum, check = (get(x) for x in _READ_KEYS)
+                binding = self._binding(key, check, [get(x) for x in _BOUND_KEYS])
                 try:
-                    n.value = self._decode(f.get, binding)
+                    n.value = self.codec.decode(fmt, codec, value, sig, check_sum, binding)
                 except CodecError:
                     n.corrupt = True
-                n.check = _u(f.get("check")) or None
+                n.check = _u(check) or None
             out.append(n)
         return out
 

@@ -43,8 +43,6 @@ from ._limits import RedisRefusals, ServerLimits, entry_size, foreign_key, wrong
 from ._redis_layout import (  # re-exported: the cluster backend, CLI and tests use them
     _BOUND_FIELDS,
     _READ_FIELDS,
-    TENANT_DIGEST,
-    USER_DIGEST,
     _acommand,
     _b,
     _command,
@@ -52,8 +50,6 @@ from ._redis_layout import (  # re-exported: the cluster backend, CLI and tests 
     _raw,
     _u,
     glob_escape,
-    tenant_tag,
-    user_tag,
 )
 from ._redis_locks import RedisLocks
 from ._redis_scan import RedisScan
@@ -62,8 +58,6 @@ from ._write import EntryWriter
 
 __all__ = [
     "BULK_TIMEOUT",
-    "TENANT_DIGEST",
-    "USER_DIGEST",
     "RedisBackend",
     "_BOUND_FIELDS",
     "_READ_FIELDS",
@@ -72,8 +66,6 @@ __all__ = [
     "_float_or_zero",
     "_raw",
     "glob_escape",
-    "tenant_tag",
-    "user_tag",
 ]
 
 logger = logging.getLogger("pmm_memo")

@@ -68,8 +68,9 @@ def test_index_schema_and_variants(
         "TAG",
         "NUMERIC",
     ]
-    for tag in ("tenant_h", "user_h", "fn", "scope"):
+    for tag in ("part", "text_h"):  # the digests filters use (see _index)
         assert fields[tag]["type"] == "TAG" and fields[tag]["casesensitive"]
+    assert not {"tenant_h", "user_h", "fn", "scope"} & set(fields)  # one `part` clause
     stored = client.hget(ask.cache_key(Q), "embedding")
     assert stored is not None and len(stored) == 64 * (2 if vector_type == "FLOAT16" else 4)
     assert info["num_docs"] >= 1

@@ -139,8 +139,9 @@ def test_only_a_refusal_of_scripts_switches_to_the_transaction() -> None:
 def test_only_entries_with_a_vector_carry_the_knn_filter_digests(
     redis_url: str, search_server: ValkeyServer
 ) -> None:
-    """`tenant_h`/`user_h` serve the KNN filters; every index FILTERs on the embedder tag
-    `emb`, so an entry without a vector is in no index and is written without them."""
+    """`part` (the KNN filter's digests) serves only the KNN; every index FILTERs on the
+    embedder tag `emb`, so an entry without a vector is in no index and is written
+    without them."""
     from pmm_memo import semantic_lookup
 
     cache = make_cache("redis", redis_url)
@@ -157,9 +158,9 @@ def test_only_entries_with_a_vector_carry_the_knn_filter_digests(
     exact(1)
     ask("what is the capital of France?")
     fields = client.hgetall(exact.cache_key(1))
-    assert b"value" in fields and b"tenant_h" not in fields and b"user_h" not in fields
+    assert b"value" in fields and b"part" not in fields and b"emb" not in fields
     vectored = client.hgetall(ask.cache_key("what is the capital of France?"))
-    assert b"emb" in vectored and b"tenant_h" in vectored and b"user_h" in vectored
+    assert b"emb" in vectored and b"part" in vectored and b"tenant_h" not in vectored
     assert ask("What is the capital of France ?") == "answer"
     assert ask.cache_info().semantic_hits == 1  # found by KNN through those digests
     cache.close()
