@@ -24,6 +24,12 @@ from ._memo_semantic import SemanticMemo
 from ._results import OneShot
 from ._runtime import default_cache
 
+# Module constants: reading an enum member through its class (`Mode.NORMAL`) runs the
+# enum's descriptor machinery, ~1,200 instructions each, twice per hit.
+_NORMAL = Mode.NORMAL
+_BYPASS = Mode.BYPASS
+_DISABLED = Mode.DISABLED
+
 
 class _Memo(SemanticMemo):
     """A decorated function's state (`MemoCore`, `SemanticMemo`) and its call paths."""
@@ -39,7 +45,7 @@ class _Memo(SemanticMemo):
     ) -> Any:
         cache = self.explicit_cache if self.explicit_cache is not None else default_cache()
         mode = current_mode()
-        if mode is Mode.DISABLED or not cache.enabled:
+        if mode is _DISABLED or not cache.enabled:
             return wrapped(*args, **kwargs)
         keyed = self.keyed(cache, args, kwargs, instance)
         if keyed is None:
@@ -48,7 +54,7 @@ class _Memo(SemanticMemo):
         counters = self.counters
         vector = None
         seen = cache.flight.completed  # before the read: see _singleflight
-        if mode is Mode.NORMAL:
+        if mode is _NORMAL:
             value = cache.read(key, check, counters)
             if value is not MISSING:
                 counters.hits += 1
@@ -56,14 +62,14 @@ class _Memo(SemanticMemo):
         call = self.call_of(plan, values, instance)  # a miss: the entry needs the details
         sem = self.semantic_of(cache, call) if self.embed_key else None
         text = None if sem is None else sem.text
-        if mode is Mode.NORMAL and self.semantic and sem is not None and text is not None:
+        if mode is _NORMAL and self.semantic and sem is not None and text is not None:
             vector = cache.embed(text.window, counters)
             if vector is not None:
                 found = self.lookup(cache, call, sem, vector)
                 if found is not None and self.verified(text.window, found):
                     counters.semantic_hits += 1
                     return found.value
-        if mode is Mode.BYPASS:
+        if mode is _BYPASS:
             counters.misses += 1
             return wrapped(*args, **kwargs)
         locked = self.lock and cache.supports_locks
@@ -73,7 +79,7 @@ class _Memo(SemanticMemo):
         def compute() -> Any:
             # The leader: if a flight finished since this caller's read, the result
             # may be stored by now (see _singleflight).
-            if mode is Mode.NORMAL and cache.flight.completed != seen:
+            if mode is _NORMAL and cache.flight.completed != seen:
                 value = cache.read(key, check, counters)
                 if value is not MISSING:
                     counters.hits += 1
@@ -124,7 +130,7 @@ class _Memo(SemanticMemo):
     ) -> Any:
         cache = self.explicit_cache if self.explicit_cache is not None else default_cache()
         mode = current_mode()
-        if mode is Mode.DISABLED or not cache.enabled:
+        if mode is _DISABLED or not cache.enabled:
             return await wrapped(*args, **kwargs)
         keyed = self.keyed(cache, args, kwargs, instance)
         if keyed is None:
@@ -133,7 +139,7 @@ class _Memo(SemanticMemo):
         counters = self.counters
         vector = None
         seen = cache.aflight.completed
-        if mode is Mode.NORMAL:
+        if mode is _NORMAL:
             value = await cache.aread(key, check, counters)
             if value is not MISSING:
                 counters.hits += 1
@@ -141,14 +147,14 @@ class _Memo(SemanticMemo):
         call = self.call_of(plan, values, instance)
         sem = self.semantic_of(cache, call) if self.embed_key else None
         text = None if sem is None else sem.text
-        if mode is Mode.NORMAL and self.semantic and sem is not None and text is not None:
+        if mode is _NORMAL and self.semantic and sem is not None and text is not None:
             vector = await cache.aembed(text.window, counters)
             if vector is not None:
                 found = await self.alookup(cache, call, sem, vector)
                 if found is not None and await self.averified(text.window, found):
                     counters.semantic_hits += 1
                     return found.value
-        if mode is Mode.BYPASS:
+        if mode is _BYPASS:
             counters.misses += 1
             return await wrapped(*args, **kwargs)
         locked = self.lock and cache.supports_locks
@@ -156,7 +162,7 @@ class _Memo(SemanticMemo):
         me = object()
 
         async def compute() -> Any:
-            if mode is Mode.NORMAL and cache.aflight.completed != seen:
+            if mode is _NORMAL and cache.aflight.completed != seen:
                 value = await cache.aread(key, check, counters)
                 if value is not MISSING:
                     counters.hits += 1
