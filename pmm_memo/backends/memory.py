@@ -1,8 +1,9 @@
 """The embedded in-process backend: used when no CACHE_REDIS_URL is configured.
 
 Stores Python objects as they are (like functools.lru_cache: a hit costs no decoding,
-and callers must not mutate results they get back). Thread-safe (writes under a lock, hits without one: see `get`), TTL per entry, bounded
-by CACHE_MEMORY_MAX_ENTRIES with least-recently-used eviction.
+and callers must not mutate results they get back). Thread-safe (writes under a lock,
+hits without one: see `get`), TTL per entry, bounded by CACHE_MEMORY_MAX_ENTRIES with
+least-recently-used eviction.
 
 Vectors live in partitions keyed by (tenant, function, scope, user, embedder): a
 semantic lookup only ever sees the matrix of entries it may match (never vectors of
@@ -155,7 +156,7 @@ class MemoryBackend:
         try:
             self._data.move_to_end(key)
         except KeyError:
-            pass
+            return rec.stored  # removed since the lookup: the read came first
         return rec.stored
 
     def _expire(self, key: str, rec: _Record) -> None:
