@@ -32,7 +32,10 @@ def _heads(make: Callable[[int], Any], unit: bytes, limit: int) -> list[bytes]:
 
 
 _UNIT = encode_value("a")
-_STR_HEAD = _heads(lambda n: "a" * n, b"a", 128)
+# Up to 1 KB (passages, prompts): past it, formatting the prefix is small beside copying
+# and hashing the text. ~40 KB of bytes objects, built once.
+_STR_LIMIT = 1024
+_STR_HEAD = _heads(lambda n: "a" * n, b"a", _STR_LIMIT)
 _SMALL_INT = [encode_value(i) for i in range(256)]  # counts, indexes, top_k, max_tokens...
 _SEQ_HEAD = {
     list: _heads(lambda n: ["a"] * n, _UNIT, 32),
@@ -49,15 +52,16 @@ def _str_sequence(v: list[Any] | tuple[Any, ...], out: list[bytes]) -> bool:
     if len(v) >= len(heads):
         return False
     start = len(out)
-    out.append(heads[len(v)])
+    append = out.append
+    append(heads[len(v)])
     for item in v:
         if type(item) is not str:
             del out[start:]
             return False
-        data = item.encode("utf-8", "surrogatepass")
+        data = item.encode()  # see encode_values
         n = len(data)
-        out.append(_STR_HEAD[n] if n < 128 else b"s%d:" % n)
-        out.append(data)
+        append(_STR_HEAD[n] if n < _STR_LIMIT else b"s%d:" % n)
+        append(data)
     return True
 
 
@@ -74,9 +78,12 @@ def encode_values(values: Sequence[Any]) -> bytes | None:
         for v in values:
             t = type(v)
             if t is str:  # inlined _enc_str: prompts are the common case
-                data = v.encode("utf-8", "surrogatepass")
+                # Strict UTF-8 (half the cost of naming an error handler) gives the
+                # generic encoder's surrogatepass bytes for every str without a lone
+                # surrogate; one with a surrogate raises and takes the generic path.
+                data = v.encode()
                 n = len(data)
-                append(_STR_HEAD[n] if n < 128 else b"s%d:" % n)
+                append(_STR_HEAD[n] if n < _STR_LIMIT else b"s%d:" % n)
                 append(data)
             elif t is int and 0 <= v < 256:
                 append(_SMALL_INT[v])
@@ -90,6 +97,19 @@ def encode_values(values: Sequence[Any]) -> bytes | None:
                     encoder(v, out, None)
                 else:
                     _encode(v, out, None)
+    except UnicodeEncodeError:
+        return _generic(values)
+    except (_Unencodable, RecursionError):
+        return None
+    return b"".join(out)
+
+
+def _generic(values: Sequence[Any]) -> bytes | None:
+    """`encode_values` by the generic encoder alone (a str with a lone surrogate)."""
+    out: list[bytes] = []
+    try:
+        for v in values:
+            _encode(v, out, None)
     except (_Unencodable, RecursionError):
         return None
     return b"".join(out)

@@ -1,8 +1,9 @@
 """The embedded in-process backend: used when no CACHE_REDIS_URL is configured.
 
 Stores Python objects as they are (like functools.lru_cache: a hit costs no decoding,
-and callers must not mutate results they get back). Thread-safe, TTL per entry, bounded
-by CACHE_MEMORY_MAX_ENTRIES with least-recently-used eviction.
+and callers must not mutate results they get back). Thread-safe (writes under a lock,
+hits without one: see `get`), TTL per entry, bounded by CACHE_MEMORY_MAX_ENTRIES with
+least-recently-used eviction.
 
 Vectors live in partitions keyed by (tenant, function, scope, user, embedder): a
 semantic lookup only ever sees the matrix of entries it may match (never vectors of
@@ -141,15 +142,27 @@ class MemoryBackend:
         return material
 
     def get(self, key: str) -> Stored | None:
-        with self._lock:
-            rec = self._data.get(key)
-            if rec is None:
-                return None
-            if rec.expires_at <= self._clock():
-                self._remove(key)
-                return None
+        # The hit path takes no lock (a lock's enter/exit cost as much as the rest of
+        # the read): `get` and `move_to_end` are single C calls on str keys, atomic under
+        # the GIL, and a read only reorders, never adds, removes or charges bytes; what
+        # does (writes, expiry, eviction) runs under the lock. A record removed between
+        # the lookup and the move was live when it was looked up: the read came first.
+        rec = self._data.get(key)
+        if rec is None:
+            return None
+        if rec.expires_at <= self._clock():
+            self._expire(key, rec)
+            return None
+        try:
             self._data.move_to_end(key)
-            return rec.stored
+        except KeyError:
+            return rec.stored  # removed since the lookup: the read came first
+        return rec.stored
+
+    def _expire(self, key: str, rec: _Record) -> None:
+        with self._lock:
+            if self._data.get(key) is rec:  # not already replaced by a fresh write
+                self._remove(key)
 
     def fetch(self, key: str) -> Entry | None:
         with self._lock:
@@ -201,7 +214,9 @@ class MemoryBackend:
             while len(self._data) > self.max_entries or (
                 self.nbytes > self.max_bytes and len(self._data) > 1
             ):
-                self._remove(next(iter(self._data)))
+                # One C call takes the least recently used entry: an iterator over
+                # `_data` would raise if a lock-free `get` reordered it meanwhile.
+                self._forget(*self._data.popitem(last=False))
 
     def get_many(self, keys: list[str]) -> list[Stored | CodecError | None]:
         return [self.get(k) for k in keys]
@@ -219,7 +234,12 @@ class MemoryBackend:
     def _remove(self, key: str) -> bool:
         rec = self._data.pop(key, None)
         if rec is not None:
-            self.nbytes -= rec.nbytes
+            self._forget(key, rec)
+        return rec is not None
+
+    def _forget(self, key: str, rec: _Record) -> None:
+        """The accounting of a record just taken out of `_data` (lock held)."""
+        self.nbytes -= rec.nbytes
         located = self._rows.pop(key, None)
         if located is not None:
             pkey, row = located
@@ -230,7 +250,6 @@ class MemoryBackend:
             if part.n == 0:
                 del self._partitions[pkey]
                 self.nbytes -= part.matrix.nbytes + _PARTITION_OVERHEAD
-        return rec is not None
 
     def delete(self, key: str) -> bool:
         with self._lock:
@@ -238,9 +257,13 @@ class MemoryBackend:
 
     def _matching(self, tenant: str | None, fn: str | None) -> list[str]:
         now = self._clock()
+        data = self._data
+        # `list(data)` is one C call (the keys are there, nothing is allocated per key):
+        # a Python loop over `data` would raise if a lock-free `get` reordered it.
+        records = [(k, data[k]) for k in list(data)]
         return [
             k
-            for k, rec in self._data.items()
+            for k, rec in records
             if (tenant is None or rec.entry.tenant == tenant)
             and (fn is None or rec.entry.fn == fn)
             and rec.expires_at > now
