@@ -204,11 +204,16 @@ def _words(text: str) -> set[str]:
     return {t.lower() for t in _tokens(text)}
 
 
+@lru_cache(maxsize=256)
+def _numbers_of(text: str) -> tuple[str, ...]:
+    return tuple(numbers(text))
+
+
 def same_numbers(query: str, cached: str) -> bool:
-    return numbers(query) == numbers(cached)
+    return _numbers_of(query) == _numbers_of(cached)
 
 
-def _named_in(names_: set[str], words: set[str]) -> bool:
+def _named_in(names_: frozenset[str], words: frozenset[str]) -> bool:
     """Is every name also a word of the other text, up to a plural ("Olympics")?"""
     for name in names_:
         if name in words or name + "s" in words or name + "es" in words:
@@ -219,14 +224,20 @@ def _named_in(names_: set[str], words: set[str]) -> bool:
     return True
 
 
+@lru_cache(maxsize=256)
+def _entities_of(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(names, words) of `text`; currency and unit names ("Rs", "INR") are the `units`
+    guard's, not names here."""
+    return frozenset(n for n in names(text) if n not in UNITS), frozenset(_words(text))
+
+
 def same_entities(query: str, cached: str) -> bool:
-    q_words, c_words = _words(query), _words(cached)
-    # Currency and unit names ("Rs", "INR") are the `units` guard's: not names here.
-    q_names = {n for n in names(query) if n not in UNITS}
-    c_names = {n for n in names(cached) if n not in UNITS}
+    q_names, q_words = _entities_of(query)
+    c_names, c_words = _entities_of(cached)
     return _named_in(q_names, c_words) and _named_in(c_names, q_words)
 
 
+@lru_cache(maxsize=256)
 def negated(text: str) -> bool:
     """Does `text` hold a negation, leaving out "or not" ("whether or not", "why or why
     not"): that asks both ways, it negates nothing."""
@@ -243,8 +254,13 @@ def same_negation(query: str, cached: str) -> bool:
     return negated(query) == negated(cached)
 
 
+@lru_cache(maxsize=256)
+def _units_of(text: str) -> frozenset[str]:
+    return frozenset(units(text))
+
+
 def same_units(query: str, cached: str) -> bool:
-    q, c = units(query), units(cached)
+    q, c = _units_of(query), _units_of(cached)
     return not (q - c and c - q)
 
 
@@ -274,8 +290,18 @@ def opposite_flip(query: str, cached: str) -> bool:
     return any(i in c and sides != c[i] for i, sides in q.items())
 
 
+@lru_cache(maxsize=256)
+def _roles_of(text: str) -> dict[str, tuple[str, int]]:
+    return _roles.roles(_tokens(text))  # read only: shared by every call with `text`
+
+
+@lru_cache(maxsize=256)
+def _positions_of(text: str) -> _roles.Positions:
+    return _roles.positions(_tokens(text))  # read only, as above
+
+
 def _role_exchange(query: str, cached: str) -> str | None:
-    return _roles.role_exchange(_roles.roles(_tokens(query)), _roles.roles(_tokens(cached)))
+    return _roles.role_exchange(_roles_of(query), _roles_of(cached))
 
 
 def same_opposites(query: str, cached: str) -> bool:
@@ -287,7 +313,7 @@ def same_roles(query: str, cached: str) -> bool:
     exchanged = _role_exchange(query, cached)
     if exchanged is not None:
         return exchanged == "than" and opposite_flip(query, cached)
-    return not _roles.reversal(_tokens(query), _tokens(cached))
+    return not _roles.reversal_of(_positions_of(query), _positions_of(cached))
 
 
 _CHECKS: dict[str, Callable[[str, str], bool]] = {
