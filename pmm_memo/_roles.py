@@ -26,6 +26,7 @@ Pure functions; the tokens come from `_guards.tokens`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from ._lexicon import DETERMINERS, ROLE_MARKERS
@@ -51,7 +52,7 @@ _FUNCTION: Final = (
 Positions = tuple[dict[str, int], list[int]]
 
 
-def roles(tokens: list[str]) -> dict[str, tuple[str, int]]:
+def roles(tokens: Sequence[str]) -> dict[str, tuple[str, int]]:
     """{word: (role, index)} for the lower-cased words of a text that occur once ("" =
     no role)."""
     seen: dict[str, int] = {}
@@ -126,7 +127,7 @@ def reversal_of(q: Positions, c: Positions) -> bool:
     return not (_between(q_coord, q_pos[a], q_pos[b]) or _between(c_coord, c_pos[b], c_pos[a]))
 
 
-def positions(tokens: list[str]) -> Positions:
+def positions(tokens: Sequence[str]) -> Positions:
     """({word occurring once: its index}, running count of coordinators up to each index)."""
     counts: dict[str, int] = {}
     where: dict[str, int] = {}
