@@ -108,16 +108,12 @@ def _degrees(match: re.Match[str]) -> str:
     return " celsius" if match.group(1).lower() == "c" else " fahrenheit"
 
 
-def _tokens(text: str) -> list[str]:
-    return list(_tokens_cached(text))
-
-
 def _number(token: str) -> str | None:
     low = token.lower()
     if low in _NUMBER_WORDS:
         return _NUMBER_WORDS[low]
-    if not any(ch.isdigit() for ch in low):
-        return None
+    if low.isalpha() or not any(ch.isdigit() for ch in low):
+        return None  # isalpha(): most tokens, a word, told apart at C speed
     ordinal = _ORDINAL.match(low)
     if ordinal:
         return str(int(ordinal.group(1)))
@@ -149,7 +145,7 @@ def numbers(text: str) -> list[str]:
     out: list[str] = []
     prev_number = False  # was the previous token a plain number (can be scaled)?
     prev_low = ""
-    for tok in _tokens(text):
+    for tok in _tokens_cached(text):
         low = tok.lower()
         factor = MAGNITUDES.get(low)
         if factor is not None:
@@ -174,7 +170,7 @@ def names(text: str) -> set[str]:
     """Lower-cased names: capitalised words not opening a sentence, words with symbols."""
     out: set[str] = set()
     start = True
-    for tok in _tokens(text):
+    for tok in _tokens_cached(text):
         if tok in _SENTENCE_END:
             start = True
             continue
@@ -186,10 +182,15 @@ def names(text: str) -> set[str]:
     return out
 
 
+@lru_cache(maxsize=256)  # the entities and opposites guards both read it
+def _names_of(text: str) -> frozenset[str]:
+    return frozenset(names(text))
+
+
 def units(text: str) -> set[str]:
     """Canonical names of the units and currencies named in `text` ("km", "dollar")."""
     out = {CURRENCY_SIGNS[ch] for ch in CURRENCY_SIGNS if ch in text}
-    for tok in _tokens(text):
+    for tok in _tokens_cached(text):
         low = tok.lower()
         unit = UNITS.get(low)
         if unit is None and low[:1].isdigit():
@@ -201,14 +202,19 @@ def units(text: str) -> set[str]:
 
 
 def _words(text: str) -> set[str]:
-    return {t.lower() for t in _tokens(text)}
+    return {t.lower() for t in _tokens_cached(text)}
+
+
+@lru_cache(maxsize=256)
+def _numbers_of(text: str) -> tuple[str, ...]:
+    return tuple(numbers(text))
 
 
 def same_numbers(query: str, cached: str) -> bool:
-    return numbers(query) == numbers(cached)
+    return _numbers_of(query) == _numbers_of(cached)
 
 
-def _named_in(names_: set[str], words: set[str]) -> bool:
+def _named_in(names_: frozenset[str], words: frozenset[str]) -> bool:
     """Is every name also a word of the other text, up to a plural ("Olympics")?"""
     for name in names_:
         if name in words or name + "s" in words or name + "es" in words:
@@ -219,19 +225,25 @@ def _named_in(names_: set[str], words: set[str]) -> bool:
     return True
 
 
+@lru_cache(maxsize=256)
+def _entities_of(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(names, words) of `text`; currency and unit names ("Rs", "INR") are the `units`
+    guard's, not names here."""
+    return frozenset(n for n in _names_of(text) if n not in UNITS), frozenset(_words(text))
+
+
 def same_entities(query: str, cached: str) -> bool:
-    q_words, c_words = _words(query), _words(cached)
-    # Currency and unit names ("Rs", "INR") are the `units` guard's: not names here.
-    q_names = {n for n in names(query) if n not in UNITS}
-    c_names = {n for n in names(cached) if n not in UNITS}
+    q_names, q_words = _entities_of(query)
+    c_names, c_words = _entities_of(cached)
     return _named_in(q_names, c_words) and _named_in(c_names, q_words)
 
 
+@lru_cache(maxsize=256)
 def negated(text: str) -> bool:
     """Does `text` hold a negation, leaving out "or not" ("whether or not", "why or why
     not"): that asks both ways, it negates nothing."""
     prev: list[str] = []
-    for tok in _tokens(text):
+    for tok in _tokens_cached(text):
         low = tok.lower()
         if low in _NEGATIONS and not (low == "not" and "or" in prev[-2:]):
             return True
@@ -243,8 +255,13 @@ def same_negation(query: str, cached: str) -> bool:
     return negated(query) == negated(cached)
 
 
+@lru_cache(maxsize=256)
+def _units_of(text: str) -> frozenset[str]:
+    return frozenset(units(text))
+
+
 def same_units(query: str, cached: str) -> bool:
-    q, c = units(query), units(cached)
+    q, c = _units_of(query), _units_of(cached)
     return not (q - c and c - q)
 
 
@@ -253,7 +270,7 @@ def _opposite_sides(text: str) -> dict[int, tuple[bool, bool]]:
     """{opposite pair index: (names one side, names the other)} for the pairs `text`
     touches; names ("New York") are not words here."""
     out: dict[int, tuple[bool, bool]] = {}
-    for word in _words(text) - names(text):
+    for word in _words(text) - _names_of(text):
         for i in _OPPOSITE_INDEX.get(word, ()):
             one, other = OPPOSITES[i]
             seen = out.get(i, (False, False))
@@ -274,8 +291,18 @@ def opposite_flip(query: str, cached: str) -> bool:
     return any(i in c and sides != c[i] for i, sides in q.items())
 
 
+@lru_cache(maxsize=256)
+def _roles_of(text: str) -> dict[str, tuple[str, int]]:
+    return _roles.roles(_tokens_cached(text))  # read only: shared by every call with `text`
+
+
+@lru_cache(maxsize=256)
+def _positions_of(text: str) -> _roles.Positions:
+    return _roles.positions(_tokens_cached(text))  # read only, as above
+
+
 def _role_exchange(query: str, cached: str) -> str | None:
-    return _roles.role_exchange(_roles.roles(_tokens(query)), _roles.roles(_tokens(cached)))
+    return _roles.role_exchange(_roles_of(query), _roles_of(cached))
 
 
 def same_opposites(query: str, cached: str) -> bool:
@@ -287,7 +314,7 @@ def same_roles(query: str, cached: str) -> bool:
     exchanged = _role_exchange(query, cached)
     if exchanged is not None:
         return exchanged == "than" and opposite_flip(query, cached)
-    return not _roles.reversal(_tokens(query), _tokens(cached))
+    return not _roles.reversal_of(_positions_of(query), _positions_of(cached))
 
 
 _CHECKS: dict[str, Callable[[str, str], bool]] = {

@@ -128,6 +128,7 @@ class SemanticMemo(MemoCore):
             text_h=text.digest if exact_only else None,
             # The matcher, guards and judge compare texts (not needed at 1.0).
             with_text=not exact_only,
+            with_created_at=False,  # a hit never reads it
         )
 
     def lookup(

@@ -26,6 +26,7 @@ Pure functions; the tokens come from `_guards.tokens`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from ._lexicon import DETERMINERS, ROLE_MARKERS
@@ -47,7 +48,11 @@ _FUNCTION: Final = (
 )
 
 
-def roles(tokens: list[str]) -> dict[str, tuple[str, int]]:
+# ({word occurring once: its index}, running count of coordinators up to each index)
+Positions = tuple[dict[str, int], list[int]]
+
+
+def roles(tokens: Sequence[str]) -> dict[str, tuple[str, int]]:
     """{word: (role, index)} for the lower-cased words of a text that occur once ("" =
     no role)."""
     seen: dict[str, int] = {}
@@ -101,8 +106,13 @@ def reversal(q_tokens: list[str], c_tokens: list[str]) -> bool:
     """Do the shared content words read the same but for two that traded places around
     a third, with no coordinator between them in either text? (Not applied past 64
     shared words: a document, whose changed sentences `_candidates` compares alone.)"""
-    q_pos, q_coord = _positions(q_tokens)
-    c_pos, c_coord = _positions(c_tokens)
+    return reversal_of(positions(q_tokens), positions(c_tokens))
+
+
+def reversal_of(q: Positions, c: Positions) -> bool:
+    """`reversal` of two texts' `positions` (which a caller may keep per text)."""
+    q_pos, q_coord = q
+    c_pos, c_coord = c
     shared = [w for w in q_pos if w in c_pos and w not in _FUNCTION]
     if not 3 <= len(shared) <= _MAX_SHARED:
         return False
@@ -117,7 +127,7 @@ def reversal(q_tokens: list[str], c_tokens: list[str]) -> bool:
     return not (_between(q_coord, q_pos[a], q_pos[b]) or _between(c_coord, c_pos[b], c_pos[a]))
 
 
-def _positions(tokens: list[str]) -> tuple[dict[str, int], list[int]]:
+def positions(tokens: Sequence[str]) -> Positions:
     """({word occurring once: its index}, running count of coordinators up to each index)."""
     counts: dict[str, int] = {}
     where: dict[str, int] = {}

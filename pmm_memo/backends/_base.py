@@ -60,7 +60,10 @@ class VectorQuery:
     embedder: str | None = None  # label of the query vector's embedder: only its entries
     text_h: str | None = None  # only entries with this whole-text digest (threshold 1.0)
     with_values: bool = True
-    with_text: bool = True  # text/created_at: for people (manager, CLI), not for hits
+    with_text: bool = True  # the stored text (the matcher, guards and judge compare it)
+    # created_at: for people (manager, CLI); a hit never reads it, so the decorators' KNN
+    # leaves it out of the reply (two fewer strings per neighbour to parse).
+    with_created_at: bool = True
 
 
 @dataclass(slots=True)

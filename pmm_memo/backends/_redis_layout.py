@@ -34,7 +34,8 @@ _READ_FIELDS = ("fmt", "codec", "value", "sig", "sum", "check")  # envelope + ch
 _ENVELOPE = 5  # the first five are what Codec.decode takes
 _FILTER_FIELDS = ("tenant", "user", "fn", "scope")  # re-checked on every hit
 _MATCH_FIELDS = ("text_h", "embedder")  # read by the matcher (see _candidates)
-_TEXT_FIELDS = ("text", "created_at")
+_TEXT_FIELDS = ("text",)
+_PEOPLE_FIELDS = ("created_at",)  # VectorQuery.with_created_at
 _FEEDBACK_FIELDS = ("min_sim",)  # Entry.min_similarity
 # Signed (with the value) when signing: every field that could turn a miss into a hit.
 # `min_sim` is not: report_wrong_hit's script raises it server-side (no key there), it

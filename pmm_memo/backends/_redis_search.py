@@ -31,6 +31,7 @@ from ._redis_layout import (
     _FEEDBACK_FIELDS,
     _FILTER_FIELDS,
     _MATCH_FIELDS,
+    _PEOPLE_FIELDS,
     _READ_FIELDS,
     _SEMANTIC_BOUND,
     _TEXT_FIELDS,
@@ -239,6 +240,7 @@ class RedisSearch(RedisEntries):
             *_FEEDBACK_FIELDS,
             *_MATCH_FIELDS,
             *(_TEXT_FIELDS if q.with_text else ()),
+            *(_PEOPLE_FIELDS if q.with_created_at else ()),
             *(_READ_FIELDS if q.with_values else ()),
         ]
         if q.with_values and self.codec.signs:  # what the signature check needs

@@ -87,6 +87,25 @@ def test_semantic_hit_is_one_search_round_trip(redis_url: str, search_server: Va
     assert ours == ["HMGET", "FT.SEARCH"], ours  # exact miss, then one KNN with the value
 
 
+def test_a_hit_does_not_fetch_what_only_people_read(
+    redis_url: str, search_server: ValkeyServer
+) -> None:
+    cache = make_cache("redis", redis_url)
+    calls: list[str] = []
+    ask = _ask(cache, calls)
+    ask(Q)
+    results: list[str] = []
+    sent = search_server.capture_commands(lambda: results.append(ask(NEAR)))
+    assert results == [Q] and calls == [Q]
+    (search,) = [c for c in sent if c.startswith("FT.SEARCH")]
+    returned = search.split("RETURN")[1].split("LIMIT")[0]
+    assert "text" in returned.split() and "tenant" in returned.split()
+    assert "created_at" not in returned  # the decorators' KNN never reads it
+    vector = cache.embed(Q, ask._memo().counters)
+    (found,) = CacheManager(cache=cache).knn_search("t", vector, k=1)
+    assert found["created_at"] > 0  # the manager's results still carry it
+
+
 def test_conflicting_index_is_reported_never_silently_ignored(
     redis_url: str, search_server: ValkeyServer, caplog: pytest.LogCaptureFixture
 ) -> None:
