@@ -4,8 +4,12 @@ The in-process single-flight (`_singleflight`) already collapses threads and tas
 leader per process; this collapses the leaders of all processes to one, with a short
 Redis lock per key:
 
-- `SET pmm_memo:lock:<key> <random token> NX PX <ttl>`: the winner computes and stores.
-  The expiry bounds how long a crashed owner can hold others back.
+- `SET pmm_memo:lock:<key> <random token> NX PX <ttl>`: the winner reads the entry once
+  more, then computes and stores. The second read is needed: the caller's first read
+  may have missed just before another process stored the result, and its SET NX
+  landed just after that process released the lock (a caller descheduled between the
+  two, on a busy machine, called the function a second time). The expiry bounds how
+  long a crashed owner can hold others back.
 - The lock is released only by its owner (compare-and-delete script on the token), so
   an owner that overran its expiry cannot delete a lock that someone else now holds.
 - Everyone else polls the entry with exponential backoff (10 ms .. 200 ms). If the lock
@@ -34,6 +38,13 @@ _FIRST_DELAY = 0.01
 _MAX_DELAY = 0.2
 
 
+def _received(value: Any, counters: Counters) -> Any:
+    """Another process's result, found in the cache while or after it held the lock."""
+    counters.waited_hits += 1
+    counters.hits += 1  # waited_hits is the part of hits that waited
+    return value
+
+
 def run_locked(
     cache: Cache, key: str, check: str | bytes, counters: Counters, work: Callable[[], T]
 ) -> T | Any:
@@ -44,6 +55,9 @@ def run_locked(
         token = secrets.token_hex(16)
         if cache.try_lock(lock, token):
             try:
+                value = cache.read(key, check, counters)
+                if value is not MISSING:
+                    return _received(value, counters)
                 return work()
             finally:
                 cache.unlock(lock, token)
@@ -55,9 +69,7 @@ def run_locked(
             delay = min(delay * 2, _MAX_DELAY)
             value = cache.read(key, check, counters)
             if value is not MISSING:
-                counters.waited_hits += 1
-                counters.hits += 1  # waited_hits is the part of hits that waited
-                return value
+                return _received(value, counters)
             if not cache.lock_held(lock):
                 break  # the owner finished without storing, or died: try to lead
 
@@ -71,6 +83,9 @@ async def arun_locked(
         token = secrets.token_hex(16)
         if await cache.atry_lock(lock, token):
             try:
+                value = await cache.aread(key, check, counters)
+                if value is not MISSING:
+                    return _received(value, counters)
                 return await work()
             finally:
                 await cache.aunlock(lock, token)
@@ -82,8 +97,6 @@ async def arun_locked(
             delay = min(delay * 2, _MAX_DELAY)
             value = await cache.aread(key, check, counters)
             if value is not MISSING:
-                counters.waited_hits += 1
-                counters.hits += 1  # waited_hits is the part of hits that waited
-                return value
+                return _received(value, counters)
             if not await cache.alock_held(lock):
                 break

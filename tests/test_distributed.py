@@ -15,7 +15,7 @@ from redis.crc import key_slot
 
 from pmm_memo import cached
 from pmm_memo._distributed import LOCK_PREFIX
-from tests.conftest import make_cache
+from tests.conftest import make_cache, run
 from tests.support.servers import ValkeyServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,3 +127,56 @@ def test_lock_is_off_for_ordinary_tenants_and_on_by_option(
     plain(1)
     locked(1)
     assert seen == [0, 1]
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_a_lock_won_after_the_owner_stored_serves_the_stored_result(
+    server_url: str, monkeypatch: pytest.MonkeyPatch, is_async: bool
+) -> None:
+    """A caller whose read missed just before another process stored the result, and
+    whose SET NX lands just after that process released the lock, wins a free lock: it
+    must return the stored result, not call the function a second time (a window that a
+    caller descheduled between the two commands on a busy machine can fall into)."""
+    other = make_cache("redis", server_url)  # another process: its own in-process flights
+    cache = make_cache("redis", server_url)
+    calls: list[str] = []
+
+    def body(prompt: str) -> str:
+        calls.append(prompt)
+        return f"answer #{len(calls)}"
+
+    async def abody(prompt: str) -> str:
+        return body(prompt)
+
+    try:
+        if is_async:
+            aowner = cached(tenant="pmm_llm", cache=other)(abody)
+            alate = cached(tenant="pmm_llm", cache=cache)(abody)
+            real_async = cache.atry_lock
+
+            async def atry_lock_after_the_owner(name: str, token: str) -> bool:
+                await aowner("q")  # computes, stores and unlocks between read and SET NX
+                return await real_async(name, token)
+
+            monkeypatch.setattr(cache, "atry_lock", atry_lock_after_the_owner)
+            assert run(alate("q")) == "answer #1"
+            info = alate.cache_info()
+        else:
+            owner = cached(tenant="pmm_llm", cache=other)(body)
+            late = cached(tenant="pmm_llm", cache=cache)(body)
+            real = cache.try_lock
+
+            def try_lock_after_the_owner(name: str, token: str) -> bool:
+                owner("q")  # computes, stores and unlocks between read and SET NX
+                return real(name, token)
+
+            monkeypatch.setattr(cache, "try_lock", try_lock_after_the_owner)
+            assert late("q") == "answer #1"
+            info = late.cache_info()
+        assert calls == ["q"]
+        assert (info.hits, info.waited_hits, info.misses) == (1, 1, 0)
+        client = cache.backend.client  # type: ignore[attr-defined]
+        assert not list(client.scan_iter(match=LOCK_PREFIX + "*"))  # released
+    finally:
+        other.close()
+        cache.close()

@@ -5,6 +5,7 @@ pre-fork servers do)."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 import time
 from typing import Any
@@ -68,6 +69,72 @@ def test_fork_while_threads_are_inside_the_cache(kind: str, request: pytest.Fixt
         leader.join()
         if holder is not None:
             holder.join()
+        cache.close()
+
+
+def _child_reads(f: Any, done: Any) -> None:
+    before = f.cache_info()
+    values = [f(k) for k in (1, 2, 1)]
+    after = f.cache_info()
+    done.put((values, after.hits - before.hits, after.errors - before.errors))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", ["building the client", "inside a command"])
+def test_cluster_fork_while_another_thread_holds_the_client(
+    moment: str, cluster_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cluster backend builds its client lazily under a lock of its own (a slot-map
+    read: ~0.5 s on a busy machine, so a thread's first call can be inside it at a fork),
+    and redis-py's cluster client takes its nodes manager's lock on every keyed command,
+    a lock nothing resets after a fork. A child forked while another thread holds either
+    must still be served by the cache, not hang on its first call."""
+    from pmm_memo.backends._cluster_connect import sync_cluster_client as build
+
+    parent = os.getpid()
+    held, done = threading.Event(), threading.Event()
+
+    def slow_build(url: str, options: dict[str, Any]) -> Any:
+        if os.getpid() == parent:  # the child's own build is not held up
+            held.set()
+            done.wait(10)
+        return build(url, options)
+
+    cache = make_cache("cluster", cluster_url)
+
+    @cached(tenant="forkcluster", cache=cache)
+    def f(k: int) -> int:
+        return k * 2
+
+    if moment == "building the client":
+        monkeypatch.setattr("pmm_memo.backends.redis_cluster.sync_cluster_client", slow_build)
+        holder = threading.Thread(target=f, args=(1,))
+    else:
+        assert f(1) == 2  # the client exists; a thread is inside its next command
+        lock = cache.backend.client.nodes_manager._lock  # type: ignore[attr-defined]
+
+        def hold() -> None:
+            with lock:
+                held.set()
+                done.wait(10)
+
+        holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(10)
+    try:
+        results = fork.Queue()
+        child = fork.Process(target=_child_reads, args=(f, results))
+        child.start()
+        child.join(30)
+        if child.is_alive():
+            child.kill()
+        assert child.exitcode == 0, f"a child forked while a thread was {moment} hung"
+        values, hits, errors = results.get(timeout=5)
+        assert values == [2, 4, 2]
+        assert (hits >= 1, errors) == (True, 0)  # served by the cache, not by failing open
+    finally:
+        done.set()
+        holder.join()
         cache.close()
 
 

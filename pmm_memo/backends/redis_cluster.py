@@ -14,10 +14,12 @@ What changes on a cluster, and why:
   `scan_iter`), statistics, memory (summed), `nodes_health()`.
 - Failure policy per shard: a breaker per primary, see `_cluster_shards`.
 - Semantic search: one index per primary, see `_cluster_index`.
+- Fork: a child never uses the cluster client it inherits (see `_after_fork_in_child`).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +28,7 @@ import redis
 import redis.asyncio.cluster
 import redis.cluster
 
+from .. import _forksafe
 from .._errors import CodecError
 from ._base import Entry, Stored
 from ._cluster_connect import async_cluster_client, sync_cluster_client
@@ -34,6 +37,10 @@ from ._cluster_shards import ShardPolicy
 from ._cluster_tags import TenantTags
 from ._write import SCRIPT, _args
 from .redis import BULK_TIMEOUT, RedisBackend
+
+# A forked child's inherited cluster clients, kept referenced and unused: collecting one
+# runs its close(), which takes the client's lock, possibly held by a parent thread.
+_ORPHANS: list[Any] = []
 
 
 class RedisClusterBackend(ShardPolicy, ClusterSearch, RedisBackend):
@@ -52,6 +59,7 @@ class RedisClusterBackend(ShardPolicy, ClusterSearch, RedisBackend):
         self._opts.pop("health_check_interval", None)
         self._init_search()
         self._tags = TenantTags()  # warns once per tenant whose keys carry a hash tag
+        _forksafe.track(self)
 
     # -- clients (lazy: a cluster client reads the slot map when it is built) ---------------
 
@@ -68,6 +76,20 @@ class RedisClusterBackend(ShardPolicy, ClusterSearch, RedisBackend):
     @client.setter
     def client(self, value: Any) -> None:
         self._cluster = value
+
+    def _fork_lock(self) -> None:
+        return None  # a client build may take a connect timeout per node: never waited for
+
+    def _after_fork_in_child(self) -> None:
+        """redis-py's sync cluster client guards its slot map and nodes with locks of its
+        own (taken on every command) that nothing resets after a fork; one held by a
+        parent thread at that instant (a command in flight, the stats flush, the client
+        being built under `_cluster_lock`) would hang the child's first call forever.
+        The child builds its own client on first use (one slot-map read) instead."""
+        _ORPHANS.extend(c for c in (self._cluster, self._bulk_client) if c is not None)
+        self._cluster_lock = threading.Lock()
+        self._cluster = None
+        self._bulk_client = None
 
     def _connect(self, options: dict[str, Any]) -> Any:
         # Called by RedisBackend.__init__: None defers the connection to first use, so a

@@ -86,7 +86,10 @@ def test_counters_and_histograms(cache: Cache, reader: InMemoryMetricReader) -> 
         and p.attributes["pmm_memo.tenant"] == llm
     ]
     by_kind = {p.attributes["pmm_memo.lookup"]: p for p in durations}
-    assert by_kind["exact"].count == 4 and by_kind["semantic"].count == 3
+    # An llm tenant takes the cross-process lock on Redis, and the lock's winner reads
+    # the entry once more before calling (see _distributed): one more read per miss.
+    reads = 4 + (2 if cache.supports_locks else 0)
+    assert by_kind["exact"].count == reads and by_kind["semantic"].count == 3
     assert all(p.sum >= 0 for p in durations)
     sim = value(pts, "pmm_memo.semantic.similarity", ".ask", llm)
     assert sim.count == 2 and sim.max == pytest.approx(1.0, abs=1e-4)  # first lookup: empty
