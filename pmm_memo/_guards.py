@@ -15,7 +15,8 @@ what right hits it costs); the README has the table.
 - `numbers`: the ordered sequences of numbers must be equal. A number is a token with a
   digit ("15", "15%" -> 15, "1,000" -> 1000, "3.10" as written, "7th" -> 7, "10k" ->
   10000, "i7", "x86", "mp3"), or a number word ("two" … "twenty", "thirty" … "ninety",
-  "third" … "twelfth", decades "twenties" … "nineties" -> "20s" … "90s", as written "50s";
+  "third" … "twelfth", decades "twenties" … "nineties" -> "20s" … "90s", as written "50s"
+  ("50's" too: a decade, not 50);
   "one"/"first"/"second" are left out: they are rarely numbers in questions). A
   magnitude word multiplies the number before it ("3 million" -> 3000000, "two
   thousand" -> 2000, "a billion" -> 1000000000) and stands for itself alone ("millions
@@ -93,6 +94,9 @@ _NEGATIONS = frozenset(
 )
 _APOSTROPHES = str.maketrans({"'": "", "\u2019": ""})
 _POSSESSIVE = re.compile(r"['\u2019]s\b")
+# A decade with an apostrophe ("1990's", "her 40's") is the decade "1990s"/"40s", never
+# the year 1990 or the age 40; other numbers' "'s" are possessives ("Note 3's camera").
+_DECADE_APOSTROPHE = re.compile(r"\b([0-9]0|[0-9]{3}0)['\u2019]s\b")
 _NOT_NAMES = frozenset({"i", "ok", "okay"})  # capitalised in the middle of a sentence
 
 
@@ -100,7 +104,8 @@ _NOT_NAMES = frozenset({"i", "ok", "okay"})  # capitalised in the middle of a se
 def _tokens_cached(text: str) -> tuple[str, ...]:
     # "Einstein's" -> "Einstein"; "don't" -> "dont" (one token, a negation); "100°C" ->
     # "100 celsius" (a unit, not a name "C").
-    text = _DEGREES.sub(_degrees, _POSSESSIVE.sub("", text).translate(_APOSTROPHES))
+    text = _POSSESSIVE.sub("", _DECADE_APOSTROPHE.sub(r"\1s", text))
+    text = _DEGREES.sub(_degrees, text.translate(_APOSTROPHES))
     return tuple(_TOKEN.findall(text))
 
 
