@@ -112,6 +112,13 @@ class _LeaderCancelled(Exception):
     """Tells waiters the leader was cancelled, so they lead a fresh attempt themselves."""
 
 
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Marks a waiter's copy of the leader's exception as seen (the leader's caller and
+    any waiter still waiting receive it themselves)."""
+    if not future.cancelled():
+        future.exception()
+
+
 class AsyncSingleFlight(_Flights[_Slot]):
     """Task-level single-flight for coroutine functions, across every event loop."""
 
@@ -125,9 +132,14 @@ class AsyncSingleFlight(_Flights[_Slot]):
                 if slot.future is None:
                     slot.future = concurrent.futures.Future()
                 fut = slot.future
+            wrapped = asyncio.wrap_future(fut)
+            # A waiter cancelled first (a timeout, a closed request) leaves `wrapped` to
+            # the leader's outcome alone: shield stops watching it, and asyncio would log
+            # the leader's exception as "never retrieved" when it is collected.
+            wrapped.add_done_callback(_retrieved)
             try:
                 # shield: cancelling this waiter must not cancel the shared future.
-                result: T = await asyncio.shield(asyncio.wrap_future(fut))
+                result: T = await asyncio.shield(wrapped)
             except _LeaderCancelled:
                 continue  # the leader was cancelled: compete to lead a fresh attempt
             return result

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import logging
 import threading
 
 import pytest
 
 from pmm_memo._breaker import CircuitBreaker
-from pmm_memo._singleflight import SingleFlight
+from pmm_memo._singleflight import AsyncSingleFlight, SingleFlight
 
 
 class Clock:
@@ -82,3 +85,37 @@ def test_single_flight_propagates_errors_to_all() -> None:
     assert len(calls) <= 6 and len(errors) == 6
     with pytest.raises(KeyError):
         flight.do("k", work)  # nothing remembered afterwards
+
+
+@pytest.mark.parametrize("leader_ends", ["raises", "is cancelled"])
+def test_a_cancelled_waiter_leaves_no_unretrieved_exception(
+    leader_ends: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A waiter given up on (asyncio.wait_for's timeout, a closed request) before its
+    leader fails: the leader's exception was left in the waiter's wrapped future, and
+    asyncio logged it at ERROR ("Future exception was never retrieved") when collected,
+    once per abandoned waiter, for an error the leader's own caller already received."""
+    flights = AsyncSingleFlight()
+
+    async def work() -> int:
+        await asyncio.sleep(0.05)
+        raise RuntimeError("the function failed")
+
+    async def main() -> None:
+        leader = asyncio.create_task(flights.do("k", work))
+        await asyncio.sleep(0.01)
+        waiter = asyncio.create_task(flights.do("k", work))
+        await asyncio.sleep(0.01)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        if leader_ends == "is cancelled":
+            leader.cancel()
+        with pytest.raises((RuntimeError, asyncio.CancelledError)):
+            await leader
+        await asyncio.sleep(0.01)  # the wrapped future is completed by call_soon
+
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    asyncio.run(main())
+    gc.collect()
+    assert "never retrieved" not in caplog.text
