@@ -18,6 +18,19 @@ from tests.conftest import make_cache, url_for
 fork = multiprocessing.get_context("fork")
 
 
+def _in_forked_child(target: Any, f: Any, hung: str) -> Any:
+    """Run `target(f, results)` in a forked child; fail with `hung` unless it exits 0
+    within 30 s (killed then); what the child put on its queue."""
+    results = fork.Queue()
+    child = fork.Process(target=target, args=(f, results))
+    child.start()
+    child.join(30)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0, hung
+    return results.get(timeout=5)
+
+
 def _child_calls(f: Any, keys: list[int], done: Any) -> None:
     for k in keys:
         assert f(k) == k * 2
@@ -122,14 +135,8 @@ def test_cluster_fork_while_another_thread_holds_the_client(
     holder.start()
     assert held.wait(10)
     try:
-        results = fork.Queue()
-        child = fork.Process(target=_child_reads, args=(f, results))
-        child.start()
-        child.join(30)
-        if child.is_alive():
-            child.kill()
-        assert child.exitcode == 0, f"a child forked while a thread was {moment} hung"
-        values, hits, errors = results.get(timeout=5)
+        hung = f"a child forked while a thread was {moment} hung"
+        values, hits, errors = _in_forked_child(_child_reads, f, hung)
         assert values == [2, 4, 2]
         assert (hits >= 1, errors) == (True, 0)  # served by the cache, not by failing open
     finally:
@@ -212,14 +219,8 @@ def test_fork_while_another_thread_builds_the_default_cache(
     first.start()
     assert inside.wait(10)
     try:
-        results = fork.Queue()
-        child = fork.Process(target=_first_call_in_child, args=(f, results))
-        child.start()
-        child.join(30)
-        if child.is_alive():
-            child.kill()
-        assert child.exitcode == 0, "a child forked during the default cache's build hung"
-        assert results.get(timeout=5) == 42
+        hung = "a child forked during the default cache's build hung"
+        assert _in_forked_child(_first_call_in_child, f, hung) == 42
     finally:
         release.set()
         first.join()
