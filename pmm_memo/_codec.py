@@ -32,7 +32,7 @@ import xxhash
 from ._errors import CodecError
 from ._json_tree import from_tree, to_tree
 
-FORMAT_VERSION = b"1"
+FORMAT_VERSION = b"2"  # 2: the envelope packed in `meta` (see backends/_entry_meta)
 _SIGNATURE_CONTEXT = b"pmm_memo/entry/v2\x00"  # v2: the signature binds the entry
 
 

@@ -158,7 +158,8 @@ def test_unstorable_values_raise_codec_error() -> None:
 @pytest.mark.parametrize(
     ("fmt", "codec", "payload"),
     [
-        (b"2", b"str", b"x"),  # unknown format version
+        (b"1", b"str", b"x"),  # the previous format (its fields are not in `meta`)
+        (b"3", b"str", b"x"),  # unknown format version
         (None, b"str", b"x"),
         (FORMAT_VERSION, b"zip", b"x"),  # unknown codec
         (FORMAT_VERSION, b"json", b'{"a": [1, 2'),  # truncated
@@ -235,11 +236,12 @@ def test_pickle_requires_key() -> None:
 
 
 def test_checksum_never_changes() -> None:
-    """Entries already stored carry this checksum: XXH3-64 over format, codec, payload."""
+    """Entries already stored carry this checksum: XXH3-64 over format, codec, payload
+    (format 2; format 1's were 0d5594e076209144 and 9cfc7ae26e0f69c2)."""
     import xxhash
 
-    assert checksum(b"str", b"answer") == b"0d5594e076209144"
-    assert checksum(b"pickle", b"abc") == b"9cfc7ae26e0f69c2"  # a codec without a cached head
+    assert checksum(b"str", b"answer") == b"85727260f3780972"
+    assert checksum(b"pickle", b"abc") == b"4017289c2a60e31c"  # a codec without a cached head
     for codec in (b"str", b"json", b"bytes", b"pickle", b"other"):
         for payload in (b"", b"x", bytes(range(256)) * 40, bytes(range(256)) * 300):
             joined = b"".join((FORMAT_VERSION, b"\x00", codec, b"\x00", payload))

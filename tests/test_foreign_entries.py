@@ -12,10 +12,12 @@ import pytest
 from pmm_memo import Cache, CacheConfig, cached, semantic_lookup
 from pmm_memo._embedder_id import embedder_tag
 from pmm_memo._semantic import prepare
+from pmm_memo.backends._entry_meta import SEP, unpack_meta
 from pmm_memo.backends.memory import MemoryBackend
 from pmm_memo.backends.redis import RedisBackend
 from pmm_memo.embedders.offline import OfflineEmbedder
 from tests.conftest import make_cache, run
+from tests.support.entry_meta import read_meta, write_meta
 from tests.support.servers import ValkeyServer
 
 ALICE_KEY = "alice-signing-key-0123456789"
@@ -46,8 +48,10 @@ def test_value_fields_moved_to_another_key_do_not_verify(
     alice, bob = secret.cache_key("alice"), secret.cache_key("bob")
     # Someone with write access puts alice's signed value into bob's entry (bob's check
     # digest, tenant and user fields stay, so every unsigned check still passes).
-    for field in ("codec", "value", "sig", "sum", "fmt"):
-        client.hset(bob, field, client.hget(alice, field))
+    alice_meta = read_meta(client, alice)
+    client.hset(bob, "value", client.hget(alice, "value"))
+    envelope = ("fmt", "codec", "checksum", "sig")
+    write_meta(client, bob, **{part: getattr(alice_meta, part) for part in envelope})
     assert secret("bob") == "bob's private data"
     assert secret.cache_info().corrupt == 1
 
@@ -56,7 +60,9 @@ def _part(cache: Cache, tenant: str, user: str, fields: dict[bytes, bytes]) -> b
     """The `part` tags (what the KNN filters on) of `fields` moved to tenant/user."""
     backend = cache.backend
     assert isinstance(backend, RedisBackend)
-    fn, scope = fields[b"fn"].decode(), fields[b"scope"].decode()
+    meta = unpack_meta(fields[b"meta"])
+    assert meta is not None
+    fn, scope = meta.fn.decode(), meta.scope.decode()
     return backend.partitions().tags(tenant, user, fn, scope).encode()
 
 
@@ -66,7 +72,9 @@ def _relabel_for_bob(
     """Copy alice's entry (value, signature, embedding) to a new key in bob's partition."""
     fields = client.hgetall(alice_key)
     fields[b"user"] = b"bob"
-    fields[b"scope"] = bob_scope
+    meta = unpack_meta(fields[b"meta"])
+    assert meta is not None
+    fields[b"meta"] = SEP.join(meta._replace(scope=bob_scope))
     fields[b"part"] = _part(cache, "t", "bob", fields)  # found by bob's KNN filter
     client.hset(new_key, mapping=fields)
     client.expire(new_key, 60)
@@ -94,8 +102,8 @@ def test_relabelled_entry_is_never_a_semantic_hit(
     assert call(PROMPT, "alice") == f"answer for alice: {PROMPT}"
     call("an unrelated question about zebras", "bob")
     client = search_server.client()
-    bob_scope = client.hget(ask.cache_key("an unrelated question about zebras", "bob"), "scope")
-    assert bob_scope is not None
+    bob_scope = read_meta(client, ask.cache_key("an unrelated question about zebras", "bob")).scope
+    assert bob_scope
     _relabel_for_bob(
         cache, client, ask.cache_key(PROMPT, "alice"), bob_scope, "cache:t:" + "ab" * 16
     )
@@ -274,7 +282,8 @@ def _scenario(field: str, url: str, settings: Any, use_async: bool) -> Any:
         ask(ZEBRAS, "c")
         label = reader.embedder_id.label
         key = write.key(PROMPT, "u")
-        client.hset(key, mapping={"embedder": label, "emb": embedder_tag(label)})
+        write_meta(client, key, embedder=label.encode())
+        client.hset(key, "emb", embedder_tag(label))
         return ask, NEAR, f"answer for u: {PROMPT}", PROMPT
     if field == "text":  # the guards veto $100 vs $200 unless the text says $200
         ask(EUR, "u")

@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from .._errors import CodecError, IndexSchemaError
+from .._errors import IndexSchemaError
 from ._base import Neighbour, VectorQuery
 from ._cluster_index import ShardIndexes, ids_of, knn_args, missing_index
 from ._cluster_shards import SHARD_ERRORS
 from ._index import IndexSpec, describe_existing
-from .redis import _BOUND_FIELDS, _float_or_zero
 
 if TYPE_CHECKING:
     from .redis import RedisBackend as _Base
@@ -26,22 +25,19 @@ else:
     _Base = object
 
 TOPOLOGY_TTL = 5.0  # seconds between slot-map re-reads by lookups
-_ENVELOPE = ("fmt", "codec", "value", "sig", "sum")
 # Everything a neighbour needs, read by key (never from the FT.SEARCH reply).
 _FIELDS = (
     "embedding",
     "tenant",
     "user",
-    "fn",
-    "scope",
     "text",
     "created_at",
     "min_sim",
     "text_h",
-    "embedder",
-    *_ENVELOPE,
-    "check",
+    "meta",
+    "value",
 )
+_FIELD_KEYS = tuple(f.encode() for f in _FIELDS)
 
 
 def _u(raw: Any) -> str:
@@ -169,34 +165,15 @@ class ClusterSearch(_Base):
         for key, row in zip(keys, rows, strict=True):
             if isinstance(row, SHARD_ERRORS) or not isinstance(row, list | tuple):
                 continue  # the shard went away between search and read: not a candidate
-            f = dict(zip(_FIELDS, row, strict=True))
-            if not f["embedding"]:
+            f = dict(zip(_FIELD_KEYS, row, strict=True))
+            if not f[b"embedding"]:
                 continue  # expired or overwritten without a vector since the search
-            vec = np.frombuffer(f["embedding"], dtype=self._vector_dtype).astype(np.float32)
+            vec = np.frombuffer(f[b"embedding"], dtype=self._vector_dtype).astype(np.float32)
             if vec.shape != query.shape:
                 continue
             norm = float(np.linalg.norm(vec)) or 1.0
-            n = Neighbour(
-                key=key,
-                similarity=float(np.dot(vec, query)) / (norm * qnorm),
-                tenant=_u(f["tenant"]),
-                user=_u(f["user"]),
-                fn=_u(f["fn"]) or None,
-                scope=_u(f["scope"]) or None,
-                text=_u(f["text"]) if q.with_text and f["text"] is not None else None,
-                created_at=float(_u(f["created_at"])) if f["created_at"] else None,
-                min_similarity=_float_or_zero(f["min_sim"]),
-                text_h=_u(f["text_h"]) or None,
-                embedder=_u(f["embedder"]) or None,
-            )
-            if q.with_values:
-                binding = self._binding(key, f["check"], [f[x] for x in _BOUND_FIELDS])
-                try:
-                    n.value = self._decode(f.get, binding)
-                except CodecError:
-                    n.corrupt = True
-                n.check = _u(f["check"]) or None
-            out.append(n)
+            similarity = float(np.dot(vec, query)) / (norm * qnorm)
+            out.append(self._neighbour(key, similarity, f, q))
         out.sort(key=lambda n: (-n.similarity, n.key))
         return out[: q.k]
 

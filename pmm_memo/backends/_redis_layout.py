@@ -1,11 +1,13 @@
 """The layout of a Redis cache entry and how it is written and read back.
 
 An entry is a hash at `cache:<tenant>:<qhash>`: the seed's `text`, `tenant`, `user`,
-`created_at`, `embedding`, plus `fmt`/`codec`/`value`/`sig`/`sum` (the envelope, see
-`_codec`), `check` (collision digest), `fn`/`fn_name`, `scope`, `text_h` (digest of the
-whole normalised text, see `_semantic`), `min_sim` (feedback), and with a vector only:
-`embedder`/`emb` (the vector's embedder label and its digest, which the index FILTER of
-that embedder's index matches) and `part` (the search filter's digests, see `_index`).
+`created_at`, `embedding`, plus `value` (the encoded result, see `_codec`), `meta` (the
+envelope and identity packed into one field: format, codec, checksum, signature, check
+digest, function tag and name, scope, embedder label; see `_entry_meta`), `text_h`
+(digest of the whole normalised text, see `_semantic`), `min_sim` (feedback), and with a
+vector only: `emb` (the embedder label's digest, which the FILTER of that embedder's
+index matches) and `part` (the search filter's digests, see `_index`). Only fields the
+server indexes or updates itself stand alone.
 
 `RedisEntries` (a mixin of `RedisBackend`) turns an `Entry` into that hash and a reply
 back into a verified value; the helpers here are shared by the search and cluster code.
@@ -14,7 +16,7 @@ back into a verified value; the helpers here are shared by the search and cluste
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -24,25 +26,28 @@ from redis.typing import EncodableT
 from .._codec import FORMAT_VERSION, Codec, entry_binding
 from .._digests import PART_KEY, Partitions, check_digest
 from .._embedder_id import embedder_tag
-from ._base import Entry, Stored
+from .._errors import CodecError
+from ._base import Entry, Neighbour, Stored, VectorQuery
+from ._entry_meta import NO_META, Meta, pack_meta, unpack_meta
 from ._limits import ServerLimits
 
 if TYPE_CHECKING:
     from ._index import IndexSpec
 
-_READ_FIELDS = ("fmt", "codec", "value", "sig", "sum", "check")  # envelope + check digest
-_ENVELOPE = 5  # the first five are what Codec.decode takes
-_FILTER_FIELDS = ("tenant", "user", "fn", "scope")  # re-checked on every hit
-_MATCH_FIELDS = ("text_h", "embedder")  # read by the matcher (see _candidates)
+_READ_FIELDS = ("meta", "value")  # what an exact read needs (unsigned)
+_FILTER_FIELDS = ("tenant", "user")  # re-checked on every hit, with meta's fn and scope
+_MATCH_FIELDS = ("text_h", "meta")  # read by the matcher (see _candidates)
 _TEXT_FIELDS = ("text",)
 _PEOPLE_FIELDS = ("created_at",)  # VectorQuery.with_created_at
 _FEEDBACK_FIELDS = ("min_sim",)  # Entry.min_similarity
-# Signed (with the value) when signing: every field that could turn a miss into a hit.
+# Signed (with the value) when signing: every field that could turn a miss into a hit,
+# besides those inside `meta` (check, fn, scope, embedder: see `entry_binding`).
 # `min_sim` is not: report_wrong_hit's script raises it server-side (no key there), it
 # only ever makes hits rarer, and lowering it only restores the writer's own threshold
 # for this (still fully verified) entry; it never makes an altered entry servable.
-_SEMANTIC_BOUND = ("text_h", "embedder", "text", "embedding")
+_SEMANTIC_BOUND = ("text_h", "text", "embedding")
 _BOUND_FIELDS = _FILTER_FIELDS + _SEMANTIC_BOUND
+_BOUND_KEYS = tuple(f.encode() for f in _BOUND_FIELDS)  # reply fields are keyed by bytes
 _HEX32 = re.compile(rb"[0-9a-f]{32}")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
@@ -89,36 +94,32 @@ class RedisEntries:
         return check_digest(material)
 
     def _mapping(self, entry: Entry, vectors: bool) -> dict[EncodableT, EncodableT]:
-        check = entry.check if isinstance(entry.check, str) else entry.check.decode()
+        check = entry.check if isinstance(entry.check, bytes) else entry.check.encode()
         m: dict[EncodableT, EncodableT] = {
-            "check": check,
             "tenant": _b(entry.tenant),
             "user": _b(entry.user),
-            "fn": entry.fn,
-            "fn_name": _b(entry.fn_name),
             "created_at": int(entry.created_at),
         }
         if entry.text is not None:
             m["text"] = _b(entry.text)
-        if entry.scope is not None:
-            m["scope"] = entry.scope
         if entry.min_similarity > 0:
             m["min_sim"] = repr(float(entry.min_similarity))
         if entry.text_h is not None:
             m["text_h"] = entry.text_h
+        embedder = None
         if entry.embedding is not None and vectors and entry.embedder is not None:
             # A vector is stored only with its embedder: without the label no index
             # would hold it, and it could never be told apart from another space's.
             m["embedding"] = entry.embedding.astype(self._vector_dtype).tobytes()
-            m["embedder"] = _b(entry.embedder)
+            embedder = _b(entry.embedder)
             m["emb"] = embedder_tag(entry.embedder)
             m["part"] = self.partitions().tags(entry.tenant, entry.user, entry.fn, entry.scope)
         binding = b""
         if self.codec.signs:  # bound to exactly what is stored (see _SEMANTIC_BOUND)
-            text_h, embedder, text, embedding = (_raw(m.get(f)) for f in _SEMANTIC_BOUND)
+            text_h, text, embedding = (_raw(m.get(f)) for f in _SEMANTIC_BOUND)
             binding = entry_binding(
                 entry.key,
-                check,
+                check.decode(),
                 entry.tenant,
                 entry.user,
                 entry.fn,
@@ -129,45 +130,94 @@ class RedisEntries:
                 embedding=embedding,
             )
         enc = self.codec.encode(entry.value, binding)  # CodecError: returned unstored
-        m.update({"fmt": FORMAT_VERSION, "codec": enc.codec, "value": enc.payload})
-        m["sum"] = enc.checksum
-        if enc.sig is not None:
-            m["sig"] = enc.sig
+        m["meta"] = pack_meta(
+            FORMAT_VERSION,
+            enc.codec,
+            enc.checksum,
+            enc.sig,
+            check,
+            _b(entry.fn),
+            None if entry.scope is None else _b(entry.scope),
+            embedder,
+            _b(entry.fn_name),
+        )
+        m["value"] = enc.payload
         self._limits.check(m)  # CodecError: over the server's own size limits
         return m
 
-    def _binding(self, key: Any, check: Any, fields: list[Any]) -> bytes:
+    def _binding(self, key: Any, meta: Meta, fields: list[Any]) -> bytes:
         """entry_binding() of an entry as read back (empty when not signing); `fields`:
         the raw values of _BOUND_FIELDS, in that order (None: absent)."""
         if not self.codec.signs:
             return b""
-        tenant, user, fn, scope = (_u(x) for x in fields[: len(_FILTER_FIELDS)])
-        text_h, embedder, text, embedding = (_raw(x) for x in fields[len(_FILTER_FIELDS) :])
+        tenant, user = (_u(x) for x in fields[: len(_FILTER_FIELDS)])
+        text_h, text, embedding = (_raw(x) for x in fields[len(_FILTER_FIELDS) :])
         return entry_binding(
             _u(key),
-            _u(check),
+            _u(meta.check),
             tenant,
             user,
-            fn,
-            scope,
+            _u(meta.fn),
+            _u(meta.scope),
             text_h=text_h,
-            embedder=embedder,
+            embedder=meta.embedder or None,
             text=text,
             embedding=embedding,
         )
 
-    def _decode(self, fields: Callable[[str], Any], binding: bytes) -> Any:
-        fmt, codec, value, sig, check_sum = (fields(f) for f in _READ_FIELDS[:_ENVELOPE])
-        return self.codec.decode(fmt, codec, value, sig, check_sum, binding)
+    def _decode(self, key: Any, meta: Meta, value: Any, bound: list[Any]) -> Any:
+        """The verified value of an entry read back: `meta` unpacked, `value` as stored,
+        `bound` the raw _BOUND_FIELDS (read only when signing). Raises CodecError."""
+        binding = self._binding(key, meta, bound)
+        return self.codec.decode(
+            meta.fmt, meta.codec, value, meta.sig or None, meta.checksum, binding
+        )
+
+    def _neighbour(
+        self, key: Any, similarity: float, f: dict[bytes, Any], q: VectorQuery
+    ) -> Neighbour:
+        """A KNN result from its fields (by bytes name: the search reply's, or the
+        cluster's own read), its value verified when the query asks for values."""
+        get = f.get
+        text, created_at = get(b"text"), get(b"created_at")
+        # No `meta`: an entry of the previous format, never a candidate (no function,
+        # scope or embedder to match) until its own miss rewrites it.
+        meta = unpack_meta(get(b"meta"))
+        n = Neighbour(
+            key=_u(key),
+            similarity=similarity,
+            tenant=_u(get(b"tenant")),
+            user=_u(get(b"user")),
+            fn=None if meta is None else _u(meta.fn) or None,
+            scope=None if meta is None else _u(meta.scope) or None,
+            text=None if text is None or not q.with_text else _u(text),
+            created_at=float(created_at) if created_at else None,
+            min_similarity=_float_or_zero(get(b"min_sim")),
+            text_h=_u(get(b"text_h")) or None,
+            embedder=None if meta is None else _u(meta.embedder) or None,
+        )
+        if q.with_values:
+            if meta is None:
+                n.corrupt = True
+                return n
+            try:
+                n.value = self._decode(key, meta, get(b"value"), [get(x) for x in _BOUND_KEYS])
+            except CodecError:
+                n.corrupt = True
+            n.check = _u(meta.check) or None
+        return n
 
     def _stored(self, key: str, raw: list[Any]) -> Stored | None:
-        if raw.count(None) == len(raw):  # a miss (C-speed: this runs on every read)
-            return None
-        check = raw[_ENVELOPE]
-        binding = self._binding(key, check, raw[_ENVELOPE + 1 :])
-        fmt, codec, payload, sig, check_sum = raw[:_ENVELOPE]
-        value = self.codec.decode(fmt, codec, payload, sig, check_sum, binding)
-        return Stored(value, _u(check) if check is not None else None)
+        """An exact read's verified value. A hash without `meta` is a miss: absent, or an
+        entry of the previous format (one field each), which this miss's store rewrites.
+        A `meta` that does not unpack is damage: CodecError, like any other."""
+        meta = unpack_meta(raw[0])
+        if meta is None:
+            if raw[0] is None:
+                return None
+            raise CodecError(NO_META)
+        value = self._decode(key, meta, raw[1], raw[2:])
+        return Stored(value, _u(meta.check))
 
 
 def _command(client: redis.Redis, *args: Any) -> Any:

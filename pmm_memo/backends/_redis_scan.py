@@ -11,8 +11,21 @@ from collections.abc import Callable, Iterable, Iterator
 
 import redis
 
+from ._entry_meta import unpack_meta
 from ._limits import wrong_type
 from ._redis_layout import _HEX32, _b, _u, glob_escape
+
+
+def _function_of(reply: object) -> str | None:
+    """The function tag of an HMGET of `meta` and `fn`: from `meta`, or from the `fn`
+    field of an entry of the previous format (never served now, but still cleared with
+    its function, as the previous version would clear it)."""
+    if not isinstance(reply, list):
+        return None  # WRONGTYPE: another program's key
+    meta = unpack_meta(reply[0])
+    if meta is not None:
+        return _u(meta.fn)
+    return None if reply[1] is None else _u(reply[1])
 
 
 class RedisScan:
@@ -46,12 +59,12 @@ class RedisScan:
             return keys
         pipe = self.client.pipeline(transaction=False)
         for k in keys:
-            pipe.hget(k, "fn")
+            pipe.hmget(k, "meta", "fn")
         replies = pipe.execute(raise_on_error=False)
         for reply in replies:  # WRONGTYPE: another program's key, of no function of ours
             if isinstance(reply, Exception) and not wrong_type(reply):
                 raise reply
-        return [k for k, f in zip(keys, replies, strict=True) if _u(f) == fn]
+        return [k for k, r in zip(keys, replies, strict=True) if _function_of(r) == fn]
 
     def clear(
         self, tenant: str, fn: str | None = None, progress: Callable[[int], None] | None = None

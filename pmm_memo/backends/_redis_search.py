@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 import redis.asyncio
 
-from .._errors import CodecError, IndexSchemaError, SearchUnavailableError
+from .._errors import IndexSchemaError, SearchUnavailableError
 from ._base import Neighbour, VectorQuery
 from ._index import (
     LEGACY_TAGS,
@@ -27,25 +27,19 @@ from ._index import (
     describe_existing,
 )
 from ._redis_layout import (
-    _BOUND_FIELDS,
     _FEEDBACK_FIELDS,
     _FILTER_FIELDS,
     _MATCH_FIELDS,
     _PEOPLE_FIELDS,
-    _READ_FIELDS,
     _SEMANTIC_BOUND,
     _TEXT_FIELDS,
     RedisEntries,
     _acommand,
     _command,
-    _float_or_zero,
     _iter_docs,
-    _u,
 )
 
 logger = logging.getLogger("pmm_memo")
-_READ_KEYS = tuple(f.encode() for f in _READ_FIELDS)  # reply fields are keyed by bytes
-_BOUND_KEYS = tuple(f.encode() for f in _BOUND_FIELDS)
 
 
 class RedisSearch(RedisEntries):
@@ -241,7 +235,7 @@ class RedisSearch(RedisEntries):
             *_MATCH_FIELDS,
             *(_TEXT_FIELDS if q.with_text else ()),
             *(_PEOPLE_FIELDS if q.with_created_at else ()),
-            *(_READ_FIELDS if q.with_values else ()),
+            *(("value",) if q.with_values else ()),
         ]
         if q.with_values and self.codec.signs:  # what the signature check needs
             fields += [f for f in _SEMANTIC_BOUND if f not in fields]
@@ -265,33 +259,10 @@ class RedisSearch(RedisEntries):
         ]
 
     def _neighbours(self, reply: Any, q: VectorQuery) -> list[Neighbour]:
-        out = []
-        for key, f in _iter_docs(reply):
-            get = f.get
-            text, created_at = get(b"text"), get(b"created_at")
-            n = Neighbour(
-                key=_u(key),
-                similarity=1.0 - float(get(b"__score") or b"1"),
-                tenant=_u(get(b"tenant")),
-                user=_u(get(b"user")),
-                fn=_u(get(b"fn")) or None,
-                scope=_u(get(b"scope")) or None,
-                text=None if text is None else _u(text),
-                created_at=float(created_at) if created_at else None,
-                min_similarity=_float_or_zero(get(b"min_sim")),
-                text_h=_u(get(b"text_h")) or None,
-                embedder=_u(get(b"embedder")) or None,
-            )
-            if q.with_values:
-                fmt, codec, value, sig, check_sum, check = (get(x) for x in _READ_KEYS)
-                binding = self._binding(key, check, [get(x) for x in _BOUND_KEYS])
-                try:
-                    n.value = self.codec.decode(fmt, codec, value, sig, check_sum, binding)
-                except CodecError:
-                    n.corrupt = True
-                n.check = _u(check) or None
-            out.append(n)
-        return out
+        return [
+            self._neighbour(key, 1.0 - float(f.get(b"__score") or b"1"), f, q)
+            for key, f in _iter_docs(reply)
+        ]
 
     def knn(self, query: VectorQuery) -> list[Neighbour]:
         if not self.ensure_index():

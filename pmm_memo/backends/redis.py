@@ -6,7 +6,7 @@ tenant's keys: `_redis_scan`; locks: `_redis_locks` (mixins of `RedisBackend`).
 - A write is atomic UNLINK + HSET + PEXPIRE (one script call, see `_write`; bulk writes
   one MULTI/EXEC per batch), so no key ever exists without a TTL and no stale field (an
   old embedding) survives an overwrite.
-- An exact read is one HMGET of the envelope fields: the embedding never crosses the wire
+- An exact read is one HMGET of `meta` and `value`: the embedding never crosses the wire
   (with a signing key it also fetches what the signature binds, see `_BOUND_FIELDS`).
 - Retries: one, immediate, on ConnectionError only (a stale pooled socket after a
   restart); never on timeouts, which would multiply what a frozen server costs the
@@ -38,6 +38,7 @@ from ._connect import (
     close_client,
     sync_client,
 )
+from ._entry_meta import NO_META, unpack_meta
 from ._index import IndexSpec
 from ._limits import RedisRefusals, ServerLimits, entry_size, foreign_key, wrong_type
 from ._redis_layout import (  # re-exported: the cluster backend, CLI and tests use them
@@ -174,8 +175,10 @@ class RedisBackend(RedisSearch, RedisScan, RedisLocks, RedisRefusals):
         raw: dict[str, bytes] = {_u(k): v for k, v in reply.items()}
         if not raw:
             return None
-        binding = self._binding(key, raw.get("check"), [raw.get(f) for f in _BOUND_FIELDS])
-        value = self._decode(raw.get, binding)
+        meta = unpack_meta(raw.get("meta"))
+        if meta is None:
+            raise CodecError(NO_META)
+        value = self._decode(key, meta, raw.get("value"), [raw.get(f) for f in _BOUND_FIELDS])
         emb = raw.get("embedding")
         vector = None
         if emb:
@@ -185,18 +188,18 @@ class RedisBackend(RedisSearch, RedisScan, RedisLocks, RedisRefusals):
         return Entry(
             key=key,
             value=value,
-            check=_u(raw.get("check")),
+            check=_u(meta.check),
             tenant=_u(raw.get("tenant")),
             user=_u(raw.get("user")),
-            fn=_u(raw.get("fn")),
-            fn_name=_u(raw.get("fn_name")),
+            fn=_u(meta.fn),
+            fn_name=_u(meta.fn_name),
             created_at=float(_u(raw.get("created_at")) or 0),
             text=_u(raw["text"]) if "text" in raw else None,
-            scope=_u(raw.get("scope")) or None,
+            scope=_u(meta.scope) or None,
             embedding=vector,
             min_similarity=_float_or_zero(raw.get("min_sim")),
             text_h=_u(raw.get("text_h")) or None,
-            embedder=_u(raw.get("embedder")) or None,
+            embedder=_u(meta.embedder) or None,
         )
 
     def ttl_ms(self, key: str) -> int | None:

@@ -15,7 +15,9 @@ import pytest
 import redis
 
 from pmm_memo import Cache, CacheConfig, cached
+from pmm_memo._codec import checksum
 from tests.conftest import make_cache, run
+from tests.support.entry_meta import read_meta, write_meta
 from tests.support.servers import ValkeyServer, free_port
 
 
@@ -46,8 +48,18 @@ def test_entry_layout_and_ttl(redis_url: str, search_server: ValkeyServer) -> No
     assert fields[b"user"] == b"u1"
     assert abs(int(fields[b"created_at"]) - time.time()) < 5
     assert len(fields[b"embedding"]) == 64 * 4  # FLOAT32, dim 64
-    assert fields[b"value"] == b"answer" and fields[b"codec"] == b"str"
-    assert fields[b"fmt"] == b"1"
+    assert fields[b"value"] == b"answer"
+    meta = read_meta(client, key)
+    assert (meta.fmt, meta.codec) == (b"2", b"str")
+    assert meta.fn_name.endswith(b".test_entry_layout_and_ttl.<locals>.complete")
+    # Only what the server indexes or updates stands alone; the rest is packed in `meta`.
+    assert set(fields) == {b"text", b"tenant", b"user", b"created_at", b"embedding"} | {
+        b"value",
+        b"meta",
+        b"text_h",
+        b"emb",
+        b"part",
+    }
     assert 0 < client.ttl(key) <= 120
     assert _all_keys_have_ttl(client)
 
@@ -88,14 +100,20 @@ def test_poisoned_entry_never_executes(
     assert f(1) == {"x": 1}
     key = f.cache_key(1)
     client = search_server.client()
-    fields = [k.decode() for k in client.hkeys(key)]
-    client.hset(key, mapping={name: bomb for name in fields})
-    client.hset(key, mapping={"codec": "pickle"})
+    # A pickle with a checksum that matches: only the codec policy stands in the way.
+    client.hset(key, "value", bomb)
+    write_meta(client, key, codec=b"pickle", checksum=checksum(b"pickle", bomb))
     assert f(1) == {"x": 1}
     assert not marker.exists()
     assert f.cache_info().corrupt == 1
-    assert client.hget(key, "codec") == b"json"  # overwritten by the recomputed result
+    assert read_meta(client, key).codec == b"json"  # overwritten by the recomputed result
     assert f(1) == {"x": 1} and f.cache_info().hits == 1
+    # Every field a pickle: not an entry at all (no readable meta), a plain miss.
+    fields = [k.decode() for k in client.hkeys(key)]
+    client.hset(key, mapping={name: bomb for name in fields})
+    assert f(1) == {"x": 1}
+    assert not marker.exists()
+    assert read_meta(client, key).codec == b"json"
 
 
 def test_pickle_codec_requires_valid_signature(redis_url: str, search_server: ValkeyServer) -> None:
@@ -109,11 +127,13 @@ def test_pickle_codec_requires_valid_signature(redis_url: str, search_server: Va
     assert f(1).v == 1 and f.cache_info().hits == 1
     key = f.cache_key(1)
     client = search_server.client()
-    assert client.hget(key, "codec") == b"pickle"
-    client.hset(key, "value", pickle.dumps(Custom(99)))  # re-pickled, old signature
+    assert read_meta(client, key).codec == b"pickle"
+    forged = pickle.dumps(Custom(99))  # re-pickled, old signature, a matching checksum
+    client.hset(key, "value", forged)
+    write_meta(client, key, checksum=checksum(b"pickle", forged))
     assert f(1).v == 1
     assert f.cache_info().corrupt == 1
-    client.hdel(f.cache_key(1), "sig")
+    write_meta(client, f.cache_key(1), sig=b"")
     assert f(1).v == 1
     assert f.cache_info().corrupt == 2
 
@@ -144,7 +164,7 @@ def test_collision_check_rejects_foreign_entry(redis_url: str, search_server: Va
 
     f(1)
     client = search_server.client()
-    client.hset(f.cache_key(1), "check", "0000000000000000")  # as if another call collided
+    write_meta(client, f.cache_key(1), check=b"0000000000000000")  # as if another call collided
     assert f(1) == "real1"
     assert f.cache_info().corrupt == 1
 

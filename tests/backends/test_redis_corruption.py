@@ -9,21 +9,25 @@ import redis
 
 from pmm_memo import cached, semantic_lookup
 from tests.conftest import make_cache
+from tests.support.entry_meta import write_meta
 from tests.support.servers import ValkeyServer
 
 Damage = Callable[[redis.Redis, str], None]
 
 CASES: list[tuple[str, Damage]] = [
     ("truncated value", lambda c, k: c.hset(k, "value", (c.hget(k, "value") or b"")[:5])),
-    ("unknown format version", lambda c, k: c.hset(k, "fmt", "99")),
-    ("unknown codec", lambda c, k: c.hset(k, "codec", "msgpack")),
-    ("missing codec field", lambda c, k: c.hdel(k, "codec")),
+    ("unknown format version", lambda c, k: write_meta(c, k, fmt=b"99")),
+    ("the previous format's version", lambda c, k: write_meta(c, k, fmt=b"1")),
+    ("unknown codec", lambda c, k: write_meta(c, k, codec=b"msgpack")),
+    ("missing codec", lambda c, k: write_meta(c, k, codec=b"")),
     ("missing value field", lambda c, k: c.hdel(k, "value")),
-    ("missing check field", lambda c, k: c.hdel(k, "check")),
-    ("foreign check", lambda c, k: c.hset(k, "check", "ffffffffffffffff")),
-    ("value read as another codec", lambda c, k: c.hset(k, "codec", "str")),
-    ("missing checksum", lambda c, k: c.hdel(k, "sum")),
-    ("checksum of another entry", lambda c, k: c.hset(k, "sum", "0123456789abcdef")),
+    ("missing check", lambda c, k: write_meta(c, k, check=b"")),
+    ("foreign check", lambda c, k: write_meta(c, k, check=b"ffffffffffffffff")),
+    ("value read as another codec", lambda c, k: write_meta(c, k, codec=b"str")),
+    ("missing checksum", lambda c, k: write_meta(c, k, checksum=b"")),
+    ("checksum of another entry", lambda c, k: write_meta(c, k, checksum=b"0123456789abcdef")),
+    ("meta cut short", lambda c, k: c.hset(k, "meta", (c.hget(k, "meta") or b"")[:20])),
+    ("meta not ours", lambda c, k: c.hset(k, "meta", b"{}")),
     ("garbage json", lambda c, k: c.hset(k, "value", b"\xff\x00{not json")),
 ]
 

@@ -1,7 +1,8 @@
 """From the first index schema (four filter tags `tenant_h`, `user_h`, `fn`, `scope`)
 to the `part` tag, on real Valkey + RediSearch: the old index is never queried, entries
 the old version wrote are misses (never another partition's answer), and the leftover
-index is reported with the command that drops it."""
+index is reported with the command that drops it. And from entry format 1 (a field each)
+to format 2 (`meta`): old entries are quiet misses, rewritten by their own store."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from pmm_memo import Cache, CacheManager, semantic_lookup
+from pmm_memo import Cache, CacheManager, cached, semantic_lookup
 from pmm_memo.backends._cluster_index import ids_of
 from pmm_memo.backends._index import describe_existing
 from pmm_memo.backends.redis import RedisBackend
-from tests.conftest import make_cache
+from tests.conftest import make_cache, run
+from tests.support.entry_meta import as_format_1
 from tests.support.servers import ValkeyServer
 from tests.test_cli import as_json, cli
 
@@ -56,7 +58,9 @@ def _create_old_index(client: Any, cache: Cache) -> str:
 
 
 def _as_old_version_wrote(client: Any, key: str) -> None:
-    """Rewrite an entry in the first schema's layout: no `part`, the four old tags."""
+    """Rewrite an entry in the first schema's layout: no `part`, the four old tags, and
+    entry format 1 (no `meta`)."""
+    as_format_1(client, key)
     fields = client.hgetall(key)
     assert b"part" in fields and b"tenant_h" not in fields
     client.hdel(key, "part")
@@ -189,4 +193,86 @@ def test_cluster_lists_old_schema_indexes_on_every_node(cluster_url: str) -> Non
         assert manager.knn_search("t", [1.0] * cache.dimensions, k=1)[0]["text"] == "text"
     finally:
         client.execute_command("FT.DROPINDEX", old)
+    cache.close()
+
+
+# -- entry format 1 (every field on its own) -> 2 (`meta`) ----------------------------------
+
+
+def _client(cache: Cache) -> Any:
+    return cache.backend.client  # type: ignore[attr-defined]  # a server's or a cluster's
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_a_format_1_entry_is_a_quiet_miss_then_rewritten(server_url: str, use_async: bool) -> None:
+    """What the previous version stored is neither served nor counted as damage: the
+    miss recomputes and its store replaces every old field."""
+    cache = make_cache("redis", server_url)
+    calls: list[int] = []
+
+    def body(x: int) -> dict[str, int]:
+        calls.append(x)
+        return {"x": x}
+
+    if use_async:
+
+        @cached(tenant="t", cache=cache)
+        async def af(x: int) -> dict[str, int]:
+            return body(x)
+
+        f: Any = lambda x: run(af(x))  # noqa: E731
+        info, key = af.cache_info, af.cache_key(1)
+    else:
+        sf = cached(tenant="t", cache=cache)(body)
+        f, info, key = sf, sf.cache_info, sf.cache_key(1)
+    client = _client(cache)
+    assert f(1) == {"x": 1}
+    as_format_1(client, key)
+    assert f(1) == {"x": 1} and calls == [1, 1]
+    assert (info().hits, info().corrupt) == (0, 0)
+    fields = client.hgetall(key)
+    assert b"meta" in fields and not {b"fmt", b"codec", b"sum", b"check", b"fn"} & set(fields)
+    assert f(1) == {"x": 1} and info().hits == 1 and calls == [1, 1]
+    cache.close()
+
+
+def test_a_format_1_semantic_entry_is_never_a_candidate(server_url: str) -> None:
+    cache = make_cache("redis", server_url)
+    calls: list[str] = []
+    ask = _ask(cache, calls)
+    ask(Q, user_id="alice")
+    as_format_1(_client(cache), ask.cache_key(Q, user_id="alice"))
+    assert ask(NEAR, user_id="alice") == f"alice: {NEAR}"
+    assert ask.cache_info().semantic_hits == 0 and calls == [Q, NEAR]
+    # Q's own call: its exact key still holds the format-1 entry (a miss). The KNN may
+    # rank that entry first (then it takes the one slot that may answer: a miss, Q
+    # recomputed) or NEAR's entry first (a semantic hit on it); never the old answer
+    # without a call.
+    got = ask(Q, user_id="alice")
+    assert (got, calls) in [(f"alice: {NEAR}", [Q, NEAR]), (f"alice: {Q}", [Q, NEAR, Q])]
+    cache.close()
+
+
+def test_clearing_a_function_removes_its_format_1_entries(server_url: str) -> None:
+    """The previous version would have cleared them; during a rolling upgrade it may
+    still be serving them."""
+    cache = make_cache("redis", server_url)
+
+    @cached(tenant="t", cache=cache)
+    def f(x: int) -> int:
+        return x
+
+    @cached(tenant="t", cache=cache)
+    def g(x: int) -> int:
+        return -x
+
+    client = _client(cache)
+    for x in range(4):
+        f(x), g(x)
+    for x in (0, 1):
+        as_format_1(client, f.cache_key(x))
+        as_format_1(client, g.cache_key(x))
+    assert f.cache_clear() == 4
+    assert not any(client.exists(f.cache_key(x)) for x in range(4))
+    assert all(client.exists(g.cache_key(x)) for x in range(4))
     cache.close()
