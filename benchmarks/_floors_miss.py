@@ -1,7 +1,7 @@
 """Where a Redis miss + store's time goes (`python3 benchmarks/floors.py --only miss`).
 
 Rungs, each on a fresh key per call: a bare GET + SET EX (peers.py's baseline); the read
-pmm_memo makes (HMGET of the six envelope fields) with the same SET; that HMGET with
+pmm_memo makes (HMGET of `meta` and `value`) with the same SET; that HMGET with
 pmm_memo's one-command write of a prepared entry (the EVALSHA script, fields as
 pmm_memo sends them: the server's share); the backend's read and write of an Entry
 (the encoding, digests and limit checks added); the decorated call (key, single-flight,
@@ -24,10 +24,10 @@ import redis.asyncio
 from pmm_memo import Cache, CacheConfig, cached
 from pmm_memo.backends._base import Entry
 from pmm_memo.backends._write import SHA, _args
+from pmm_memo.backends.redis import _READ_FIELDS as READ_FIELDS  # what an exact hit reads
 from pmm_memo.backends.redis import RedisBackend
 
 TIMEOUTS = {"socket_timeout": 10.0, "connect_timeout": 10.0}
-READ_FIELDS = ("fmt", "codec", "value", "sig", "sum", "check")
 PAYLOAD = "x" * 1000
 TTL_MS = 3_600_000
 
@@ -108,7 +108,7 @@ def sync_miss_ladder(url: str, calls: int, repeats: int) -> None:
 
     rungs: dict[str, Callable[[], Any]] = {
         "redis-py GET + SET EX": get_set,
-        "HMGET (6 fields) + SET EX": hmget_set,
+        "HMGET (meta, value) + SET EX": hmget_set,
         "HMGET + pmm_memo's script write (prepared fields)": hmget_script,
         "backend get + set (encode, digests, limits)": backend_rw,
         "decorated call (a verified miss + store)": lambda: pmm(f"q {next(n)}"),
@@ -161,7 +161,7 @@ async def async_miss_ladder(url: str, calls: int, repeats: int) -> None:
 
     rungs: dict[str, Callable[[], Awaitable[Any]]] = {
         "redis.asyncio GET + SET EX": get_set,
-        "HMGET (6 fields) + SET EX": hmget_set,
+        "HMGET (meta, value) + SET EX": hmget_set,
         "HMGET + pmm_memo's script write (prepared fields)": hmget_script,
         "backend get + set (encode, digests, limits)": backend_rw,
         "decorated call (a verified miss + store)": lambda: pmm(f"aq {next(n)}"),

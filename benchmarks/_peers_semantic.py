@@ -32,7 +32,7 @@ from benchmarks.bench_semantic import (
     wait_indexed,
 )
 from pmm_memo import Cache, CacheConfig
-from pmm_memo.backends.redis import RedisBackend, _command
+from pmm_memo.backends.redis import _READ_FIELDS, RedisBackend, _command
 
 PATIENT = {"socket_timeout": 10.0, "connect_timeout": 10.0}  # see peers.py
 PROMPT = "stored question number {i}: how do I configure the cache for tenant {t}?"
@@ -144,7 +144,7 @@ def bench_semantic(table: Table, url: str, args: argparse.Namespace) -> None:
             floor_calls.append(lambda knn=knn: _command(client, *knn))
             both_calls.append(
                 lambda knn=knn, k=exact_key: (
-                    client.hmget(k, ("fmt", "codec", "value", "sig", "sum", "check")),
+                    client.hmget(k, _READ_FIELDS),
                     _command(client, *knn),
                 )
             )

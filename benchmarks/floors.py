@@ -32,11 +32,11 @@ import redis.asyncio
 
 from benchmarks._util import redis_server
 from pmm_memo import Cache, CacheConfig, cached
+from pmm_memo.backends.redis import _READ_FIELDS as READ_FIELDS  # what an exact hit reads
 from pmm_memo.backends.redis import RedisBackend
 
 TIMEOUTS = {"socket_timeout": 10.0, "connect_timeout": 10.0}  # as peers.py (PATIENT)
 ARGS = ("What is the capital of France?", "gpt-4o-mini", 0.0)
-READ_FIELDS = ("fmt", "codec", "value", "sig", "sum", "check")
 
 
 def complete(prompt: str, model: str = "gpt-4o-mini", temperature: float = 0.0) -> str:

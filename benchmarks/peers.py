@@ -36,11 +36,11 @@ import redis.asyncio
 from benchmarks._interleave import Table, ainterleaved, interleaved, timed_calls
 from benchmarks._util import redis_server
 from pmm_memo import Cache, CacheConfig, cached
+from pmm_memo.backends.redis import _READ_FIELDS as READ_FIELDS  # what an exact hit reads
 
 # The peers wait on their sockets without a timeout; pmm_memo's default (0.25 s, then fail
 # open) would turn a scheduling stall on a loaded machine into a verified-hit failure.
 PATIENT = {"socket_timeout": 10.0, "connect_timeout": 10.0}
-READ_FIELDS = ("fmt", "codec", "value", "sig", "sum", "check")  # what an exact hit reads
 computed: dict[str, int] = {}
 
 
