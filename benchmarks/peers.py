@@ -178,7 +178,7 @@ def bench_redis_sync(table: Table, url: str, args: argparse.Namespace, payload: 
     pmm(*ARGS)
     dog(*ARGS)
     key = pmm.cache_key(*ARGS)
-    assert raw.hmget(key, READ_FIELDS)[2] == payload.encode()
+    assert raw.hmget(key, READ_FIELDS)[READ_FIELDS.index("value")] == payload.encode()
     before, hits = dict(computed), pmm.cache_info().hits
     results = interleaved(
         {
