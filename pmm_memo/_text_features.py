@@ -13,9 +13,9 @@ Pure and I/O-free.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from typing import NamedTuple
 
 from . import _roles
 from ._lexicon import CURRENCY_SIGNS, MAGNITUDES, OPPOSITES, UNITS
@@ -189,8 +189,7 @@ def _sides(words: frozenset[str], names: set[str]) -> dict[int, tuple[bool, bool
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Features:
+class Features(NamedTuple):
     """Everything the guards compare in one text (read only: shared between calls)."""
 
     numbers: tuple[str, ...]
@@ -209,6 +208,7 @@ def features(text: str) -> Features:
     lows = [t.lower() for t in toks]
     names = names_of(toks, lows)
     words = frozenset(lows)
+    roles, positions = _roles.analyse(toks)
     return Features(
         numbers=tuple(numbers_of(lows)),
         entities=frozenset(n for n in names if n not in UNITS),
@@ -216,6 +216,6 @@ def features(text: str) -> Features:
         negated=negated_of(lows),
         units=frozenset(units_of(text, lows)),
         sides=_sides(words, names),
-        roles=_roles.roles(toks),
-        positions=_roles.positions(toks),
+        roles=roles,
+        positions=positions,
     )
