@@ -202,8 +202,15 @@ class Features(NamedTuple):
     positions: _roles.Positions  # `_roles.positions`
 
 
-@lru_cache(maxsize=256)  # a query meets up to k + 1 candidates; popular stored texts recur
+# Two texts per hit (the query's and the stored one's): as many hits' worth of features
+# as the Cache keeps query vectors (`_cache_embedding.VECTOR_MEMO`, 256), so a question
+# asked again finds both its vector and its guards' features kept.
+FEATURES_KEPT = 512
+
+
+@lru_cache(maxsize=FEATURES_KEPT)
 def features(text: str) -> Features:
+    """The features of `text`, kept for the last FEATURES_KEPT texts."""
     toks = tokens(text)
     lows = [t.lower() for t in toks]
     names = names_of(toks, lows)

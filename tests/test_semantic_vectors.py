@@ -11,6 +11,7 @@ import pytest
 
 from pmm_memo import Cache, CacheConfig, semantic_lookup
 from pmm_memo._cache_embedding import VECTOR_MEMO
+from pmm_memo._text_features import features
 from pmm_memo.embedders import BaseEmbedder
 from pmm_memo.embedders.offline import OfflineEmbedder
 from tests.conftest import run
@@ -105,3 +106,15 @@ def test_kept_vectors_are_bounded(counted: tuple[Cache, Counting]) -> None:
     cache.embed(texts[0], cache.counters)  # the oldest: evicted, embedded again
     assert embedder.asked == [*texts, texts[0]]
     assert len(cache._vectors) == VECTOR_MEMO
+
+
+def test_guard_features_are_kept_for_as_many_hits_as_vectors() -> None:
+    """A hit reads the features of two texts (query and stored): 256 repeated questions
+    and the texts they hit find their features kept, as they find their vectors."""
+    features.cache_clear()
+    texts = [f"question {i}" for i in range(2 * VECTOR_MEMO)]
+    for text in texts:
+        features(text)
+    for text in texts:  # in the same order: an LRU smaller than the cycle misses them all
+        features(text)
+    assert features.cache_info().hits == len(texts)
