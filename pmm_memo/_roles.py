@@ -21,7 +21,7 @@ text, so "which" one moved is never a guess):
 role exchange that involves "than" is therefore forgiven when an opposite pair also
 flips (`_guards.opposite_flip`), and the other way round.
 
-Pure functions; the tokens come from `_guards.tokens`.
+Pure functions; the tokens come from `_text_features.tokens`.
 """
 
 from __future__ import annotations
