@@ -73,6 +73,7 @@ class Cache(CacheEmbedding, CacheLocks):
         self._embedder_ready = False
         self._embedder_lock = threading.Lock()
         self._embedder_id: EmbedderId | None = None
+        self._vectors = {}  # recent query vectors, see _cache_embedding
         _forksafe.track(self)
         self._logged: set[str] = set()
         self.backend: Backend = backend if backend is not None else self._make_backend()

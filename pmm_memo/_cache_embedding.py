@@ -1,12 +1,21 @@
 """The semantic half of `Cache`: its embedder, built on first use, and embedding calls
 that never raise (a failed embedding is counted and the call falls back to exact caching).
 
+The vectors of the last VECTOR_MEMO texts embedded one at a time are kept: a semantic
+hit does not store the query's own text, so a question asked again is looked up, and
+embedded, again. Kept, its vector is validated once (when the embedder produced it) and
+found by a dict look-up on every later lookup, with no call to a local model, and no
+read of a remote embedder's cached vector. Read-only copies: no caller can change a kept
+vector. Failures are never kept. A plain dict evicting its oldest insertion, no lock:
+each operation is atomic under the GIL, and nothing can be left held across a fork.
+
 A mixin of `Cache` (see `_cache`): exact caching never constructs an embedder, so an
 application without OpenAI credentials or the `local` extra pays nothing for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from typing import TYPE_CHECKING, cast
@@ -24,6 +33,9 @@ if TYPE_CHECKING:
     from .embedders import Embedder
 
 
+VECTOR_MEMO = 256  # texts per Cache: ~6 KB per 1536-d vector, plus the text
+
+
 class CacheEmbedding(CacheFailures):
     """Embedder construction and fail-open embedding calls, for `Cache`."""
 
@@ -31,6 +43,7 @@ class CacheEmbedding(CacheFailures):
     _embedder_ready: bool
     _embedder_lock: threading.Lock
     _embedder_id: EmbedderId | None
+    _vectors: dict[str, np.ndarray]  # see the module docstring
     digests: Digests
 
     @property
@@ -51,21 +64,39 @@ class CacheEmbedding(CacheFailures):
         return self._embedder
 
     def embed(self, text: str, counters: Counters) -> np.ndarray | None:
-        """One normalised vector, or None when embedding failed (counted, logged once)."""
-        try:
-            vector: np.ndarray = self.embedder.embed([text])[0]
+        """One normalised, read-only vector, or None when embedding failed (counted,
+        logged once)."""
+        vector = self._vectors.get(text)
+        if vector is not None:
             return vector
+        try:
+            vector = self.embedder.embed([text])[0]
         except Exception as exc:
             self._embed_failed(exc, counters)
             return None
+        return self._keep(text, vector)
 
     async def aembed(self, text: str, counters: Counters) -> np.ndarray | None:
-        try:
-            vector: np.ndarray = (await self.embedder.aembed([text]))[0]
+        vector = self._vectors.get(text)
+        if vector is not None:
             return vector
+        try:
+            vector = (await self.embedder.aembed([text]))[0]
         except Exception as exc:
             self._embed_failed(exc, counters)
             return None
+        return self._keep(text, vector)
+
+    def _keep(self, text: str, vector: np.ndarray) -> np.ndarray:
+        kept = vector.copy()  # the embedder may reuse its array
+        kept.flags.writeable = False
+        vectors = self._vectors
+        vectors[text] = kept
+        if len(vectors) > VECTOR_MEMO:
+            # Another thread may have evicted it (or changed the dict) first: no matter.
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                del vectors[next(iter(vectors))]
+        return kept
 
     def embed_many(self, texts: tuple[str, ...], counters: Counters) -> np.ndarray | None:
         """(len(texts), dim) normalised vectors, or None when embedding failed."""

@@ -21,7 +21,7 @@ text, so "which" one moved is never a guess):
 role exchange that involves "than" is therefore forgiven when an opposite pair also
 flips (`_guards.opposite_flip`), and the other way round.
 
-Pure functions; the tokens come from `_guards.tokens`.
+Pure functions; the tokens come from `_text_features.tokens`.
 """
 
 from __future__ import annotations
@@ -52,18 +52,23 @@ _FUNCTION: Final = (
 Positions = tuple[dict[str, int], list[int]]
 
 
-def roles(tokens: Sequence[str]) -> dict[str, tuple[str, int]]:
-    """{word: (role, index)} for the lower-cased words of a text that occur once ("" =
-    no role)."""
-    seen: dict[str, int] = {}
-    out: dict[str, tuple[str, int]] = {}
+def analyse(tokens: Sequence[str]) -> tuple[dict[str, tuple[str, int]], Positions]:
+    """`roles` and `positions` of one text, in one pass over its tokens."""
+    counts: dict[str, int] = {}
+    role_at: dict[str, tuple[str, int]] = {}
+    coord: list[int] = []
     prev: list[str] = []  # lower-cased tokens of the current sentence so far
+    n = 0
     for i, tok in enumerate(tokens):
-        if tok in _SENTENCE_END:
-            prev = []
-            continue
         low = tok.lower()
-        seen[low] = seen.get(low, 0) + 1
+        counts[low] = counts.get(low, 0) + 1
+        if low in _SENTENCE_END:
+            prev = []
+            n += 1
+            coord.append(n)
+            continue
+        n += low in _COORDINATORS
+        coord.append(n)
         role = ""
         for before in reversed(prev):
             if before in DETERMINERS:
@@ -71,9 +76,16 @@ def roles(tokens: Sequence[str]) -> dict[str, tuple[str, int]]:
             if before in ROLE_MARKERS:
                 role = before
             break
-        out[low] = (role, i)
+        role_at[low] = (role, i)
         prev.append(low)
-    return {w: r for w, r in out.items() if seen[w] == 1}
+    once = {w: r for w, r in role_at.items() if counts[w] == 1}
+    return once, ({w: i for w, (_, i) in once.items()}, coord)
+
+
+def roles(tokens: Sequence[str]) -> dict[str, tuple[str, int]]:
+    """{word: (role, index)} for the lower-cased words of a text that occur once ("" =
+    no role)."""
+    return analyse(tokens)[0]
 
 
 def role_exchange(
@@ -129,18 +141,7 @@ def reversal_of(q: Positions, c: Positions) -> bool:
 
 def positions(tokens: Sequence[str]) -> Positions:
     """({word occurring once: its index}, running count of coordinators up to each index)."""
-    counts: dict[str, int] = {}
-    where: dict[str, int] = {}
-    coord = []
-    n = 0
-    for i, t in enumerate(tokens):
-        low = t.lower()
-        counts[low] = counts.get(low, 0) + 1
-        where[low] = i
-        n += low in _COORDINATORS or low in _SENTENCE_END
-        coord.append(n)
-    once = {w: i for w, i in where.items() if counts[w] == 1 and w not in _SENTENCE_END}
-    return once, coord
+    return analyse(tokens)[1]
 
 
 def _between(coord: list[int], lo: int, hi: int) -> bool:
