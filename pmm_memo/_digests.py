@@ -83,11 +83,16 @@ class Partitions:
     still re-checked against the stored plain fields.
     """
 
-    __slots__ = ("_state",)
+    __slots__ = ("_calls", "_state")
+
+    CALLS_KEPT = 4096  # partitions whose `call` tag is kept (then all are forgotten)
 
     def __init__(self, key: bytes = PART_KEY) -> None:
         # Copying a keyed state skips BLAKE2b's key schedule on every digest.
         self._state = hashlib.blake2b(digest_size=12, key=key)
+        # A decorated function asks for the same few partitions on every lookup and
+        # store: each one's digest is computed once (a dict look-up after that).
+        self._calls: dict[tuple[str, str, str | None, str | None], str] = {}
 
     def _digest(self, *components: str | None) -> str:
         h = self._state.copy()
@@ -103,7 +108,14 @@ class Partitions:
 
     def call(self, tenant: str, user: str, fn: str | None, scope: str | None) -> str:
         """The tag of one decorated function's calls (same user, same non-text args)."""
-        return self._digest("p", tenant, user, fn, scope)
+        calls = self._calls
+        tag = calls.get((tenant, user, fn, scope))
+        if tag is None:
+            tag = self._digest("p", tenant, user, fn, scope)
+            if len(calls) >= self.CALLS_KEPT:
+                calls.clear()  # bounded; a dict operation is atomic under the GIL
+            calls[(tenant, user, fn, scope)] = tag
+        return tag
 
     def tags(self, tenant: str, user: str, fn: str | None, scope: str | None) -> str:
         """The stored multi-value TAG: call, (tenant, user) and tenant digests."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -38,3 +39,18 @@ def test_partition_tags_are_exact_and_keyed_by_the_secret() -> None:
     one, two = (Partitions(Digests(s).part_key) for s in ("secret-one", "secret-two"))
     assert len({p.call("t", "u", "f", "s") for p in (parts, one, two)}) == 3
     assert len({p.tenant("t") for p in (parts, one, two)}) == 3
+
+
+def test_kept_call_tags_are_the_digests_and_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pmm_memo._digests import Partitions
+
+    monkeypatch.setattr(Partitions, "CALLS_KEPT", 8)  # a small bound, to cross it
+    parts, fresh = Partitions(), Partitions()
+    names = [("t", f"u{i}", "f", None if i % 2 else f"s{i}") for i in range(20)]
+    names += [("a:b", "c", "f", "s"), ("a", "b:c", "f", "s"), ("ab", "c", "f", "s")]
+    first = [parts.call(*n) for n in names]
+    again = [parts.call(*n) for n in reversed(names)][::-1]  # some kept, some recomputed
+    assert first == again
+    assert first == [fresh._digest("p", *n) for n in names]
+    assert len(set(first)) == len(names)
+    assert len(parts._calls) <= 8

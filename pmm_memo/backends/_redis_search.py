@@ -225,7 +225,10 @@ class RedisSearch(RedisEntries):
         assert self.index is not None
         ef = " EF_RUNTIME $ef" if self.index.algorithm == "HNSW" else ""
         query = f"({self._knn_filter(q)})=>[KNN $k @embedding $vec{ef} AS __score]"
-        params: list[Any] = ["k", q.k, "vec", q.vector.astype(self._vector_dtype).tobytes()]
+        vector = q.vector
+        if vector.dtype != self._vector_dtype:
+            vector = vector.astype(self._vector_dtype)
+        params: list[Any] = ["k", q.k, "vec", vector.tobytes()]
         if ef:
             params += ["ef", max(self.index.ef_runtime, q.k)]
         fields = [
