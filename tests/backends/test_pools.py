@@ -179,6 +179,50 @@ def test_many_async_callers_on_a_small_pool(redis_url: str, size: int) -> None:
         cache.close()
 
 
+@pytest.mark.parametrize("size", [1, 2])
+def test_many_threads_on_a_small_sync_pool(redis_url: str, size: int) -> None:
+    """Threads queued in redis-py's blocking get are woken by free-path releases: every
+    call completes well inside the pool timeout, never a PoolTimeoutError."""
+    cache = make_cache("redis", redis_url, max_connections=size, pool_timeout=5.0)
+
+    @cached(tenant="pools", cache=cache)
+    def f(k: int) -> int:
+        return k * 2
+
+    out: dict[int, int] = {}
+
+    def worker(n: int) -> None:
+        for i in range(40):
+            out[n * 40 + i] = f((n + i) % 10)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(24)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    try:
+        assert time.monotonic() - started < 5.0  # no caller waited out a pool timeout
+        assert out == {n * 40 + i: ((n + i) % 10) * 2 for n in range(24) for i in range(40)}
+        info = f.cache_info()
+        assert (info.errors, cache.breaker.is_open) == (0, False)
+        pool: Any = cache.backend.client.connection_pool  # type: ignore[attr-defined]
+        idle = [c for c in pool.pool.queue if c is not None]
+        assert len(pool.pool.queue) <= size and len(set(map(id, idle))) == len(idle)
+    finally:
+        cache.close()
+
+
+def test_a_connection_beyond_the_pool_size_is_dropped_not_queued(redis_url: str) -> None:
+    pool = _sync_pool(redis_url, 1)
+    held = pool.get_connection()
+    extra = pool.make_connection()
+    pool.release(held)
+    pool.release(extra)  # the queue is full: dropped, as redis-py drops it
+    assert list(pool.pool.queue) == [held]
+    pool.disconnect()
+
+
 def _child_takes_a_connection(pool: BlockingPool, parents: Any, out: Any) -> None:
     mine = pool.get_connection()
     mine.send_command("PING")
