@@ -169,10 +169,11 @@ class KeyMaker:
     def _plan(self, sig: _CompiledSignature, func_id: str) -> _Plan:
         names = sig.all_names
         included = tuple(i for i, n in enumerate(names) if n not in self.ignore)
+        fid = func_id.encode("utf-8", "surrogatepass")  # a qualname may hold anything
         header = b"%s|%d:%s|%s" % (
             KEY_SCHEME,
-            len(func_id.encode()),
-            func_id.encode(),
+            len(fid),
+            fid,
             ",".join(names[i] for i in included).encode(),
         )
         text_pos = names.index(self.text_arg) if self.text_arg in names else None

@@ -216,5 +216,27 @@ def test_embedder_with_wrong_dimension_passes_through(redis_url: str) -> None:
     assert ask.cache_info().errors >= 1 and ask.cache_info().hits == 1
 
 
+@pytest.mark.parametrize(
+    "qualname",
+    ["ask\ud800", "ask\x1f\x1f\x00\n", "ask\udcff\x1f" * 2000],
+    ids=["surrogate", "separators", "long"],
+)
+def test_any_function_name_is_cached(cache: Cache, qualname: str) -> None:
+    """A name is for people (assigned `__qualname__`s may hold anything, and the stored
+    name is the last, free-form part of an entry's `meta`): never an error for the call."""
+    calls = []
+
+    def ask(prompt: str) -> str:
+        calls.append(prompt)
+        return f"ok:{prompt}"
+
+    ask.__qualname__ = qualname
+    f = semantic_lookup(threshold=0.8, tenant="t", cache=cache)(ask)
+    q = "How do I reset my password on the website?"
+    assert f(q) == f(q) == f"ok:{q}" and calls == [q]
+    assert f(q + " now") == f"ok:{q}" and calls == [q]  # a semantic hit
+    assert f.cache_info().errors == 0
+
+
 def test_the_table_is_large_enough() -> None:
     assert len(DECORATION) + len(CALLS) + len(VECTORS) + 2 >= 40

@@ -177,6 +177,8 @@ class RedisBackend(RedisSearch, RedisScan, RedisLocks, RedisRefusals):
             return None
         meta = unpack_meta(raw.get("meta"))
         if meta is None:
+            if "meta" not in raw:  # the previous format: absent for this one, as in `get`
+                return None
             raise CodecError(NO_META)
         value = self._decode(key, meta, raw.get("value"), [raw.get(f) for f in _BOUND_FIELDS])
         emb = raw.get("embedding")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pmm_memo import Cache, CacheManager, cached, semantic_lookup
+from pmm_memo import Cache, CacheManager, CodecError, cached, semantic_lookup
 from pmm_memo.backends._cluster_index import ids_of
 from pmm_memo.backends._index import describe_existing
 from pmm_memo.backends.redis import RedisBackend
@@ -275,4 +275,21 @@ def test_clearing_a_function_removes_its_format_1_entries(server_url: str) -> No
     assert f.cache_clear() == 4
     assert not any(client.exists(f.cache_key(x)) for x in range(4))
     assert all(client.exists(g.cache_key(x)) for x in range(4))
+    cache.close()
+
+
+def test_the_manager_reads_a_format_1_entry_as_absent(server_url: str) -> None:
+    """`put_cache` by the previous version, `get_cache` by this one (a rolling upgrade):
+    the entry is not there for this version (None), not an error for the caller; a
+    `meta` that does not unpack still is one (damage)."""
+    cache = make_cache("redis", server_url)
+    manager = CacheManager(cache=cache)
+    client = _client(cache)
+    key = manager.put_cache("t", "alice", "greeting", "Hello!")
+    as_format_1(client, key)
+    assert manager.get_cache("t", "greeting") is None
+    assert manager.report_wrong_hit("t", "greeting", 0.9) is False
+    client.hset(key, "meta", b"2\x1fstr")
+    with pytest.raises(CodecError):
+        manager.get_cache("t", "greeting")
     cache.close()
