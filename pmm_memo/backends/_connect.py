@@ -54,6 +54,10 @@ def _split(options: dict[str, Any]) -> tuple[dict[str, Any], int, float]:
 
 
 def _watch(pool: Any, options: dict[str, Any], retry: Any) -> Any:
+    # The cache reads raw bytes (values, vectors, digests): a `?decode_responses=true`
+    # in a URL shared with the application's own client applies to that client, not to
+    # this one. Set before the pool's first connection is made.
+    pool.connection_kwargs["decode_responses"] = False
     for name in ("failures", "replies"):
         if options.get(name) is not None:
             setattr(pool, name, options[name])

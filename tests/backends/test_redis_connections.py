@@ -58,3 +58,25 @@ def test_wrong_password_fails_open_and_is_never_logged(
     assert SECRET not in text
     report = CacheManager(make_cache("redis", url).config).health_check()
     assert report["healthy"] is False and SECRET not in str(report)
+
+
+@pytest.mark.parametrize("option", ["decode_responses=True", "decode_responses=yes"])
+def test_a_url_shared_with_a_decoding_client_still_caches(redis_url: str, option: str) -> None:
+    """`?decode_responses=...` is for the application's own client on the same URL; the
+    cache's clients read bytes whatever the URL says (was: every read an error)."""
+    import asyncio
+
+    url = f"{redis_url}?{option}"
+    assert _calls_cached(url) == (2, 0)
+    cache = make_cache("redis", url)
+
+    @cached(tenant="t", cache=cache)
+    async def g(x: int) -> bytes:
+        return b"\xff" * x
+
+    async def main() -> list[bytes]:
+        return [await g(2), await g(2)]
+
+    assert asyncio.run(main()) == [b"\xff\xff"] * 2
+    assert (g.cache_info().hits, g.cache_info().errors) == (1, 0)
+    cache.close()
