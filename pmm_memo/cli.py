@@ -24,8 +24,21 @@ from ._progress import Progress
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+def _cell(value: Any) -> str:
+    """A table cell as text that cannot steer the terminal: stored texts and user names
+    are anyone's input, so control, format and separator characters (escape
+    sequences, newlines, bidi overrides) are shown escaped (`\\x1b`), not sent."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode()
+        for c in text
+    )
+
+
 def _table(rows: list[list[Any]], header: list[str]) -> str:
-    cells = [[str(c) for c in r] for r in [header, *rows]]
+    cells = [[_cell(c) for c in r] for r in [header, *rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -123,3 +123,18 @@ def test_global_options_before_or_after_the_command(redis_url: str) -> None:
     # Given after the sub-command, the option is not lost to the top-level default.
     table = cli("--redis-url", redis_url, "health")
     assert table.returncode == 0 and not table.stdout.lstrip().startswith("{")
+
+
+def test_stored_text_cannot_steer_the_terminal(redis_url: str) -> None:
+    """User names and texts are anyone's input: escape sequences, newlines and bidi
+    overrides in them are printed escaped, never sent to the terminal as they are."""
+    manager = CacheManager(cache=make_cache("redis", redis_url))
+    text = "reset\x1b[2J my password\nFAKE ROW\u202e"
+    vec = manager.cache.embedder.embed([text])[0]
+    manager.put_cache("pmm_bot", "eve\x1b]0;owned\x07", "q1", text, embedding=vec)
+    out = cli("search", text, "--tenant", "pmm_bot", url=redis_url).stdout
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "\\x1b[2J" in out and "FAKE ROW" in out
+    assert len(out.strip().splitlines()) == 3  # header, rule, one row: no injected line
+    hits = as_json(cli("search", text, "--tenant", "pmm_bot", "--json", url=redis_url))
+    assert hits[0]["user"] == "eve\x1b]0;owned\x07"  # JSON keeps the data, escaped
