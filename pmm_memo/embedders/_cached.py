@@ -38,7 +38,7 @@ class CachedEmbedder:
         self.dim = inner.dim
         self.counters = Counters()
         model = getattr(inner, "model", inner.name)
-        self._material_head = f"pmm_embed|{model}|{inner.dim}|".encode()
+        self._material_head = f"pmm_embed|{model}|{inner.dim}|".encode("utf-8", "surrogatepass")
         self._fn_name = f"embeddings:{model}:{inner.dim}"
         self._fn = cache.digests.fn(self._fn_name)
         cache.stats.register(tenant, self.counters)
