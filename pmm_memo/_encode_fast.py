@@ -43,6 +43,13 @@ _SEQ_HEAD = {
 }
 
 
+# The same heads as text, in a dict keyed by the element's exact type: one subscript
+# checks the type (a str subclass is another key, as in the generic `_EXACT`) and finds
+# the head. For ASCII text, characters are bytes, so a whole list is one `join` and one
+# `encode` instead of a Python-level encode, length and two appends per element.
+_TEXT_HEAD = {str: [head.decode() for head in _STR_HEAD]}
+
+
 def _str_sequence(v: list[Any] | tuple[Any, ...], out: list[bytes]) -> bool:
     """A short list/tuple of plain str (retrieved passages, stop words, message texts):
     the generic encoder's bytes without its per-element dispatch and cycle bookkeeping
@@ -51,13 +58,28 @@ def _str_sequence(v: list[Any] | tuple[Any, ...], out: list[bytes]) -> bool:
     heads = _SEQ_HEAD[type(v)]
     if len(v) >= len(heads):
         return False
-    start = len(out)
+    try:
+        item_heads = [_TEXT_HEAD[type(item)][len(item)] for item in v]
+    except KeyError:  # not all plain str
+        return False
+    except IndexError:  # an element of _STR_LIMIT characters or more
+        return _str_items(v, heads, out)
+    parts = [*v, *v]
+    parts[::2] = item_heads  # head, item, head, item...
+    parts[1::2] = v
+    text = "".join(parts)
+    if not text.isascii():  # multi-byte UTF-8: lengths are in bytes, not characters
+        return _str_items(v, heads, out)
+    out.append(heads[len(v)])
+    out.append(text.encode())
+    return True
+
+
+def _str_items(v: list[Any] | tuple[Any, ...], heads: list[bytes], out: list[bytes]) -> bool:
+    """`_str_sequence` element by element, for text that is not all short ASCII."""
     append = out.append
     append(heads[len(v)])
     for item in v:
-        if type(item) is not str:
-            del out[start:]
-            return False
         data = item.encode()  # see encode_values
         n = len(data)
         append(_STR_HEAD[n] if n < _STR_LIMIT else b"s%d:" % n)
