@@ -113,11 +113,12 @@ class _Memo(SemanticMemo):
             # inlined (one frame and one tuple less): the same key, check and read.
             values: Sequence[Any] = args + tail
             included = hot.included
-            encoded = (
-                encode_values(values) if included is None else encode_included(values, included)
+            whole = (
+                encode_values(values, hot.header_sep)
+                if included is None
+                else encode_included(values, included, hot.header_sep)
             )
-            if encoded is not None:
-                whole = hot.header_sep + encoded
+            if whole is not None:
                 key = hot.prefix + xxh3_128_hexdigest(whole, seed=hot.seed)
                 memory = hot.memory
                 if memory is not None and not hot.breaker.is_open:
