@@ -7,6 +7,7 @@ short lists/tuples of str. Pure and I/O-free.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -14,7 +15,6 @@ from ._encoding import (
     _CANONICAL_NAN,
     _EXACT,
     _encode,
-    _pack_double,
     _Unencodable,
     encode_value,
 )
@@ -31,6 +31,7 @@ def _heads(make: Callable[[int], Any], unit: bytes, limit: int) -> list[bytes]:
     return heads
 
 
+_pack_tagged_double = struct.Struct(">cd").pack  # b"f" + _pack_double(v) in one call
 _UNIT = encode_value("a")
 # Up to 1 KB (passages, prompts): past it, formatting the prefix is small beside copying
 # and hashing the text. ~40 KB of bytes objects, built once.
@@ -106,12 +107,11 @@ def encode_values(values: Sequence[Any], head: bytes = b"") -> bytes | None:
                 # surrogate; one with a surrogate raises and takes the generic path.
                 data = v.encode()
                 n = len(data)
-                append(_STR_HEAD[n] if n < _STR_LIMIT else b"s%d:" % n)
-                append(data)
+                out += (_STR_HEAD[n] if n < _STR_LIMIT else b"s%d:" % n, data)
             elif t is int and 0 <= v < 256:
                 append(_SMALL_INT[v])
             elif t is float:  # inlined _enc_float (temperature, top_p, ...)
-                append(b"f" + _pack_double(v) if v == v else _CANONICAL_NAN)
+                append(_pack_tagged_double(b"f", v) if v == v else _CANONICAL_NAN)
             elif (t is list or t is tuple) and _str_sequence(v, out):
                 pass
             else:
