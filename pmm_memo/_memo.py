@@ -26,6 +26,7 @@ from ._encode_fast import encode_included, encode_values
 from ._memo_semantic import SemanticMemo
 from ._results import OneShot
 from ._runtime import default_cache
+from .backends.memory import MemoryBackend
 
 if TYPE_CHECKING:
     from ._cache import Cache
@@ -38,8 +39,54 @@ _BYPASS = Mode.BYPASS
 _DISABLED = Mode.DISABLED
 
 
+class _Hot:
+    """What the hit path of a plain function called positionally needs, for the cache it
+    last used: fixed for that cache, so a call reads it in one attribute; a call with
+    another cache (a new default from `configure()`) takes the general path, which
+    makes a new one. Never changed after it is made (threads read it without a lock)."""
+
+    __slots__ = (
+        "breaker",
+        "cache",
+        "flight",
+        "header_sep",
+        "included",
+        "memory",
+        "plan",
+        "prefix",
+        "seed",
+        "tails",
+    )
+
+    def __init__(self, cache: Cache | None, plan: _Plan | None, prefix: str) -> None:
+        self.cache = cache
+        self.prefix = prefix
+        # Per number of positional arguments the call may pass: the defaults after them.
+        self.tails: dict[int, tuple[Any, ...]] = {}
+        if cache is None or plan is None:
+            return
+        sig = plan.sig
+        self.plan = plan
+        for n in range(sig.fast_min, sig.npos + 1):
+            self.tails[n] = tuple(sig.defaults[n : plan.width])
+        self.included = None if plan.all_included else plan.included
+        self.header_sep = plan.header_sep
+        self.seed = cache.hash_seed
+        self.flight = cache.flight
+        self.breaker = cache.breaker
+        # The embedded backend: a hit is one call that reads and compares the check
+        # (the key material itself, see `Cache.check_is_material`).
+        backend = cache.backend
+        self.memory = backend if type(backend) is MemoryBackend else None
+
+
+_COLD = _Hot(None, None, "")
+
+
 class _Memo(SemanticMemo):
     """A decorated function's state (`MemoCore`, `SemanticMemo`) and its call paths."""
+
+    hot = _COLD  # see _Hot
 
     # -- sync path -------------------------------------------------------------------------
 
@@ -53,47 +100,64 @@ class _Memo(SemanticMemo):
         cache = self.explicit_cache
         if cache is None:
             cache = default_cache()
-        mode = current_mode()
-        counters = self.counters
-        used, prefix, _ = self._prefix
-        plan = self.fast_plan
+        hot = self.hot
         if (
-            mode is _NORMAL
-            and cache is used
-            and plan is not None
+            hot.cache is cache
             and instance is None
             and not kwargs
-            and plan.sig.fast_min <= len(args) <= plan.sig.npos
+            and current_mode() is _NORMAL
             and cache.enabled
+            and (tail := hot.tails.get(len(args))) is not None
         ):
             # The hit path of a plain function called positionally, `keyed`'s fast path
             # inlined (one frame and one tuple less): the same key, check and read.
-            values: Sequence[Any] = (
-                args if len(args) == plan.width else (*args, *plan.sig.defaults[len(args) :])
+            values: Sequence[Any] = args + tail
+            included = hot.included
+            whole = (
+                encode_values(values, hot.header_sep)
+                if included is None
+                else encode_included(values, included, hot.header_sep)
             )
-            encoded = (
-                encode_values(values)
-                if plan.all_included
-                else encode_included(values, plan.included)
-            )
-            if encoded is not None:
-                whole = plan.header_sep + encoded
-                key = prefix + xxh3_128_hexdigest(whole, seed=cache.hash_seed)
-                check = whole if cache.check_is_material else cache.check_of(whole)
-                seen = cache.flight.completed  # before the read: see _singleflight
+            if whole is not None:
+                key = hot.prefix + xxh3_128_hexdigest(whole, seed=hot.seed)
+                memory = hot.memory
+                if memory is not None and not hot.breaker.is_open:
+                    value = memory.hit(key, whole)
+                    if value is not MISSING:
+                        self.counters.hits += 1
+                        return value
+                # A miss, or not in process: the full read (expiry, a failed check
+                # counted as corrupt, the breaker and failures handled).
+                seen = hot.flight.completed  # before that read: see _singleflight
+                check = whole if memory is not None else cache.check_of(whole)
+                counters = self.counters
                 value = cache.read(key, check, counters)
                 if value is not MISSING:
                     counters.hits += 1
                     return value
                 return self._miss(
-                    wrapped, instance, args, kwargs, cache, mode, key, check, plan, values, seen
+                    wrapped,
+                    instance,
+                    args,
+                    kwargs,
+                    cache,
+                    _NORMAL,
+                    key,
+                    check,
+                    hot.plan,
+                    values,
+                    seen,
                 )
+        mode = current_mode()
         if mode is _DISABLED or not cache.enabled:
             return wrapped(*args, **kwargs)
         keyed = self.keyed(cache, args, kwargs, instance)
         if keyed is None:
             return wrapped(*args, **kwargs)  # raises the function's own TypeError
+        if hot.cache is not cache and self.fast_plan is not None:
+            self.hot = _Hot(cache, self.fast_plan, self._use(cache)[1])
         key, check, plan, values = keyed
+        counters = self.counters
         seen = cache.flight.completed  # before the read: see _singleflight
         if mode is _NORMAL:
             value = cache.read(key, check, counters)

@@ -126,9 +126,13 @@ class _CachedWrapper(_CacheAttributes):
         # Fixed for the wrapper's life (a bound method's __self__ never changes): the
         # call path reads one attribute instead of probing the function.
         d["_pmm_self"] = getattr(wrapped, "__self__", None) if binding in _SELF_BINDINGS else None
+        # What a call passes, in one attribute: with `__getattr__` defined, every attribute
+        # read goes through the slow hook (~300 instructions each, three per call).
+        d["_pmm_go"] = (d["_pmm_call"], wrapped, d["_pmm_self"])
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._pmm_call(self.__wrapped__, self._pmm_self, args, kwargs)
+        call, wrapped, instance = self._pmm_go
+        return call(wrapped, instance, args, kwargs)
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if self._pmm_binding in ("class", "builtin"):

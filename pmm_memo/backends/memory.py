@@ -19,15 +19,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import _forksafe
+from .._binding import MISSING
 from .._errors import CodecError
 from .._loaded import loaded_class
 from ._base import Entry, Neighbour, Stored, VectorQuery
-
-if TYPE_CHECKING:
-    import numpy as np
+from ._partition import _Partition
 
 _PartitionKey = tuple[str, str, str, str, str]  # tenant, fn, scope, user, embedder
 # Bytes a partition holds beyond its matrix (its key tuple and strings, the object, the
@@ -54,45 +53,6 @@ def approx_size(value: object, _depth: int = 0) -> int:
     if hasattr(value, "__dict__"):
         return size + approx_size(vars(value), _depth + 1)
     return size
-
-
-class _Partition:
-    """A growable float32 matrix with swap-remove, rows mapped to keys."""
-
-    __slots__ = ("keys", "matrix", "n")
-
-    def __init__(self, dim: int) -> None:
-        import numpy as np
-
-        # One row to start, doubling as it fills: most partitions (one per user and
-        # scope) hold a single entry.
-        self.matrix = np.empty((1, dim), dtype=np.float32)
-        self.keys: list[str] = []
-        self.n = 0
-
-    def add(self, key: str, vector: np.ndarray) -> int:
-        if self.n == self.matrix.shape[0]:
-            import numpy as np
-
-            grown = np.empty((self.n * 2, self.matrix.shape[1]), dtype=np.float32)
-            grown[: self.n] = self.matrix[: self.n]
-            self.matrix = grown
-        self.matrix[self.n] = vector
-        self.keys.append(key)
-        self.n += 1
-        return self.n - 1
-
-    def remove(self, row: int) -> str | None:
-        """Remove `row`; returns the key of the row moved into its place, if any."""
-        last = self.n - 1
-        moved = None
-        if row != last:
-            self.matrix[row] = self.matrix[last]
-            self.keys[row] = self.keys[last]
-            moved = self.keys[row]
-        self.keys.pop()
-        self.n -= 1
-        return moved
 
 
 @dataclass(slots=True)
@@ -158,6 +118,22 @@ class MemoryBackend:
         except KeyError:
             return rec.stored  # removed since the lookup: the read came first
         return rec.stored
+
+    def hit(self, key: str, check: str | bytes) -> Any:
+        """The value of the live entry under `key` if its check is `check`, else MISSING:
+        `get` and the caller's check compare in one call, for the hit path. A miss of any
+        kind (absent, expired, another check) is left to `get`, which expires."""
+        rec = self._data.get(key)
+        if rec is None:
+            return MISSING
+        stored = rec.stored
+        if stored.check != check or rec.expires_at <= self._clock():
+            return MISSING
+        try:
+            self._data.move_to_end(key)
+        except KeyError:
+            return stored.value  # removed since the lookup: the read came first (see `get`)
+        return stored.value
 
     def _expire(self, key: str, rec: _Record) -> None:
         with self._lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pmm_memo._binding import MISSING
 from pmm_memo.backends._base import Entry, VectorQuery
 from pmm_memo.backends.memory import MemoryBackend
 
@@ -52,6 +53,23 @@ def test_ttl_expiry() -> None:
     clock.now = 1.0
     assert b.get("a") is None
     assert b.count("t") == 0
+
+
+def test_hit_only_for_a_live_entry_with_the_same_check() -> None:
+    """`hit` (the in-process hit path) answers only what `get` + the check compare would:
+    another check (a hash collision) and an expired entry are misses, and a hit counts
+    as a use for the LRU order."""
+    clock = Clock()
+    b = MemoryBackend(max_entries=2, clock=clock)
+    b.set(entry("a", "va"), ttl_ms=1000)
+    b.set(entry("b", "vb"), ttl_ms=5000)
+    assert b.hit("a", b"m") == "va"
+    assert b.hit("a", b"other material") is MISSING
+    assert b.hit("absent", b"m") is MISSING
+    b.set(entry("c", "vc"), ttl_ms=5000)  # evicts b: a was used more recently
+    assert b.get("b") is None and b.hit("a", b"m") == "va"
+    clock.now = 1.0
+    assert b.hit("a", b"m") is MISSING
 
 
 def test_lru_eviction_keeps_recently_used() -> None:
