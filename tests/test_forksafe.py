@@ -227,3 +227,44 @@ def test_fork_while_another_thread_builds_the_default_cache(
         built = _runtime._default
         if built is not None:
             built.close()
+
+
+def _child_uses_cluster_bookkeeping(objs: Any, done: Any) -> None:
+    from types import SimpleNamespace
+
+    tags, indexes = objs
+    tags.note("fresh-tenant", "cache:fresh-tenant:" + "0" * 32)
+    indexes.invalidate()
+    done.put(indexes.names({0: [SimpleNamespace(name="127.0.0.1:1")]}, force=True))
+
+
+def test_a_child_forked_while_cluster_bookkeeping_is_locked_can_use_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The cluster backend's tenant and index bookkeeping (TenantTags, ShardIndexes):
+    a lock another thread held at the fork is a fresh lock in the child (was: the
+    child's first write of a new tenant, or its first index plan, hung forever)."""
+    from pmm_memo import _forksafe
+    from pmm_memo.backends._cluster_index import ShardIndexes
+    from pmm_memo.backends._cluster_tags import TenantTags
+
+    monkeypatch.setattr(_forksafe, "_LOCK_WAIT", 0.2)  # the parent forks past the holder
+    tags, indexes = TenantTags(), ShardIndexes("idx:cache:x:v2")
+    held, stop = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with tags._lock, indexes._lock:
+            held.set()
+            stop.wait(30)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert held.wait(5)
+    try:
+        names = _in_forked_child(
+            _child_uses_cluster_bookkeeping, (tags, indexes), "the child hung on a lock"
+        )
+    finally:
+        stop.set()
+        holder.join(5)
+    assert list(names) == ["127.0.0.1:1"]

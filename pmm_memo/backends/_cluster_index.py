@@ -38,6 +38,8 @@ from typing import Any
 import redis
 from redis.crc import key_slot
 
+from .. import _forksafe
+
 PLAN_TTL = 1.0  # seconds between re-derivations of the index names from the slot map
 
 
@@ -98,6 +100,13 @@ class ShardIndexes:
         # (primary, index name) pairs verified or created: a name that moved to another
         # primary (its slot migrated) must be created there too.
         self.ready: set[tuple[str, str]] = set()
+        _forksafe.track(self)  # a child forked while another thread held the lock
+
+    def _fork_lock(self) -> threading.Lock:
+        return self._lock
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
 
     def names(self, slots_cache: dict[int, list[Any]], force: bool = False) -> dict[str, str]:
         """{primary: index name}, re-derived at most every PLAN_TTL seconds."""

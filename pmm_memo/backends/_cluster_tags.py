@@ -21,6 +21,8 @@ import threading
 
 from redis.crc import key_slot
 
+from .. import _forksafe
+
 logger = logging.getLogger("pmm_memo")
 
 
@@ -40,6 +42,13 @@ class TenantTags:
 
     def __init__(self) -> None:
         self._seen: set[str] = set()
+        self._lock = threading.Lock()
+        _forksafe.track(self)  # a child forked while another thread held the lock
+
+    def _fork_lock(self) -> threading.Lock:
+        return self._lock
+
+    def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
 
     def note(self, tenant: str, key: str) -> None:
