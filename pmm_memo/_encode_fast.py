@@ -63,7 +63,10 @@ def _str_sequence(v: list[Any] | tuple[Any, ...], out: list[bytes]) -> bool:
         item_heads = [_TEXT_HEAD[type(item)][len(item)] for item in v]
     except KeyError:  # not all plain str
         return False
-    except IndexError:  # an element of _STR_LIMIT characters or more
+    except IndexError:  # an element of _STR_LIMIT characters or more: the items after
+        # it were not looked at, so their types are checked here
+        if not all(type(item) is str for item in v):
+            return False
         return _str_items(v, heads, out)
     parts = [*v, *v]
     parts[::2] = item_heads  # head, item, head, item...

@@ -65,7 +65,18 @@ def test_hot_path_falls_back_cleanly_mid_sequence() -> None:
     """A list that turns out not to be all str leaves no partial bytes behind."""
     from pmm_memo._encode_fast import encode_included
 
-    for value in (["a", "b", 1], ["a", ["b"]], ("a", None), ["a"] * 32, ["a", _Str("b")]):
+    long = "x" * 1024  # past the prefix table: the elements after it are checked too
+    for value in (
+        ["a", "b", 1],
+        ["a", ["b"]],
+        ("a", None),
+        ["a"] * 32,
+        ["a", _Str("b")],
+        [long, 5],
+        [long, _Str("b")],
+        ("é" * 600, b""),
+        [long + "x", "a", None],
+    ):
         assert encode_included(["p", value, 7], (0, 1, 2)) == b"".join(
             encode_value(v) for v in ("p", value, 7)
         )

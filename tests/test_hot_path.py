@@ -4,6 +4,8 @@ from `configure()`), a disabled cache, and bypass/refresh/disabled blocks."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pmm_memo
 from pmm_memo import Cache, CacheConfig, bypass, cached, disabled, refresh
 
@@ -66,3 +68,26 @@ def test_new_default_cache_is_used_at_once() -> None:
         assert len(runs) == 2
     finally:
         pmm_memo.configure()
+
+
+def test_a_long_str_followed_by_another_type_is_cached_not_raised() -> None:
+    """A list holding a str of 1,024+ characters and then a non-str (was: AttributeError
+    raised to the caller from the hot path's encoder) or a str subclass (was: encoded
+    as a plain str, the key of another call)."""
+
+    class Name(str):
+        pass
+
+    cache = Cache(CacheConfig())
+    calls: list[Any] = []
+
+    @cached(tenant="t", cache=cache)
+    def f(x: list[Any]) -> int:
+        calls.append(x)
+        return len(x)
+
+    long = "x" * 1100
+    assert f([long, 5]) == 2 and f([long, 5]) == 2
+    assert f([long, "a"]) == 2 and f([long, Name("a")]) == 2
+    assert len(calls) == 3 and f.cache_info().hits == 1
+    cache.close()
