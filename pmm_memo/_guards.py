@@ -148,14 +148,6 @@ def same_negation(query: str, cached: str) -> bool:
     return _negation(features(query), features(cached))
 
 
-def same_units(query: str, cached: str) -> bool:
-    return _units(features(query), features(cached))
-
-
-def opposite_flip(query: str, cached: str) -> bool:
-    return _flip(features(query), features(cached))
-
-
 def same_opposites(query: str, cached: str) -> bool:
     return _opposites(features(query), features(cached))
 

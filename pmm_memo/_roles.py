@@ -19,7 +19,7 @@ text, so "which" one moved is never a guess):
 
 "than" is special: "Is C# better than Java?" asks what "Is Java worse than C#?" asks. A
 role exchange that involves "than" is therefore forgiven when an opposite pair also
-flips (`_guards.opposite_flip`), and the other way round.
+flips (`_guards._flip`), and the other way round.
 
 Pure functions; the tokens come from `_text_features.tokens`.
 """

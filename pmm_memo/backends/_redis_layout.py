@@ -208,16 +208,22 @@ class RedisEntries:
         return n
 
     def _stored(self, key: str, raw: list[Any]) -> Stored | None:
-        """An exact read's verified value. A hash without `meta` is a miss: absent, or an
-        entry of the previous format (one field each), which this miss's store rewrites.
-        A `meta` that does not unpack is damage: CodecError, like any other."""
-        meta = unpack_meta(raw[0])
+        """An exact read's verified value (None: a miss, see `present_meta`)."""
+        meta = present_meta(raw[0])
         if meta is None:
-            if raw[0] is None:
-                return None
-            raise CodecError(NO_META)
+            return None
         value = self._decode(key, meta, raw[1], raw[2:])
         return Stored(value, _u(meta.check))
+
+
+def present_meta(raw: Any) -> Meta | None:
+    """The `meta` of an entry read by key. None when it has none: absent, or an entry of
+    the previous format (one field each), which that miss's own store rewrites. A `meta`
+    that does not unpack is damage: CodecError, like any other."""
+    meta = unpack_meta(raw)
+    if meta is None and raw is not None:
+        raise CodecError(NO_META)
+    return meta
 
 
 def _command(client: redis.Redis, *args: Any) -> Any:

@@ -38,7 +38,6 @@ from ._connect import (
     close_client,
     sync_client,
 )
-from ._entry_meta import NO_META, unpack_meta
 from ._index import IndexSpec
 from ._limits import RedisRefusals, ServerLimits, entry_size, foreign_key, wrong_type
 from ._redis_layout import (  # re-exported: the cluster backend, CLI and tests use them
@@ -51,6 +50,7 @@ from ._redis_layout import (  # re-exported: the cluster backend, CLI and tests 
     _raw,
     _u,
     glob_escape,
+    present_meta,
 )
 from ._redis_locks import RedisLocks
 from ._redis_scan import RedisScan
@@ -175,11 +175,9 @@ class RedisBackend(RedisSearch, RedisScan, RedisLocks, RedisRefusals):
         raw: dict[str, bytes] = {_u(k): v for k, v in reply.items()}
         if not raw:
             return None
-        meta = unpack_meta(raw.get("meta"))
-        if meta is None:
-            if "meta" not in raw:  # the previous format: absent for this one, as in `get`
-                return None
-            raise CodecError(NO_META)
+        meta = present_meta(raw.get("meta"))
+        if meta is None:  # the previous format: absent for this one, as in `get`
+            return None
         value = self._decode(key, meta, raw.get("value"), [raw.get(f) for f in _BOUND_FIELDS])
         emb = raw.get("embedding")
         vector = None
