@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import _forksafe
 from ._binding import MISSING
@@ -29,7 +29,15 @@ from ._errors import CodecError
 from ._shared_stats import SharedStats
 from ._singleflight import AsyncSingleFlight, SingleFlight
 from ._stats import Counters
-from .backends._base import Backend, Entry, Neighbour, Stored, VectorQuery
+from .backends._base import (
+    Backend,
+    Entry,
+    Neighbour,
+    ReadAndSearch,
+    ReadsAhead,
+    Stored,
+    VectorQuery,
+)
 
 if TYPE_CHECKING:
     from ._embedder_id import EmbedderId
@@ -85,6 +93,12 @@ class Cache(CacheEmbedding, CacheLocks):
         self.replies = 0
         # The embedded backend proves an entry with the key material itself.
         self.check_is_material = self.backend.name == "memory"
+        # The exact read and the KNN in one round trip, when the backend can (_read_ahead).
+        self.reads_ahead: ReadsAhead | None = (
+            cast("ReadsAhead", self.backend)
+            if getattr(self.backend, "reads_ahead", False)
+            else None
+        )
         # A factory, not the client: the cluster backend connects on first use.
         self.stats = SharedStats(getattr(self.backend, "stats_client", None))
 
@@ -266,6 +280,49 @@ class Cache(CacheEmbedding, CacheLocks):
 
     def knn(self, query: VectorQuery, counters: Counters) -> list[Neighbour]:
         return self._guarded("search", lambda: self.backend.knn(query), [], counters)
+
+    def read_knn(
+        self, key: str, check: str | bytes, query: VectorQuery, counters: Counters
+    ) -> tuple[Any, list[Neighbour]] | None:
+        """`read` and `knn` in one round trip: (the value or MISSING, the neighbours), or
+        None when not done that way (the backend cannot, the breaker is open, or the
+        reply needs the two-step path's judgement): the caller reads, then searches."""
+        ahead = self.reads_ahead
+        if ahead is None or self.breaker.is_open:
+            return None
+        since = self.replies
+        try:
+            both = ahead.get_knn(key, query)
+        except Exception as exc:
+            self._failed("read", exc, counters, since)
+            return MISSING, []
+        return self._read_and_found(key, check, both, counters)
+
+    async def aread_knn(
+        self, key: str, check: str | bytes, query: VectorQuery, counters: Counters
+    ) -> tuple[Any, list[Neighbour]] | None:
+        ahead = self.reads_ahead
+        if ahead is None or self.breaker.is_open:
+            return None
+        since = self.replies
+        try:
+            both = await ahead.aget_knn(key, query)
+        except Exception as exc:
+            self._failed("read", exc, counters, since)
+            return MISSING, []
+        return self._read_and_found(key, check, both, counters)
+
+    def _read_and_found(
+        self, key: str, check: str | bytes, both: ReadAndSearch | None, counters: Counters
+    ) -> tuple[Any, list[Neighbour]] | None:
+        if both is None:
+            return None
+        self.replies += 1
+        stored, found = both
+        if isinstance(stored, CodecError):
+            self._corrupt(key, stored, counters)
+            return MISSING, found
+        return self._verified(key, check, stored, counters), found
 
     def raise_min_similarity(self, key: str, similarity: float, counters: Counters) -> bool:
         """Feedback on a wrong hit: the entry needs more than `similarity` from now on."""

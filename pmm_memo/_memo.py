@@ -10,6 +10,10 @@ Order of work for a call (semantic steps only for `semantic_lookup`):
    min_similarity raised by `report_wrong_hit`, the guards of `_guards`, changed
    sentences) and the optional judge (`_verify`) is a hit;
 5. single-flight: the first concurrent caller computes and stores, others wait for it.
+
+A `semantic_lookup` function whose exact reads keep missing embeds first and sends step
+3's read with step 4's KNN query, in one round trip (`SemanticMemo.read_ahead`); its own
+entry still wins over any neighbour.
 """
 
 from __future__ import annotations
@@ -131,10 +135,12 @@ class _Memo(SemanticMemo):
                 seen = hot.flight.completed  # before that read: see _singleflight
                 check = whole if memory is not None else cache.check_of(whole)
                 counters = self.counters
-                value = cache.read(key, check, counters)
-                if value is not MISSING:
-                    counters.hits += 1
-                    return value
+                ahead = self.ahead  # the read goes with the KNN query (see AHEAD_AFTER)
+                if not ahead:
+                    value = cache.read(key, check, counters)
+                    if value is not MISSING:
+                        counters.hits += 1
+                        return value
                 return self._miss(
                     wrapped,
                     instance,
@@ -147,6 +153,7 @@ class _Memo(SemanticMemo):
                     hot.plan,
                     values,
                     seen,
+                    ahead,
                 )
         mode = current_mode()
         if mode is _DISABLED or not cache.enabled:
@@ -159,13 +166,14 @@ class _Memo(SemanticMemo):
         key, check, plan, values = keyed
         counters = self.counters
         seen = cache.flight.completed  # before the read: see _singleflight
-        if mode is _NORMAL:
+        ahead = mode is _NORMAL and self.ahead
+        if mode is _NORMAL and not ahead:
             value = cache.read(key, check, counters)
             if value is not MISSING:
                 counters.hits += 1
                 return value
         return self._miss(
-            wrapped, instance, args, kwargs, cache, mode, key, check, plan, values, seen
+            wrapped, instance, args, kwargs, cache, mode, key, check, plan, values, seen, ahead
         )
 
     def _miss(
@@ -181,21 +189,35 @@ class _Memo(SemanticMemo):
         plan: _Plan,
         values: Sequence[Any],
         seen: int,
+        ahead: bool = False,
     ) -> Any:
-        """After a read that found nothing (or none made: refresh, bypass): semantic
-        lookup, then single-flight compute and store."""
+        """After a read that found nothing (or none made: refresh, bypass; or `ahead`: the
+        read goes with the KNN query), semantic lookup, then single-flight compute and
+        store."""
         counters = self.counters
         vector = None
         call = self.call_of(plan, values, instance)  # a miss: the entry needs the details
         sem = self.semantic_of(cache, call) if self.embed_key else None
         text = None if sem is None else sem.text
+        found = None
         if mode is _NORMAL and self.semantic and sem is not None and text is not None:
             vector = cache.embed(text.window, counters)
-            if vector is not None:
+        if ahead:
+            if sem is not None and vector is not None:
+                value, found = self.read_ahead(cache, call, sem, vector, key, check)
+            else:
+                value = cache.read(key, check, counters)  # nothing to search with
+            if value is not MISSING:
+                self.exact_found()
+                counters.hits += 1
+                return value
+        elif mode is _NORMAL and self.semantic:
+            self.exact_missed(cache)
+            if sem is not None and vector is not None:
                 found = self.lookup(cache, call, sem, vector)
-                if found is not None and self.verified(text.window, found):
-                    counters.semantic_hits += 1
-                    return found.value
+        if found is not None and text is not None and self.verified(text.window, found):
+            counters.semantic_hits += 1
+            return found.value
         if mode is _BYPASS:
             counters.misses += 1
             return wrapped(*args, **kwargs)
@@ -266,7 +288,8 @@ class _Memo(SemanticMemo):
         counters = self.counters
         vector = None
         seen = cache.aflight.completed
-        if mode is _NORMAL:
+        ahead = mode is _NORMAL and self.ahead  # see _miss
+        if mode is _NORMAL and not ahead:
             value = await cache.aread(key, check, counters)
             if value is not MISSING:
                 counters.hits += 1
@@ -274,13 +297,25 @@ class _Memo(SemanticMemo):
         call = self.call_of(plan, values, instance)
         sem = self.semantic_of(cache, call) if self.embed_key else None
         text = None if sem is None else sem.text
+        found = None
         if mode is _NORMAL and self.semantic and sem is not None and text is not None:
             vector = await cache.aembed(text.window, counters)
-            if vector is not None:
+        if ahead:
+            if sem is not None and vector is not None:
+                value, found = await self.aread_ahead(cache, call, sem, vector, key, check)
+            else:
+                value = await cache.aread(key, check, counters)
+            if value is not MISSING:
+                self.exact_found()
+                counters.hits += 1
+                return value
+        elif mode is _NORMAL and self.semantic:
+            self.exact_missed(cache)
+            if sem is not None and vector is not None:
                 found = await self.alookup(cache, call, sem, vector)
-                if found is not None and await self.averified(text.window, found):
-                    counters.semantic_hits += 1
-                    return found.value
+        if found is not None and text is not None and await self.averified(text.window, found):
+            counters.semantic_hits += 1
+            return found.value
         if mode is _BYPASS:
             counters.misses += 1
             return await wrapped(*args, **kwargs)

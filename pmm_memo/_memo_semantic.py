@@ -9,6 +9,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ._binding import MISSING
 from ._keys import BoundCall
 from ._memo_core import MemoCore
 from ._semantic import SemanticText, prepare
@@ -26,8 +27,19 @@ class _Semantic(NamedTuple):
     scope: str  # digest of what must be equal for a semantic match
 
 
+# A `semantic_lookup` function whose exact reads found nothing this many times in a row
+# sends its next exact read in the KNN query's round trip (`Cache.read_knn`): every call
+# a paraphrase or a new question. Its first exact hit goes back to reading first, so an
+# embedding and a KNN are spent ahead of an exact hit at most once per such run.
+AHEAD_AFTER = 8
+
+
 class SemanticMemo(MemoCore):
     """MemoCore plus semantic matching (used by `embed_key` and `semantic_lookup`)."""
+
+    ahead = False  # read ahead: see AHEAD_AFTER (class defaults, set per instance)
+    _missed = 0  # exact reads in a row that found nothing
+    _hits_seen = 0  # counters.hits when _missed was last counted
 
     def semantic_of(self, cache: Cache, call: BoundCall) -> _Semantic:
         """What this call contributes to matching: its text (None: nothing to embed) and
@@ -136,9 +148,19 @@ class SemanticMemo(MemoCore):
     ) -> Neighbour | None:
         """The neighbour the matcher accepts (the judge, if any, is asked by the caller: it
         may be async), or None. `record=False`: no similarity or rejection is counted."""
-        assert self.matcher is not None and sem.text is not None
         query = self.query(cache, call, sem, vector)
-        found = cache.knn(query, self.counters)
+        return self.accept(cache, query, sem, cache.knn(query, self.counters), record)
+
+    def accept(
+        self,
+        cache: Cache,
+        query: VectorQuery,
+        sem: _Semantic,
+        found: list[Neighbour],
+        record: bool = True,
+    ) -> Neighbour | None:
+        """The first of `found` that the matcher accepts, or None."""
+        assert self.matcher is not None and sem.text is not None
         if found and record:
             self.counters.record_similarity(found[0].similarity)
         counters = self.counters if record else None
@@ -148,6 +170,76 @@ class SemanticMemo(MemoCore):
             ):
                 return c.neighbour
         return None
+
+    # -- reading ahead (see AHEAD_AFTER) ------------------------------------------------------
+
+    def exact_missed(self, cache: Cache) -> None:
+        """This function's exact read found nothing (read in its own round trip): after
+        AHEAD_AFTER such reads with no exact hit between them (told by `counters.hits`),
+        its next calls read ahead. Plain attributes: a lost update under threads only
+        delays the switch."""
+        if cache.reads_ahead is None:
+            return
+        hits = self.counters.hits
+        if hits != self._hits_seen:
+            self._hits_seen = hits
+            self._missed = 0
+        self._missed += 1
+        if self._missed >= AHEAD_AFTER:
+            self.ahead = True
+
+    def exact_found(self) -> None:
+        """A read ahead found the call's own entry: back to reading it first."""
+        self.ahead = False
+        self._missed = 0
+
+    def read_ahead(
+        self,
+        cache: Cache,
+        call: BoundCall,
+        sem: _Semantic,
+        vector: Any,
+        key: str,
+        check: str | bytes,
+    ) -> tuple[Any, Neighbour | None]:
+        """The exact read and the KNN in one round trip (two steps when the cache cannot):
+        (the call's own value or MISSING, the neighbour the matcher accepts or None)."""
+        query = self.query(cache, call, sem, vector)
+        counters = self.counters
+        both = cache.read_knn(key, check, query, counters)
+        if both is None:
+            value = cache.read(key, check, counters)
+            if value is not MISSING:
+                return value, None
+            found = cache.knn(query, counters)
+        else:
+            value, found = both
+            if value is not MISSING:
+                return value, None
+        return MISSING, self.accept(cache, query, sem, found)
+
+    async def aread_ahead(
+        self,
+        cache: Cache,
+        call: BoundCall,
+        sem: _Semantic,
+        vector: Any,
+        key: str,
+        check: str | bytes,
+    ) -> tuple[Any, Neighbour | None]:
+        query = self.query(cache, call, sem, vector)
+        counters = self.counters
+        both = await cache.aread_knn(key, check, query, counters)
+        if both is None:
+            value = await cache.aread(key, check, counters)
+            if value is not MISSING:
+                return value, None
+            found = await cache.aknn(query, counters)
+        else:
+            value, found = both
+            if value is not MISSING:
+                return value, None
+        return MISSING, await self.aaccept(cache, query, sem, found)
 
     def verified(self, text: str, n: Neighbour) -> bool:
         if self.judge is None:
@@ -168,9 +260,19 @@ class SemanticMemo(MemoCore):
     async def alookup(
         self, cache: Cache, call: BoundCall, sem: _Semantic, vector: Any, record: bool = True
     ) -> Neighbour | None:
-        assert self.matcher is not None and sem.text is not None
         query = self.query(cache, call, sem, vector)
         found = await cache.aknn(query, self.counters)
+        return await self.aaccept(cache, query, sem, found, record)
+
+    async def aaccept(
+        self,
+        cache: Cache,
+        query: VectorQuery,
+        sem: _Semantic,
+        found: list[Neighbour],
+        record: bool = True,
+    ) -> Neighbour | None:
+        assert self.matcher is not None and sem.text is not None
         if found and record:
             self.counters.record_similarity(found[0].similarity)
         counters = self.counters if record else None

@@ -131,3 +131,16 @@ class Backend(Protocol):
     async def adelete(self, key: str) -> bool: ...
     async def aknn(self, query: VectorQuery) -> list[Neighbour]: ...
     async def araise_min_similarity(self, key: str, similarity: float) -> bool: ...
+
+
+# An exact read's entry (its CodecError when damaged; None: no entry) and the neighbours
+# of a KNN query, answered in one round trip.
+ReadAndSearch = tuple["Stored | CodecError | None", list[Neighbour]]
+
+
+class ReadsAhead(Protocol):
+    """A backend that can send an exact read and a KNN query together (see
+    `_read_ahead`); None from either method: not done, read and search in two steps."""
+
+    def get_knn(self, key: str, query: VectorQuery) -> ReadAndSearch | None: ...
+    async def aget_knn(self, key: str, query: VectorQuery) -> ReadAndSearch | None: ...

@@ -40,6 +40,7 @@ from ._connect import (
 )
 from ._index import IndexSpec
 from ._limits import RedisRefusals, ServerLimits, entry_size, foreign_key, wrong_type
+from ._read_ahead import ReadAhead
 from ._redis_layout import (  # re-exported: the cluster backend, CLI and tests use them
     _BOUND_FIELDS,
     _READ_FIELDS,
@@ -82,7 +83,7 @@ _RAISE_MIN_SIM_SCRIPT = (
 )
 
 
-class RedisBackend(RedisSearch, RedisScan, RedisLocks, RedisRefusals):
+class RedisBackend(RedisSearch, ReadAhead, RedisScan, RedisLocks, RedisRefusals):
     name = "redis"
 
     def __init__(

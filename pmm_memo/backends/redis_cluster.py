@@ -46,6 +46,7 @@ _ORPHANS: list[Any] = []
 class RedisClusterBackend(ShardPolicy, ClusterSearch, RedisBackend):
     name = "redis"
     cluster = True
+    reads_ahead = False  # a key lives on one primary, the KNN runs on all (_read_ahead)
 
     def __init__(self, url: str, *, breaker_interval: float = 5.0, **kwargs: Any) -> None:
         self._cluster: redis.cluster.RedisCluster | None = None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pmm_memo import CacheConfig, ConfigError, cached
+from pmm_memo import CacheConfig, ConfigError, cached, semantic_lookup
 from pmm_memo._config import mask_url
 from pmm_memo.backends._connect import SentinelTarget, parse_sentinel_url
 from tests.conftest import SLOW_MACHINE, make_cache, run
@@ -94,6 +94,42 @@ def test_caching_through_sentinel(sentinel: tuple[ValkeyServer, SentinelServer])
     assert run(both()) == [4, 4]
     assert calls == [1, -5]
     assert master.client().exists(f.cache_key(1)) == 1  # the entry is on the master
+    cache.close()
+
+
+def test_semantic_reads_ahead_through_sentinel(
+    sentinel: tuple[ValkeyServer, SentinelServer],
+) -> None:
+    """The combined exact read + KNN (backends._read_ahead) on Sentinel-managed
+    connections, sync and async."""
+    _, watcher = sentinel
+    cache = make_cache("redis", f"redis+sentinel://127.0.0.1:{watcher.port}/mymaster/0")
+
+    @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
+    def ask(prompt: str) -> str:
+        return f"answer: {prompt}"
+
+    @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
+    async def aask(prompt: str) -> str:
+        return f"async answer: {prompt}"
+
+    assert ask("How do I reset my password?") == "answer: How do I reset my password?"
+    ask._memo().ahead = True
+    assert ask("how do i reset my password") == "answer: How do I reset my password?"
+    assert ask._memo().ahead  # a semantic hit: still reading ahead
+    assert ask("How do I reset my password?") == "answer: How do I reset my password?"
+    assert not ask._memo().ahead and ask.cache_info().hits == 1
+
+    async def both() -> list[str]:
+        first = await aask("What is the capital of France?")
+        aask._memo().ahead = True
+        out = [first, await aask("what is the capital of france"), await aask(first[14:])]
+        await cache.aclose()
+        return out
+
+    assert run(both()) == ["async answer: What is the capital of France?"] * 3
+    assert aask.cache_info().hits == 1 and aask.cache_info().semantic_hits == 1
+    assert ask.cache_info().errors == aask.cache_info().errors == 0
     cache.close()
 
 

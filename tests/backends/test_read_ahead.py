@@ -1,0 +1,170 @@
+"""RedisBackend.get_knn / aget_knn: the exact read and the KNN query in one round trip
+answer what `get` and `knn` answer apart, hand back None for everything the two-step
+path must judge, and leave the connection in step for the next command."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from pmm_memo import Cache, CacheConfig, semantic_lookup
+from pmm_memo.backends._base import VectorQuery
+from pmm_memo.backends.redis import RedisBackend
+from tests.conftest import run
+from tests.support.entry_meta import write_meta
+from tests.support.servers import ValkeyServer
+
+Q = "How do I reset my password?"
+NEAR = "how do i reset my password"
+
+
+@pytest.fixture(params=[None, "s" * 32], ids=["unsigned", "signed"])
+def rig(
+    redis_url: str, request: pytest.FixtureRequest
+) -> Iterator[tuple[Cache, Any, RedisBackend]]:
+    # One pooled connection: every command reuses it, so a reply left unread by the
+    # combined read would answer the next command. Signed: the read also fetches what
+    # the signature binds.
+    cache = Cache(
+        CacheConfig(
+            redis_url=redis_url,
+            embedder="offline",
+            embedding_dimensions=64,
+            max_connections=1,
+            signing_key=request.param,
+        )
+    )
+
+    @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
+    def ask(prompt: str) -> str:
+        return f"answer: {prompt}"
+
+    ask(Q)  # stored, with its vector; the index exists now
+    backend = cache.backend
+    assert isinstance(backend, RedisBackend)
+    yield cache, ask, backend
+    cache.close()
+
+
+def _query(cache: Cache, ask: Any, text: str) -> tuple[str, VectorQuery]:
+    memo = ask._memo()
+    call = memo.keys.bind((text,), {}, False)
+    sem = memo.semantic_of(cache, call)
+    vector = cache.embed(sem.text.window, memo.counters)
+    key = memo.key_of(cache, call)[0]
+    return key, memo.query(cache, call, sem, vector)
+
+
+def _apart(backend: RedisBackend, key: str, query: VectorQuery) -> tuple[Any, list[Any]]:
+    return backend.get(key), backend.knn(query)
+
+
+@pytest.mark.parametrize("text", [Q, NEAR, "What is the capital of France?"])
+def test_answers_what_get_and_knn_answer(rig: Any, text: str) -> None:
+    cache, ask, backend = rig
+    key, query = _query(cache, ask, text)
+    both = backend.get_knn(key, query)
+    assert both is not None
+    stored, found = both
+    expected_stored, expected_found = _apart(backend, key, query)
+    assert stored == expected_stored
+    assert [(n.key, round(n.similarity, 6), n.value) for n in found] == [
+        (n.key, round(n.similarity, 6), n.value) for n in expected_found
+    ]
+    assert found and found[0].value == f"answer: {Q}"
+    assert (stored is not None) == (text == Q)
+
+
+def test_async_twin_answers_the_same(rig: Any) -> None:
+    cache, ask, backend = rig
+    for text in (Q, NEAR):
+        key, query = _query(cache, ask, text)
+        got = run(backend.aget_knn(key, query))
+        assert got is not None
+        assert got[0] == backend.get(key)
+        assert [n.key for n in got[1]] == [n.key for n in backend.knn(query)]
+
+
+def test_damaged_entry_is_its_codec_error(rig: Any, redis_url: str) -> None:
+    cache, ask, backend = rig
+    key, query = _query(cache, ask, Q)
+    client = redis.Redis.from_url(redis_url)
+    write_meta(client, key, checksum=b"0" * 16)
+    both = backend.get_knn(key, query)
+    assert both is not None
+    assert isinstance(both[0], Exception) and "checksum" in str(both[0]).lower()
+    assert backend.client.ping()  # still in step
+
+
+def test_error_replies_go_the_two_step_way_and_keep_the_connection_in_step(
+    rig: Any, redis_url: str
+) -> None:
+    cache, ask, backend = rig
+    client = redis.Redis.from_url(redis_url)
+    key, query = _query(cache, ask, "a key of another type")
+    client.set(key, "a string, not a hash")  # HMGET: WRONGTYPE
+    assert backend.get_knn(key, query) is None
+    assert run(backend.aget_knn(key, query)) is None
+    assert backend.client.echo("next") == b"next"  # the second reply was read too
+    key, query = _query(cache, ask, NEAR)
+    assert backend.index is not None
+    client.execute_command("FT.DROPINDEX", backend.index.name)  # FT.SEARCH: no such index
+    assert backend.get_knn(key, query) is None
+    assert backend.client.echo("next") == b"next"
+
+
+def test_no_index_yet_is_none(redis_url: str) -> None:
+    cache = Cache(CacheConfig(redis_url=redis_url, embedder="offline", embedding_dimensions=64))
+    backend = cache.backend
+    assert isinstance(backend, RedisBackend)
+    import numpy as np
+
+    query = VectorQuery(tenant="t", vector=np.ones(64, dtype=np.float32), k=2)
+    assert backend.get_knn("cache:t:x", query) is None  # the two-step path creates it
+    cache.close()
+
+
+def test_stale_socket_is_redialled(rig: Any, redis_url: str) -> None:
+    cache, ask, backend = rig
+    key, query = _query(cache, ask, Q)
+    client = redis.Redis.from_url(redis_url)
+    client.client_kill_filter(_type="normal", skipme=True)  # every pooled socket dies
+    both = backend.get_knn(key, query)
+    assert both is not None and both[0] is not None
+
+
+def test_server_down_is_none_then_timeout_raises(tmp_path: Any) -> None:
+    server = ValkeyServer(search=True, log_dir=tmp_path).start()
+    try:
+        cache = Cache(
+            CacheConfig(
+                redis_url=server.url,
+                embedder="offline",
+                embedding_dimensions=64,
+                socket_timeout=0.3,
+            )
+        )
+
+        @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
+        def ask(prompt: str) -> str:
+            return prompt
+
+        ask(Q)
+        backend = cache.backend
+        assert isinstance(backend, RedisBackend)
+        key, query = _query(cache, ask, NEAR)
+        server.freeze()
+        try:
+            with pytest.raises(redis.TimeoutError):  # counted as a failed read by Cache
+                backend.get_knn(key, query)
+        finally:
+            server.thaw()
+        server.kill()
+        # Refused: not judged here (the two-step path counts it once, opens the breaker).
+        assert backend.get_knn(key, query) is None
+        cache.close()
+    finally:
+        server.stop()
