@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._binding import MISSING
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ._cache import Cache
+    from ._candidates import Candidate
 
 
 class _Semantic(NamedTuple):
@@ -151,6 +153,16 @@ class SemanticMemo(MemoCore):
         query = self.query(cache, call, sem, vector)
         return self.accept(cache, query, sem, cache.knn(query, self.counters), record)
 
+    def _candidates(
+        self, query: VectorQuery, sem: _Semantic, found: list[Neighbour], record: bool
+    ) -> Iterator[Candidate]:
+        """The matcher's candidates among `found` (recording the nearest similarity)."""
+        assert self.matcher is not None and sem.text is not None
+        if found and record:
+            self.counters.record_similarity(found[0].similarity)
+        counters = self.counters if record else None
+        return self.matcher.candidates(query, sem.text, found, counters)
+
     def accept(
         self,
         cache: Cache,
@@ -160,11 +172,8 @@ class SemanticMemo(MemoCore):
         record: bool = True,
     ) -> Neighbour | None:
         """The first of `found` that the matcher accepts, or None."""
-        assert self.matcher is not None and sem.text is not None
-        if found and record:
-            self.counters.record_similarity(found[0].similarity)
-        counters = self.counters if record else None
-        for c in self.matcher.candidates(query, sem.text, found, counters):
+        for c in self._candidates(query, sem, found, record):
+            assert self.matcher is not None
             if c.compare is None or self.matcher.confirm(
                 cache.embed_many(c.compare, self.counters)
             ):
@@ -272,11 +281,8 @@ class SemanticMemo(MemoCore):
         found: list[Neighbour],
         record: bool = True,
     ) -> Neighbour | None:
-        assert self.matcher is not None and sem.text is not None
-        if found and record:
-            self.counters.record_similarity(found[0].similarity)
-        counters = self.counters if record else None
-        for c in self.matcher.candidates(query, sem.text, found, counters):
+        for c in self._candidates(query, sem, found, record):
+            assert self.matcher is not None
             if c.compare is None or self.matcher.confirm(
                 await cache.aembed_many(c.compare, self.counters)
             ):
