@@ -319,10 +319,16 @@ class Cache(CacheEmbedding, CacheLocks):
             return None
         self.replies += 1
         stored, found = both
-        if isinstance(stored, CodecError):
-            self._corrupt(key, stored, counters)
-            return MISSING, found
-        return self._verified(key, check, stored, counters), found
+        if isinstance(stored, Exception):
+            value = self._read_failed(key, stored, counters)
+        else:
+            value = self._verified(key, check, stored, counters)
+        if isinstance(found, Exception):
+            # As in two steps: an exact hit never sees the search; a miss counts its failure.
+            if value is MISSING:
+                self._failed("search", found, counters)
+            return value, []
+        return value, found
 
     def raise_min_similarity(self, key: str, similarity: float, counters: Counters) -> bool:
         """Feedback on a wrong hit: the entry needs more than `similarity` from now on."""

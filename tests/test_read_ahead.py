@@ -267,3 +267,41 @@ def test_a_failing_server_never_reaches_the_caller(tmp_path: Any) -> None:
         assert ask.cache_info().errors >= 1 and cache.breaker.is_open
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_an_unreadable_neighbour_never_hides_the_own_entry(
+    cache: Cache, redis_url: str, mode: str
+) -> None:
+    """A neighbour whose fields do not decode fails the search, as `knn` fails it in two
+    steps; the call's own entry, read in the same round trip, is still its answer (it
+    ends the run, nothing is counted), and a paraphrase counts the failed search."""
+    calls: list[str] = []
+    if mode == "sync":
+        fn: Any = _asker(cache, calls)
+        ask = fn
+    else:
+
+        @semantic_lookup(threshold=0.9, tenant="t", cache=cache, user_arg="user")
+        async def fn(prompt: str, user: str = "alice") -> str:
+            calls.append(prompt)
+            return f"{user}: {prompt}"
+
+        def ask(prompt: str) -> Any:
+            return run(fn(prompt))
+
+    own = "What is the capital of France?"
+    for text in [Q, *NEARS[: AHEAD_AFTER - 1], own]:
+        assert ask(text) in (f"alice: {Q}", f"alice: {own}")
+    memo = fn._memo()
+    assert memo.ahead and calls == [Q, own]
+    redis.Redis.from_url(redis_url).hset(fn.cache_key(Q), "text", b"\xff\xfe damaged")
+    memo.ahead = True
+    before = fn.cache_info()
+    assert ask(own) == f"alice: {own}"
+    info = fn.cache_info()
+    assert calls == [Q, own] and not memo.ahead
+    assert (info.hits, info.errors, info.misses) == (before.hits + 1, before.errors, before.misses)
+    memo.ahead = True
+    assert ask(NEARS[0]) == f"alice: {NEARS[0]}"  # no neighbour readable: the function's
+    assert fn.cache_info().errors == before.errors + 1

@@ -133,9 +133,11 @@ class Backend(Protocol):
     async def araise_min_similarity(self, key: str, similarity: float) -> bool: ...
 
 
-# An exact read's entry (its CodecError when damaged; None: no entry) and the neighbours
-# of a KNN query, answered in one round trip.
-ReadAndSearch = tuple["Stored | CodecError | None", list[Neighbour]]
+# An exact read's entry (None: no entry) and the neighbours of a KNN query, answered in
+# one round trip. Either half is the exception that reading it raised (a damaged entry,
+# an unreadable neighbour): each fails alone, as in two steps, so a bad neighbour never
+# hides the call's own entry.
+ReadAndSearch = tuple["Stored | Exception | None", "list[Neighbour] | Exception"]
 
 
 class ReadsAhead(Protocol):

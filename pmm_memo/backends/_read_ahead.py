@@ -15,7 +15,9 @@ Only the plain case is handled here. Anything else returns None and the caller d
 two steps the usual way, which knows what each failure means: an error reply (a key of
 another type, a dropped index), a connection the server closed (a stale socket, a value
 too large to send), an index not created yet. A timeout or a busy pool is raised, as a
-read's would be.
+read's would be. A reply that arrives but does not decode (a damaged entry, a neighbour
+with unreadable fields) is that half's exception: the other half still counts, as in
+two steps, where a bad neighbour never hides the call's own entry.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 import redis
 import redis.asyncio
 
-from .._errors import CodecError
 from ._base import Neighbour, ReadAndSearch, Stored, VectorQuery
 
 if TYPE_CHECKING:
@@ -82,12 +83,17 @@ class ReadAhead:
         raw, reply = replies
         if isinstance(raw, redis.ResponseError) or isinstance(reply, redis.ResponseError):
             return None  # the two-step path tells a foreign key from a dropped index
-        stored: Stored | CodecError | None
+        stored: Stored | Exception | None
+        found: list[Neighbour] | Exception
         try:
             stored = self._stored(key, list(raw))
-        except CodecError as exc:
+        except Exception as exc:  # `get` would raise it; the neighbours still count
             stored = exc
-        return stored, self._neighbours(reply, query)
+        try:
+            found = self._neighbours(reply, query)
+        except Exception as exc:  # `knn` would raise it; the call's own entry still wins
+            found = exc
+        return stored, found
 
     def get_knn(self, key: str, query: VectorQuery) -> ReadAndSearch | None:
         """`get(key)` and `knn(query)` in one round trip, or None: not done (see the

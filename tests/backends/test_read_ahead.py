@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis
 
-from pmm_memo import Cache, CacheConfig, semantic_lookup
+from pmm_memo import Cache, CacheConfig, refresh, semantic_lookup
 from pmm_memo.backends._base import VectorQuery
 from pmm_memo.backends.redis import RedisBackend
 from tests.conftest import run
@@ -97,6 +97,25 @@ def test_damaged_entry_is_its_codec_error(rig: Any, redis_url: str) -> None:
     assert both is not None
     assert isinstance(both[0], Exception) and "checksum" in str(both[0]).lower()
     assert backend.client.ping()  # still in step
+
+
+def test_each_half_fails_alone(rig: Any, redis_url: str) -> None:
+    """A neighbour that does not decode is the search's exception, next to the exact
+    read's entry (`knn` would raise it, `get` still answers); the connection stays in step."""
+    cache, ask, backend = rig
+    with refresh():
+        ask(NEAR)  # its own entry; Q's is its neighbour
+    key, query = _query(cache, ask, NEAR)
+    redis.Redis.from_url(redis_url).hset(ask.cache_key(Q), "tenant", b"\xff not utf-8")
+    with pytest.raises(UnicodeDecodeError):
+        backend.knn(query)
+    for both in (backend.get_knn(key, query), run(backend.aget_knn(key, query))):
+        assert both is not None
+        stored, found = both
+        assert isinstance(found, UnicodeDecodeError)
+        assert stored is not None and not isinstance(stored, Exception)
+        assert stored.value == f"answer: {NEAR}"
+    assert backend.client.echo("next") == b"next"
 
 
 def test_error_replies_go_the_two_step_way_and_keep_the_connection_in_step(
