@@ -2,7 +2,7 @@
 
 A `@semantic_lookup` call first reads its own key (HMGET), then, when that misses,
 searches (FT.SEARCH). When a function's exact reads keep missing (every call a paraphrase
-or a new question: see `_memo_semantic.ReadAhead`), the two commands are written together
+or a new question: see `_memo_semantic.AHEAD_AFTER`), the two commands are written together
 on one pooled connection and their two replies read back: one round trip instead of two.
 On loopback that round trip was a third of a semantic hit at 1,000 entries
 (benchmarks/peers.py: raw HMGET + FT.SEARCH 1.41x one FT.SEARCH, the two pipelined 1.08x).
@@ -47,6 +47,14 @@ async def _areply(connection: Any) -> Any:
         return await connection.read_response()
     except redis.ResponseError as exc:
         return exc
+
+
+# _out_of_step: an exception the exchange did not handle (a signal handler's, raised at
+# any line: a soft time limit, an alarm; a bug) may come after the send and before the
+# last reply. redis-py disconnects on what interrupts one of its reads, not on what
+# lands between them; released as is, the connection would answer the next command,
+# of any caller, with a reply of this one when it arrives after the pool's check for
+# unread data. So the exchange disconnects on any exception but an error reply.
 
 
 def _exchange(connection: Any, commands: tuple[tuple[Any, ...], ...]) -> list[Any]:
@@ -113,6 +121,9 @@ class ReadAhead:
             )
         except redis.ConnectionError:
             return None
+        except BaseException:
+            connection.disconnect()  # replies may still be on their way (see _out_of_step)
+            raise
         finally:
             pool.release(connection)
         return self._answers(key, query, replies)
@@ -135,6 +146,9 @@ class ReadAhead:
             )
         except redis.ConnectionError:
             return None
+        except BaseException:
+            await connection.disconnect(nowait=True)  # see _out_of_step
+            raise
         finally:
             await pool.release(connection)
         return self._answers(key, query, replies)

@@ -11,10 +11,12 @@ import pytest
 import redis
 
 from pmm_memo import Cache, CacheConfig, refresh, semantic_lookup
+from pmm_memo.backends import _read_ahead
 from pmm_memo.backends._base import VectorQuery
 from pmm_memo.backends.redis import RedisBackend
 from tests.conftest import run
 from tests.support.entry_meta import write_meta
+from tests.support.proxy import FaultProxy
 from tests.support.servers import ValkeyServer
 
 Q = "How do I reset my password?"
@@ -187,3 +189,59 @@ def test_server_down_is_none_then_timeout_raises(tmp_path: Any) -> None:
         cache.close()
     finally:
         server.stop()
+
+
+class Interrupted(Exception):
+    """What a signal handler raises (a soft time limit, an alarm): at any line."""
+
+
+def test_an_exception_between_send_and_read_leaves_no_reply_behind(
+    search_server: ValkeyServer, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replies still on their way (a slow network: the fault proxy holds each chunk) when
+    an exception lands after the send: the connection must not go back to the pool as
+    is, or the next command would read the exact read's reply as its own."""
+    proxy = FaultProxy(search_server.port)
+    cache = Cache(
+        CacheConfig(
+            redis_url=proxy.url,
+            embedder="offline",
+            embedding_dimensions=64,
+            max_connections=1,
+            socket_timeout=5.0,
+        )
+    )
+    try:
+
+        @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
+        def ask(prompt: str) -> str:
+            return f"answer: {prompt}"
+
+        ask(Q)
+        backend = cache.backend
+        assert isinstance(backend, RedisBackend)
+        key, query = _query(cache, ask, Q)
+        proxy.set("delay", 0.2)
+
+        def interrupted(connection: Any) -> Any:
+            raise Interrupted
+
+        async def ainterrupted(connection: Any) -> Any:
+            raise Interrupted
+
+        monkeypatch.setattr(_read_ahead, "_reply", interrupted)
+        monkeypatch.setattr(_read_ahead, "_areply", ainterrupted)
+        with pytest.raises(Interrupted):
+            backend.get_knn(key, query)
+        assert backend.client.echo("next") == b"next"
+
+        async def main() -> Any:
+            with pytest.raises(Interrupted):
+                await backend.aget_knn(key, query)
+            client = await backend.aclient()
+            return await client.echo("next")
+
+        assert run(main()) == b"next"
+    finally:
+        cache.close()
+        proxy.close()
