@@ -283,10 +283,11 @@ class Cache(CacheEmbedding, CacheLocks):
 
     def read_knn(
         self, key: str, check: str | bytes, query: VectorQuery, counters: Counters
-    ) -> tuple[Any, list[Neighbour]] | None:
-        """`read` and `knn` in one round trip: (the value or MISSING, the neighbours), or
-        None when not done that way (the backend cannot, the breaker is open, or the
-        reply needs the two-step path's judgement): the caller reads, then searches."""
+    ) -> tuple[Any, list[Neighbour] | None] | None:
+        """`read` and `knn` in one round trip: (the value or MISSING, the neighbours; None:
+        the read failed, counted like a failed `read`), or None when not done that way
+        (the backend cannot, the breaker is open, or the reply needs the two-step path's
+        judgement): the caller reads, then searches."""
         ahead = self.reads_ahead
         if ahead is None or self.breaker.is_open:
             return None
@@ -295,12 +296,12 @@ class Cache(CacheEmbedding, CacheLocks):
             both = ahead.get_knn(key, query)
         except Exception as exc:
             self._failed("read", exc, counters, since)
-            return MISSING, []
+            return MISSING, None
         return self._read_and_found(key, check, both, counters)
 
     async def aread_knn(
         self, key: str, check: str | bytes, query: VectorQuery, counters: Counters
-    ) -> tuple[Any, list[Neighbour]] | None:
+    ) -> tuple[Any, list[Neighbour] | None] | None:
         ahead = self.reads_ahead
         if ahead is None or self.breaker.is_open:
             return None
@@ -309,12 +310,12 @@ class Cache(CacheEmbedding, CacheLocks):
             both = await ahead.aget_knn(key, query)
         except Exception as exc:
             self._failed("read", exc, counters, since)
-            return MISSING, []
+            return MISSING, None
         return self._read_and_found(key, check, both, counters)
 
     def _read_and_found(
         self, key: str, check: str | bytes, both: ReadAndSearch | None, counters: Counters
-    ) -> tuple[Any, list[Neighbour]] | None:
+    ) -> tuple[Any, list[Neighbour] | None] | None:
         if both is None:
             return None
         self.replies += 1

@@ -206,9 +206,10 @@ class _Memo(SemanticMemo):
             if sem is not None and vector is not None:
                 value, found = self.read_ahead(cache, call, sem, vector, key, check)
             else:
-                value = cache.read(key, check, counters)  # nothing to search with
+                self.read_first()  # nothing to search with
+                value = cache.read(key, check, counters)
             if value is not MISSING:
-                self.exact_found()
+                self.read_first()
                 counters.hits += 1
                 return value
         elif mode is _NORMAL and self.semantic:
@@ -304,9 +305,10 @@ class _Memo(SemanticMemo):
             if sem is not None and vector is not None:
                 value, found = await self.aread_ahead(cache, call, sem, vector, key, check)
             else:
+                self.read_first()
                 value = await cache.aread(key, check, counters)
             if value is not MISSING:
-                self.exact_found()
+                self.read_first()
                 counters.hits += 1
                 return value
         elif mode is _NORMAL and self.semantic:

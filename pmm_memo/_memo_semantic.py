@@ -197,8 +197,11 @@ class SemanticMemo(MemoCore):
         if self._missed >= AHEAD_AFTER:
             self.ahead = True
 
-    def exact_found(self) -> None:
-        """A read ahead found the call's own entry: back to reading it first."""
+    def read_first(self) -> None:
+        """Back to reading the call's own key first: a read ahead found it, failed (a
+        KNN slower than the socket timeout must not cost the exact hits behind it), had
+        no vector to search with (an embedder failing, or slow, must not either), or
+        met a cache that cannot read ahead (a new default cache)."""
         self.ahead = False
         self._missed = 0
 
@@ -217,14 +220,20 @@ class SemanticMemo(MemoCore):
         counters = self.counters
         both = cache.read_knn(key, check, query, counters)
         if both is None:
+            if cache.reads_ahead is None:
+                self.read_first()
             value = cache.read(key, check, counters)
             if value is not MISSING:
                 return value, None
             found = cache.knn(query, counters)
         else:
-            value, found = both
+            value, maybe = both
             if value is not MISSING:
                 return value, None
+            if maybe is None:  # the read failed
+                self.read_first()
+                return MISSING, None
+            found = maybe
         return MISSING, self.accept(cache, query, sem, found)
 
     async def aread_ahead(
@@ -240,14 +249,20 @@ class SemanticMemo(MemoCore):
         counters = self.counters
         both = await cache.aread_knn(key, check, query, counters)
         if both is None:
+            if cache.reads_ahead is None:
+                self.read_first()
             value = await cache.aread(key, check, counters)
             if value is not MISSING:
                 return value, None
             found = await cache.aknn(query, counters)
         else:
-            value, found = both
+            value, maybe = both
             if value is not MISSING:
                 return value, None
+            if maybe is None:  # the read failed
+                self.read_first()
+                return MISSING, None
+            found = maybe
         return MISSING, await self.aaccept(cache, query, sem, found)
 
     def verified(self, text: str, n: Neighbour) -> bool:

@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 import redis
 
-from pmm_memo import Cache, refresh, semantic_lookup
+import pmm_memo
+from pmm_memo import Cache, CacheConfig, refresh, semantic_lookup
 from pmm_memo._memo_semantic import AHEAD_AFTER
 from pmm_memo.backends.redis import RedisBackend
+from pmm_memo.embedders import make_embedder
+from pmm_memo.embedders._base import BaseEmbedder
 from tests.conftest import SLOW_MACHINE, make_cache, run, url_for
 from tests.support.entry_meta import write_meta
 from tests.support.servers import ValkeyServer
@@ -259,6 +262,9 @@ def test_a_failing_server_never_reaches_the_caller(tmp_path: Any) -> None:
         server.freeze()
         try:
             assert ask(NEARS[0]) == f"alice: {NEARS[0]}"  # timed out: the function's
+            # A failed read ahead ends the run: a KNN slower than the socket timeout
+            # must not cost the exact hits after it.
+            assert not ask._memo().ahead
         finally:
             server.thaw()
         server.kill()
@@ -305,3 +311,60 @@ def test_an_unreadable_neighbour_never_hides_the_own_entry(
     memo.ahead = True
     assert ask(NEARS[0]) == f"alice: {NEARS[0]}"  # no neighbour readable: the function's
     assert fn.cache_info().errors == before.errors + 1
+
+
+class Flaky(BaseEmbedder):
+    """The offline embedder's vectors until `failing` is set (then every call raises)."""
+
+    name = "flaky"
+
+    def __init__(self) -> None:
+        super().__init__(64, 100)
+        self.inner = make_embedder(CacheConfig(embedder="offline", embedding_dimensions=64))
+        self.failing = False
+        self.calls = 0
+
+    def _embed_batch(self, texts: list[str]) -> Any:
+        self.calls += 1
+        if self.failing:
+            raise ConnectionError("embedding service down")
+        return self.inner.embed(texts)
+
+    async def _aembed_batch(self, texts: list[str]) -> Any:
+        return self._embed_batch(texts)
+
+
+def test_an_embedder_failing_ends_the_run(redis_url: str) -> None:
+    flaky = Flaky()
+    cache = Cache(CacheConfig(redis_url=redis_url, embedding_dimensions=64), embedder=flaky)
+    ask = _asker(cache)
+    _warm(ask)
+    flaky.failing = True
+    assert ask(NEARS[0]) == f"alice: {Q}"  # kept vector: no embedder call, still ahead
+    assert ask._memo().ahead
+    fresh = "how do I reset my password, please?"
+    assert ask(fresh) == f"alice: {fresh}"  # no vector: the exact read alone, a miss
+    assert not ask._memo().ahead  # reading first again
+    calls = flaky.calls
+    assert ask(Q) == f"alice: {Q}"  # an exact hit that never waits for the embedder
+    assert flaky.calls == calls and ask.cache_info().hits == 1
+    cache.close()
+
+
+def test_a_new_default_cache_that_cannot_ends_the_run(redis_url: str) -> None:
+    try:
+        pmm_memo.configure(redis_url=redis_url, embedder="offline", embedding_dimensions=64)
+
+        @semantic_lookup(threshold=0.9, tenant="t")
+        def ask(prompt: str) -> str:
+            return f"answer: {prompt}"
+
+        ask(Q)
+        for text in NEARS[: AHEAD_AFTER - 1]:
+            assert ask(text) == f"answer: {Q}"
+        assert ask._memo().ahead
+        pmm_memo.configure(embedder="offline", embedding_dimensions=64)  # the embedded one
+        assert ask(NEARS[0]) == f"answer: {NEARS[0]}"  # a miss there: computed
+        assert not ask._memo().ahead
+    finally:
+        pmm_memo.configure()
