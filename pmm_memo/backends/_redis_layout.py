@@ -177,7 +177,18 @@ class RedisEntries:
         self, key: Any, similarity: float, f: dict[bytes, Any], q: VectorQuery
     ) -> Neighbour:
         """A KNN result from its fields (by bytes name: the search reply's, or the
-        cluster's own read), its value verified when the query asks for values."""
+        cluster's own read), its value verified when the query asks for values. A
+        neighbour whose fields are not UTF-8 (damage, or a foreign writer) is a corrupt
+        one in its place: never served, and it fails no other neighbour's search."""
+        try:
+            return self._read_neighbour(key, similarity, f, q)
+        except UnicodeDecodeError:
+            name = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+            return Neighbour(name, similarity, "", "", None, None, None, None, corrupt=True)
+
+    def _read_neighbour(
+        self, key: Any, similarity: float, f: dict[bytes, Any], q: VectorQuery
+    ) -> Neighbour:
         get = f.get
         text, created_at = get(b"text"), get(b"created_at")
         # No `meta`: an entry of the previous format, never a candidate (no function,
@@ -208,12 +219,16 @@ class RedisEntries:
         return n
 
     def _stored(self, key: str, raw: list[Any]) -> Stored | None:
-        """An exact read's verified value (None: a miss, see `present_meta`)."""
+        """An exact read's verified value (None: a miss, see `present_meta`). Raises
+        CodecError, also for fields that are not UTF-8 (damage: counted corrupt)."""
         meta = present_meta(raw[0])
         if meta is None:
             return None
-        value = self._decode(key, meta, raw[1], raw[2:])
-        return Stored(value, _u(meta.check))
+        try:
+            value = self._decode(key, meta, raw[1], raw[2:])
+            return Stored(value, _u(meta.check))
+        except UnicodeDecodeError as exc:
+            raise CodecError(f"{key}: a stored field is not UTF-8 ({exc.reason})") from exc
 
 
 def present_meta(raw: Any) -> Meta | None:

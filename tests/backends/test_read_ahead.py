@@ -101,22 +101,24 @@ def test_damaged_entry_is_its_codec_error(rig: Any, redis_url: str) -> None:
     assert backend.client.ping()  # still in step
 
 
-def test_each_half_fails_alone(rig: Any, redis_url: str) -> None:
-    """A neighbour that does not decode is the search's exception, next to the exact
-    read's entry (`knn` would raise it, `get` still answers); the connection stays in step."""
+def test_an_unreadable_neighbour_is_corrupt_in_its_place(rig: Any, redis_url: str) -> None:
+    """A neighbour whose fields do not decode is a corrupt neighbour (never served), in
+    both paths; the exact read beside it still answers; the connection stays in step."""
     cache, ask, backend = rig
     with refresh():
         ask(NEAR)  # its own entry; Q's is its neighbour
     key, query = _query(cache, ask, NEAR)
     redis.Redis.from_url(redis_url).hset(ask.cache_key(Q), "tenant", b"\xff not utf-8")
-    with pytest.raises(UnicodeDecodeError):
-        backend.knn(query)
+    apart = backend.knn(query)
     for both in (backend.get_knn(key, query), run(backend.aget_knn(key, query))):
         assert both is not None
         stored, found = both
-        assert isinstance(found, UnicodeDecodeError)
         assert stored is not None and not isinstance(stored, Exception)
         assert stored.value == f"answer: {NEAR}"
+        assert not isinstance(found, Exception)
+        assert [(n.key, n.corrupt) for n in found] == [(n.key, n.corrupt) for n in apart]
+        damaged = [n for n in found if n.key == ask.cache_key(Q)]
+        assert len(damaged) == 1 and damaged[0].corrupt and damaged[0].value is None
     assert backend.client.echo("next") == b"next"
 
 

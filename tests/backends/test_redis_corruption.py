@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from pmm_memo import cached, semantic_lookup
+from pmm_memo.backends.redis import RedisBackend
 from tests.conftest import make_cache
 from tests.support.entry_meta import write_meta
 from tests.support.servers import ValkeyServer
@@ -29,6 +30,7 @@ CASES: list[tuple[str, Damage]] = [
     ("meta cut short", lambda c, k: c.hset(k, "meta", (c.hget(k, "meta") or b"")[:20])),
     ("meta not ours", lambda c, k: c.hset(k, "meta", b"{}")),
     ("garbage json", lambda c, k: c.hset(k, "value", b"\xff\x00{not json")),
+    ("check not UTF-8", lambda c, k: write_meta(c, k, check=b"\xff\xfe")),
 ]
 
 
@@ -71,3 +73,22 @@ def test_wrong_length_embedding_is_never_a_semantic_hit(
     assert ask("how do i reset my password") == "how do i reset my password"
     assert ask("How do I reset my password?") == "How do I reset my password?"  # exact
     assert calls == ["How do I reset my password?", "how do i reset my password"]
+
+
+def test_a_neighbour_not_utf8_is_never_served_and_hides_no_other(server_url: str) -> None:
+    """On one server and on a cluster (whose search reads each neighbour itself)."""
+    cache = make_cache("redis", server_url)
+
+    @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
+    def ask(prompt: str) -> str:
+        return f"answer: {prompt}"
+
+    ask("How do I reset my password?")
+    ask("What is the capital of France?")
+    backend = cache.backend
+    assert isinstance(backend, RedisBackend)  # the cluster's too: a subclass
+    backend.client.hset(ask.cache_key("How do I reset my password?"), "user", b"\xff no")
+    assert ask("how do i reset my password") == "answer: how do i reset my password"
+    assert ask("what is the capital of france") == "answer: What is the capital of France?"
+    assert ask.cache_info().errors == 0 and ask.cache_info().semantic_hits == 1
+    cache.close()
