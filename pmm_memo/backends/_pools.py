@@ -27,6 +27,7 @@ while connecting). Fork safety is unchanged: the sync free path runs redis-py's
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import time
 from collections.abc import Callable
@@ -263,7 +264,12 @@ class AsyncBlockingPool(redis.asyncio.BlockingConnectionPool):
             self._in_use_connections.remove(connection)
             self._available_connections.append(connection)
             return
-        await super().release(connection)
+        # redis-py's release waits for the Condition's lock (busy while queued tasks
+        # wake up); cancelled there, the connection would stay "in use" forever and the
+        # pool would shrink by one for good, until no connection is left and every call
+        # waits CACHE_POOL_TIMEOUT. Shielded, it is given back even if the caller is
+        # cancelled meanwhile (a request timeout), which still gets its CancelledError.
+        await asyncio.shield(super().release(connection))
 
     async def _get(self, *args: Any, **kwargs: Any) -> Any:
         try:

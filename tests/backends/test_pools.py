@@ -246,3 +246,36 @@ def test_a_forked_child_never_reuses_a_connection_of_its_parent(redis_url: str) 
     assert child.exitcode == 0 and out.get(timeout=5) is True
     assert pool.get_connection() is parents  # the parent's pool is unchanged
     pool.disconnect()
+
+
+def test_a_task_cancelled_while_giving_back_a_connection_never_shrinks_the_pool(
+    redis_url: str,
+) -> None:
+    """A release that must wait for the Condition (tasks queued) and is cancelled there
+    (a request timeout) still gives the connection back: without that, each such
+    cancellation took one connection out of the pool for good."""
+
+    async def main() -> None:
+        pool: Any = _async_pool(redis_url, 2)
+        client = redis.asyncio.Redis.from_pool(pool)
+        connection = await pool.get_connection()
+        await pool._condition.acquire()  # as a queued task waking up holds it
+        giving = asyncio.ensure_future(pool.release(connection))
+        for _ in range(5):
+            await asyncio.sleep(0)  # the release now waits for the lock
+        giving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await giving
+        pool._condition.release()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert connection not in pool._in_use_connections
+        # Both connections serve at once again (a leaked one would make this wait 5 s).
+        got = await asyncio.wait_for(
+            asyncio.gather(pool.get_connection(), pool.get_connection()), timeout=2
+        )
+        for c in got:
+            await pool.release(c)
+        await client.aclose()
+
+    run(main())
