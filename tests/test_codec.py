@@ -169,6 +169,11 @@ def test_unstorable_values_raise_codec_error() -> None:
         (FORMAT_VERSION, b"json", b'{"$s": [[1]]}'),  # unhashable set member
         (FORMAT_VERSION, b"str", b"\xff\xfe"),  # not utf-8
         (FORMAT_VERSION, None, b"x"),
+        # Trees that parse but do not build (was: decimal.InvalidOperation, OverflowError,
+        # RecursionError, raised past every `except CodecError`):
+        (FORMAT_VERSION, b"json", b'{"$dec": "not a number"}'),
+        (FORMAT_VERSION, b"json", b'{"$td": [1e300, 0, 0]}'),
+        (FORMAT_VERSION, b"json", b"[" * 700 + b"]" * 700),
     ],
 )
 def test_bad_entries_raise_codec_error(
@@ -176,6 +181,38 @@ def test_bad_entries_raise_codec_error(
 ) -> None:
     with pytest.raises(CodecError):
         dec(Codec(), codec, payload, fmt=fmt)
+
+
+class Refused(Exception):
+    """A result class's own validation error (not a ValueError)."""
+
+
+STRICT: list[bool] = []
+
+
+@allow_type
+@dataclasses.dataclass(frozen=True)
+class Checked:
+    score: int
+
+    def __post_init__(self) -> None:
+        if STRICT and self.score > 10:
+            raise Refused(f"score {self.score} is out of range")
+
+
+def test_a_stored_value_its_class_now_refuses_is_a_codec_error() -> None:
+    """A value stored before its class's validation changed: damage, like any other
+    entry this process cannot read (was: the class's own exception, past every `except
+    CodecError`: an error instead of a corrupt miss, a whole KNN search failed)."""
+    codec = Codec()
+    enc = codec.encode(Checked(42))
+    assert codec.decode(FORMAT_VERSION, enc.codec, enc.payload, None, enc.checksum) == Checked(42)
+    STRICT.append(True)
+    try:
+        with pytest.raises(CodecError, match="Refused"):
+            codec.decode(FORMAT_VERSION, enc.codec, enc.payload, None, enc.checksum)
+    finally:
+        STRICT.clear()
 
 
 class _Bomb:

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis
 
 from pmm_memo import cached, semantic_lookup
+from pmm_memo._codec import checksum
 from pmm_memo.backends.redis import RedisBackend
 from tests.conftest import make_cache
 from tests.support.entry_meta import write_meta
 from tests.support.servers import ValkeyServer
 
 Damage = Callable[[redis.Redis, str], None]
+# A JSON tree that parses but does not build (Decimal refuses it: InvalidOperation, an
+# ArithmeticError), with the checksum of what is stored: as someone with write access
+# (or a bug) would leave it in a cache without a signing key.
+UNBUILDABLE = b'{"$dec": "not a number"}'
+
+
+def forge_unbuildable(client: Any, key: str) -> None:
+    client.hset(key, "value", UNBUILDABLE)
+    write_meta(client, key, codec=b"json", checksum=checksum(b"json", UNBUILDABLE))
+
 
 CASES: list[tuple[str, Damage]] = [
     ("truncated value", lambda c, k: c.hset(k, "value", (c.hget(k, "value") or b"")[:5])),
@@ -31,6 +43,7 @@ CASES: list[tuple[str, Damage]] = [
     ("meta not ours", lambda c, k: c.hset(k, "meta", b"{}")),
     ("garbage json", lambda c, k: c.hset(k, "value", b"\xff\x00{not json")),
     ("check not UTF-8", lambda c, k: write_meta(c, k, check=b"\xff\xfe")),
+    ("a value that does not build", forge_unbuildable),
 ]
 
 
@@ -91,4 +104,26 @@ def test_a_neighbour_not_utf8_is_never_served_and_hides_no_other(server_url: str
     assert ask("how do i reset my password") == "answer: how do i reset my password"
     assert ask("what is the capital of france") == "answer: What is the capital of France?"
     assert ask.cache_info().errors == 0 and ask.cache_info().semantic_hits == 1
+    cache.close()
+
+
+def test_a_neighbour_whose_value_does_not_build_hides_no_other(server_url: str) -> None:
+    """A neighbour's value that parses but does not build is that neighbour's damage
+    (was: the codec let Decimal's own exception through, the whole KNN failed: every
+    lookup near it missed and counted an error, on one server and on a cluster)."""
+    cache = make_cache("redis", server_url)
+
+    @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
+    def ask(prompt: str) -> str:
+        return f"answer: {prompt}"
+
+    ask("How do I reset my password?")
+    ask("What is the capital of France?")
+    backend = cache.backend
+    assert isinstance(backend, RedisBackend)
+    forge_unbuildable(backend.client, ask.cache_key("How do I reset my password?"))
+    assert ask("what is the capital of france") == "answer: What is the capital of France?"
+    assert ask("how do i reset my password") == "answer: how do i reset my password"
+    info = ask.cache_info()
+    assert (info.errors, info.semantic_hits) == (0, 1)
     cache.close()
