@@ -218,6 +218,46 @@ class RedisEntries:
             n.check = _u(meta.check) or None
         return n
 
+    def _entry(self, key: str, reply: dict[Any, Any]) -> Entry | None:
+        """The whole entry from its HGETALL reply (`fetch`). Raises CodecError for any
+        damage (a field that is not UTF-8, a number or a vector that does not read): one
+        error type for a bad entry, as `get` raises, whatever field it is in."""
+        try:
+            return self._read_entry(key, reply)
+        except ValueError as exc:  # UnicodeDecodeError is one
+            raise CodecError(f"{key}: a stored field does not read back ({exc})") from exc
+
+    def _read_entry(self, key: str, reply: dict[Any, Any]) -> Entry | None:
+        raw: dict[str, bytes] = {_u(k): v for k, v in reply.items()}
+        if not raw:
+            return None
+        meta = present_meta(raw.get("meta"))
+        if meta is None:  # the previous format: absent for this one, as in `get`
+            return None
+        value = self._decode(key, meta, raw.get("value"), [raw.get(f) for f in _BOUND_FIELDS])
+        emb = raw.get("embedding")
+        vector = None
+        if emb:
+            import numpy as np
+
+            vector = np.frombuffer(emb, dtype=self._vector_dtype).astype(np.float32)
+        return Entry(
+            key=key,
+            value=value,
+            check=_u(meta.check),
+            tenant=_u(raw.get("tenant")),
+            user=_u(raw.get("user")),
+            fn=_u(meta.fn),
+            fn_name=_u(meta.fn_name),
+            created_at=float(_u(raw.get("created_at")) or 0),
+            text=_u(raw["text"]) if "text" in raw else None,
+            scope=_u(meta.scope) or None,
+            embedding=vector,
+            min_similarity=_float_or_zero(raw.get("min_sim")),
+            text_h=_u(raw.get("text_h")) or None,
+            embedder=_u(meta.embedder) or None,
+        )
+
     def _stored(self, key: str, raw: list[Any]) -> Stored | None:
         """An exact read's verified value (None: a miss, see `present_meta`). Raises
         CodecError, also for fields that are not UTF-8 (damage: counted corrupt)."""

@@ -49,9 +49,7 @@ from ._redis_layout import (  # re-exported: the cluster backend, CLI and tests 
     _command,
     _float_or_zero,
     _raw,
-    _u,
     glob_escape,
-    present_meta,
 )
 from ._redis_locks import RedisLocks
 from ._redis_scan import RedisScan
@@ -172,36 +170,7 @@ class RedisBackend(RedisSearch, ReadAhead, RedisScan, RedisLocks, RedisRefusals)
     # -- entries ---------------------------------------------------------------------------
 
     def fetch(self, key: str) -> Entry | None:
-        reply: dict[Any, Any] = self.client.hgetall(key)
-        raw: dict[str, bytes] = {_u(k): v for k, v in reply.items()}
-        if not raw:
-            return None
-        meta = present_meta(raw.get("meta"))
-        if meta is None:  # the previous format: absent for this one, as in `get`
-            return None
-        value = self._decode(key, meta, raw.get("value"), [raw.get(f) for f in _BOUND_FIELDS])
-        emb = raw.get("embedding")
-        vector = None
-        if emb:
-            import numpy as np
-
-            vector = np.frombuffer(emb, dtype=self._vector_dtype).astype(np.float32)
-        return Entry(
-            key=key,
-            value=value,
-            check=_u(meta.check),
-            tenant=_u(raw.get("tenant")),
-            user=_u(raw.get("user")),
-            fn=_u(meta.fn),
-            fn_name=_u(meta.fn_name),
-            created_at=float(_u(raw.get("created_at")) or 0),
-            text=_u(raw["text"]) if "text" in raw else None,
-            scope=_u(meta.scope) or None,
-            embedding=vector,
-            min_similarity=_float_or_zero(raw.get("min_sim")),
-            text_h=_u(raw.get("text_h")) or None,
-            embedder=_u(meta.embedder) or None,
-        )
+        return self._entry(key, self.client.hgetall(key))
 
     def ttl_ms(self, key: str) -> int | None:
         ttl = int(self.client.pttl(key))

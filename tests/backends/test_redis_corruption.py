@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import redis
 
-from pmm_memo import cached, semantic_lookup
+from pmm_memo import CacheManager, CodecError, cached, semantic_lookup
 from pmm_memo._codec import checksum
 from pmm_memo.backends.redis import RedisBackend
 from tests.conftest import make_cache
@@ -126,4 +126,26 @@ def test_a_neighbour_whose_value_does_not_build_hides_no_other(server_url: str) 
     assert ask("how do i reset my password") == "answer: how do i reset my password"
     info = ask.cache_info()
     assert (info.errors, info.semantic_hits) == (0, 1)
+    cache.close()
+
+
+@pytest.mark.parametrize(
+    ("field", "damaged"),
+    [("text", b"\xff\xfe not UTF-8"), ("created_at", b"soon"), ("embedding", b"\x00" * 13)],
+)
+def test_the_manager_reads_a_damaged_field_as_a_codec_error(
+    redis_url: str, field: str, damaged: bytes
+) -> None:
+    """`get_cache` and `report_wrong_hit` raise CodecError for a damaged entry, whatever
+    field the damage is in (was: UnicodeDecodeError or ValueError for these three)."""
+    cache = make_cache("redis", redis_url)
+    manager = CacheManager(cache=cache)
+    key = manager.put_cache("t", "alice", "greeting", "Hello!", embedding=[1.0] * 64)
+    backend = cache.backend
+    assert isinstance(backend, RedisBackend)
+    backend.client.hset(key, field, damaged)
+    with pytest.raises(CodecError, match="does not read back"):
+        manager.get_cache("t", "greeting")
+    with pytest.raises(CodecError):
+        manager.report_wrong_hit("t", "greeting", 0.9)
     cache.close()
