@@ -329,4 +329,6 @@ def _iter_docs(reply: Any) -> Iterator[tuple[Any, dict[bytes, Any]]]:
         return
     for i in range(1, len(reply) - 1, 2):
         flat = reply[i + 1]
+        if flat is None:
+            continue  # its key expired while the search ran: a null array, no entry
         yield reply[i], _bytes_keys(dict(zip(flat[::2], flat[1::2], strict=False)))

@@ -4,6 +4,7 @@ path must judge, and leave the connection in step for the next command."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -247,3 +248,46 @@ def test_an_exception_between_send_and_read_leaves_no_reply_behind(
     finally:
         cache.close()
         proxy.close()
+
+
+def test_a_neighbour_that_expired_during_the_search_is_absent(tmp_path: Any) -> None:
+    """RediSearch answers a document whose key expired while the query ran with its id
+    and a null array in place of its fields. That neighbour is absent (as on a cluster,
+    whose own read skips it); the others still answer, in two steps and ahead (was: the
+    whole reply raised TypeError: every lookup near an entry at its TTL missed and
+    counted an error). The server's active expiry is off, so the key is still there,
+    expired, when the search reaches it."""
+    server = ValkeyServer(
+        search=True, log_dir=tmp_path, extra_args=("--enable-debug-command", "yes")
+    ).start()
+    try:
+        cache = Cache(
+            CacheConfig(redis_url=server.url, embedder="offline", embedding_dimensions=64)
+        )
+
+        @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
+        def ask(prompt: str) -> str:
+            return f"answer: {prompt}"
+
+        client = server.client()
+        client.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+        backend = cache.backend
+        assert isinstance(backend, RedisBackend)
+        for ahead in (False, True):
+            with refresh():
+                ask(Q)
+                ask("What is the capital of France?")
+            client.pexpire(ask.cache_key("What is the capital of France?"), 1)
+            time.sleep(0.05)
+            key, query = _query(cache, ask, NEAR)
+            both = backend.get_knn(key, query) if ahead else (None, backend.knn(query))
+            assert both is not None and not isinstance(both[1], Exception), both
+            assert [n.value for n in both[1]] == [f"answer: {Q}"]
+        client.pexpire(ask.cache_key("What is the capital of France?"), 1)
+        time.sleep(0.05)
+        assert ask(NEAR) == f"answer: {Q}"
+        info = ask.cache_info()
+        assert (info.errors, info.semantic_hits) == (0, 1)
+        cache.close()
+    finally:
+        server.stop()
