@@ -45,6 +45,9 @@ except ImportError:  # pragma: no cover - older redis-py records nothing
     _instance = None
 
 
+_WAKING: set[asyncio.Task[None]] = set()  # see AsyncBlockingPool._pass_wake_up_on
+
+
 class PoolTimeoutError(redis.RedisError):
     """No pooled connection came free within CACHE_POOL_TIMEOUT (this process is busy).
 
@@ -274,11 +277,29 @@ class AsyncBlockingPool(redis.asyncio.BlockingConnectionPool):
     async def _get(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+        except asyncio.CancelledError:
+            self._pass_wake_up_on()
+            raise
         except redis.ConnectionError as exc:
             # Raised `from` the asyncio.TimeoutError of the wait for a free connection;
             # a connect timeout is a redis.TimeoutError instead.
             if isinstance(exc.__cause__, TimeoutError) and not isinstance(
                 exc.__cause__, redis.RedisError
             ):
+                self._pass_wake_up_on()  # its time may have run out as it was woken
                 raise _pool_timeout(self.max_connections, self.timeout or 0.0) from None
             raise
+
+    def _pass_wake_up_on(self) -> None:
+        """A task cancelled while waiting may have been the one a release woke: Python <
+        3.13's Condition then loses that notify() (gh-112202), and the next queued task
+        sleeps with a connection idle until CACHE_POOL_TIMEOUT. Wake one more (a spare
+        wake-up only makes a waiter re-check that a connection is free)."""
+        if self._condition._waiters and self.can_get_connection():
+            task = asyncio.ensure_future(self._notify_one())
+            _WAKING.add(task)  # the loop keeps only weak references to tasks
+            task.add_done_callback(_WAKING.discard)
+
+    async def _notify_one(self) -> None:
+        async with self._condition:
+            self._condition.notify()

@@ -279,3 +279,36 @@ def test_a_task_cancelled_while_giving_back_a_connection_never_shrinks_the_pool(
         await client.aclose()
 
     run(main())
+
+
+def test_a_waiter_cancelled_as_it_is_woken_passes_the_wake_up_on(redis_url: str) -> None:
+    """Python < 3.13's asyncio.Condition loses a notify() whose woken task is cancelled
+    before it takes the lock back (gh-112202): the next queued task slept on with the
+    connection idle until CACHE_POOL_TIMEOUT (a request timeout among queued callers
+    stalled the others; redis-py's own pool does the same)."""
+
+    async def main() -> None:
+        pool: Any = _async_pool(redis_url, 1)
+        client = redis.asyncio.Redis.from_pool(pool)
+        held = await pool.get_connection()
+        first = asyncio.ensure_future(pool.get_connection())
+        second = asyncio.ensure_future(pool.get_connection())
+        for _ in range(5):
+            await asyncio.sleep(0)  # both wait on the Condition
+        condition = pool._condition
+        await condition.acquire()  # held while the release below queues for it
+        giving = asyncio.ensure_future(pool.release(held))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        condition.release()  # the release runs and wakes `first`...
+        await condition.acquire()  # ...which then queues for the lock behind this
+        first.cancel()  # a request timeout, as it takes the lock back
+        condition.release()
+        await giving
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        got = await asyncio.wait_for(second, timeout=2)  # was: waited the 5 s pool timeout
+        await pool.release(got)
+        await client.aclose()
+
+    run(main())
