@@ -88,8 +88,21 @@ def test_wrong_length_embedding_is_never_a_semantic_hit(
     assert calls == ["How do I reset my password?", "how do i reset my password"]
 
 
-def test_a_neighbour_not_utf8_is_never_served_and_hides_no_other(server_url: str) -> None:
-    """On one server and on a cluster (whose search reads each neighbour itself)."""
+NEIGHBOUR_DAMAGE: list[tuple[str, Damage]] = [
+    # A field that is not UTF-8 (was: UnicodeDecodeError for the whole KNN reply).
+    ("field not UTF-8", lambda c, k: c.hset(k, "user", b"\xff no")),
+    # A value that parses but does not build (was: Decimal's own exception, likewise).
+    ("value that does not build", lambda c, k: forge_unbuildable(c, k)),
+]
+
+
+@pytest.mark.parametrize(("case", "damage"), NEIGHBOUR_DAMAGE, ids=[c[0] for c in NEIGHBOUR_DAMAGE])
+def test_a_damaged_neighbour_is_never_served_and_hides_no_other(
+    server_url: str, case: str, damage: Damage
+) -> None:
+    """The neighbour's own damage, not the search's: every lookup near it used to miss
+    and count an error until it was rewritten. On one server and on a cluster (whose
+    search reads each neighbour itself)."""
     cache = make_cache("redis", server_url)
 
     @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
@@ -100,28 +113,7 @@ def test_a_neighbour_not_utf8_is_never_served_and_hides_no_other(server_url: str
     ask("What is the capital of France?")
     backend = cache.backend
     assert isinstance(backend, RedisBackend)  # the cluster's too: a subclass
-    backend.client.hset(ask.cache_key("How do I reset my password?"), "user", b"\xff no")
-    assert ask("how do i reset my password") == "answer: how do i reset my password"
-    assert ask("what is the capital of france") == "answer: What is the capital of France?"
-    assert ask.cache_info().errors == 0 and ask.cache_info().semantic_hits == 1
-    cache.close()
-
-
-def test_a_neighbour_whose_value_does_not_build_hides_no_other(server_url: str) -> None:
-    """A neighbour's value that parses but does not build is that neighbour's damage
-    (was: the codec let Decimal's own exception through, the whole KNN failed: every
-    lookup near it missed and counted an error, on one server and on a cluster)."""
-    cache = make_cache("redis", server_url)
-
-    @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
-    def ask(prompt: str) -> str:
-        return f"answer: {prompt}"
-
-    ask("How do I reset my password?")
-    ask("What is the capital of France?")
-    backend = cache.backend
-    assert isinstance(backend, RedisBackend)
-    forge_unbuildable(backend.client, ask.cache_key("How do I reset my password?"))
+    damage(backend.client, ask.cache_key("How do I reset my password?"))
     assert ask("what is the capital of france") == "answer: What is the capital of France?"
     assert ask("how do i reset my password") == "answer: how do i reset my password"
     info = ask.cache_info()
