@@ -22,6 +22,7 @@ from ._breaker import CircuitBreaker
 from ._cache_embedding import CacheEmbedding
 from ._cache_failures import _busy_errors, _connection_errors, _timeouts
 from ._cache_locks import CacheLocks
+from ._cache_read_ahead import CacheReadAhead
 from ._codec import Codec
 from ._config import CacheConfig
 from ._digests import Digests, hash_seed
@@ -33,7 +34,6 @@ from .backends._base import (
     Backend,
     Entry,
     Neighbour,
-    ReadAndSearch,
     ReadsAhead,
     Stored,
     VectorQuery,
@@ -50,7 +50,7 @@ logger = logging.getLogger("pmm_memo")
 MIN_SIMILARITY_MARGIN = 1e-5
 
 
-class Cache(CacheEmbedding, CacheLocks):
+class Cache(CacheEmbedding, CacheLocks, CacheReadAhead):
     """Owns one backend, its codec, breaker, counters and single-flight tables. The
     failure policy is `CacheFailures`, the embedder `CacheEmbedding`, the cross-process
     locks `CacheLocks`."""
@@ -94,7 +94,7 @@ class Cache(CacheEmbedding, CacheLocks):
         # The embedded backend proves an entry with the key material itself.
         self.check_is_material = self.backend.name == "memory"
         # The exact read and the KNN in one round trip, when the backend can (_read_ahead).
-        self.reads_ahead: ReadsAhead | None = (
+        self.reads_ahead = (
             cast("ReadsAhead", self.backend)
             if getattr(self.backend, "reads_ahead", False)
             else None
@@ -280,56 +280,6 @@ class Cache(CacheEmbedding, CacheLocks):
 
     def knn(self, query: VectorQuery, counters: Counters) -> list[Neighbour]:
         return self._guarded("search", lambda: self.backend.knn(query), [], counters)
-
-    def read_knn(
-        self, key: str, check: str | bytes, query: VectorQuery, counters: Counters
-    ) -> tuple[Any, list[Neighbour] | None] | None:
-        """`read` and `knn` in one round trip: (the value or MISSING, the neighbours; None:
-        the read failed, counted like a failed `read`), or None when not done that way
-        (the backend cannot, the breaker is open, or the reply needs the two-step path's
-        judgement): the caller reads, then searches."""
-        ahead = self.reads_ahead
-        if ahead is None or self.breaker.is_open:
-            return None
-        since = self.replies
-        try:
-            both = ahead.get_knn(key, query)
-        except Exception as exc:
-            self._failed("read", exc, counters, since)
-            return MISSING, None
-        return self._read_and_found(key, check, both, counters)
-
-    async def aread_knn(
-        self, key: str, check: str | bytes, query: VectorQuery, counters: Counters
-    ) -> tuple[Any, list[Neighbour] | None] | None:
-        ahead = self.reads_ahead
-        if ahead is None or self.breaker.is_open:
-            return None
-        since = self.replies
-        try:
-            both = await ahead.aget_knn(key, query)
-        except Exception as exc:
-            self._failed("read", exc, counters, since)
-            return MISSING, None
-        return self._read_and_found(key, check, both, counters)
-
-    def _read_and_found(
-        self, key: str, check: str | bytes, both: ReadAndSearch | None, counters: Counters
-    ) -> tuple[Any, list[Neighbour] | None] | None:
-        if both is None:
-            return None
-        self.replies += 1
-        stored, found = both
-        if isinstance(stored, Exception):
-            value = self._read_failed(key, stored, counters)
-        else:
-            value = self._verified(key, check, stored, counters)
-        if isinstance(found, Exception):
-            # As in two steps: an exact hit never sees the search; a miss counts its failure.
-            if value is MISSING:
-                self._failed("search", found, counters)
-            return value, []
-        return value, found
 
     def raise_min_similarity(self, key: str, similarity: float, counters: Counters) -> bool:
         """Feedback on a wrong hit: the entry needs more than `similarity` from now on."""
