@@ -15,9 +15,13 @@ Only the plain case is handled here. Anything else returns None and the caller d
 two steps the usual way, which knows what each failure means: an error reply (a key of
 another type, a dropped index), a connection the server closed (a stale socket, a value
 too large to send), an index not created yet. A timeout or a busy pool is raised, as a
-read's would be. A reply that arrives but does not decode (a damaged entry, a neighbour
-with unreadable fields) is that half's exception: the other half still counts, as in
-two steps, where a bad neighbour never hides the call's own entry.
+read's would be. Any other exception between the send and the last reply (a signal
+handler's, raised at any line: a soft time limit, an alarm) disconnects the connection
+before it goes back to the pool: redis-py disconnects on what interrupts one of its
+reads, not on what lands between them, and a reply still on its way would answer the
+next command of any caller. A reply that arrives but does not decode (a damaged entry,
+a neighbour with unreadable fields) is that half's exception: the other half still
+counts, as in two steps, where a bad neighbour never hides the call's own entry.
 """
 
 from __future__ import annotations
@@ -47,14 +51,6 @@ async def _areply(connection: Any) -> Any:
         return await connection.read_response()
     except redis.ResponseError as exc:
         return exc
-
-
-# _out_of_step: an exception the exchange did not handle (a signal handler's, raised at
-# any line: a soft time limit, an alarm; a bug) may come after the send and before the
-# last reply. redis-py disconnects on what interrupts one of its reads, not on what
-# lands between them; released as is, the connection would answer the next command,
-# of any caller, with a reply of this one when it arrives after the pool's check for
-# unread data. So the exchange disconnects on any exception but an error reply.
 
 
 def _exchange(connection: Any, commands: tuple[tuple[Any, ...], ...]) -> list[Any]:
@@ -122,7 +118,7 @@ class ReadAhead:
         except redis.ConnectionError:
             return None
         except BaseException:
-            connection.disconnect()  # replies may still be on their way (see _out_of_step)
+            connection.disconnect()  # replies may be on their way (module doc)
             raise
         finally:
             pool.release(connection)
@@ -147,7 +143,7 @@ class ReadAhead:
         except redis.ConnectionError:
             return None
         except BaseException:
-            await connection.disconnect(nowait=True)  # see _out_of_step
+            await connection.disconnect(nowait=True)  # as in get_knn
             raise
         finally:
             await pool.release(connection)
