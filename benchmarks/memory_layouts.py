@@ -17,16 +17,22 @@ index each layout needs, beside RedisVL SemanticCache's own layout and schema:
 - `floor`: that, also without the two labels kept for people (embedder label,
   function name): only the seed's five fields, `value`, the digests and envelope in
   `meta`, the `emb` field the per-embedder index FILTER needs and the `part` tags;
+- `smallest`: that, with every digest in `meta` as base64url rather than hex, the
+  `part` tags cut to 64 bits and `emb` folded into `part` (the FILTER reads `part`):
+  the least this design's checks can be stored in;
 - `RedisVL`: its seven fields (prompt, response, vector, entry_id, two timestamps,
   the tenant filter) under its own schema (prompt and response TEXT).
 
 used_memory growth per entry on a fresh server each (freed memory returns to the
-allocator lazily). Only memory is compared: no timing, so a loaded machine is fine.
+allocator lazily), split into the hashes alone (the same rows written to a server with
+no index) and the index's share (the difference). Only memory is compared: no timing,
+so a loaded machine is fine; the index's share moves by ~±80 B between runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -118,6 +124,26 @@ def floor(fields: Hash) -> Hash:
     return out
 
 
+def _b64(hex_digest: bytes) -> bytes:
+    return base64.urlsafe_b64encode(bytes.fromhex(hex_digest.decode())).rstrip(b"=")
+
+
+def smallest(fields: Hash, tag: str) -> Hash:
+    """`floor` with every digest in `meta` as base64url (16 hex -> 11 characters), the
+    `part` tags cut to 64 bits and `emb` folded into `part` as a fourth tag (the index
+    FILTER then reads `part`)."""
+    meta = unpack_meta(fields[b"meta"])
+    assert meta is not None
+    out = {k: v for k, v in fields.items() if k not in (b"text_h", b"emb", b"meta")}
+    tags = [t[:16] for t in fields[b"part"].split(b",")]
+    out[b"part"] = b",".join([*tags, tag[:16].encode()])
+    digests = [_b64(d) for d in (meta.checksum, meta.check, meta.fn, meta.scope)]
+    checksum, check, fn, scope = digests
+    packed = [meta.fmt, meta.codec, checksum, meta.sig, check, fn, scope, b"", b""]
+    out[b"meta"] = SEP.join([*packed, _b64(fields[b"text_h"])])
+    return out
+
+
 def redisvl(i: int, fields: Hash) -> Hash:
     entry_id = b"%064x" % (i * 2654435761)
     return {
@@ -131,10 +157,15 @@ def redisvl(i: int, fields: Hash) -> Hash:
     }
 
 
-def measure(create: list[Any], index: str, rows: Iterator[tuple[bytes, Hash]], n: int) -> float:
+def measure(
+    create: list[Any] | None, index: str, rows: Iterator[tuple[bytes, Hash]], n: int
+) -> float:
+    """used_memory growth per entry on a fresh server: with the index `create` makes,
+    or, with `create` None, the hashes alone (the index's share is the difference)."""
     with redis_server(None) as url:
         client = redis.Redis.from_url(url, protocol=2)
-        client.execute_command(*create)
+        if create is not None:
+            client.execute_command(*create)
         before = int(client.info("memory")["used_memory"])
         pipe = client.pipeline(transaction=False)
         for i, (key, fields) in enumerate(rows):
@@ -143,7 +174,8 @@ def measure(create: list[Any], index: str, rows: Iterator[tuple[bytes, Hash]], n
             if i % 500 == 499:
                 pipe.execute()
         pipe.execute()
-        _wait(client, index, n)
+        if create is not None:
+            _wait(client, index, n)
         per = (int(client.info("memory")["used_memory"]) - before) / n
         client.close()
     return per
@@ -156,42 +188,60 @@ def main() -> None:
     n = args.entries
     rows, create, written, tag = pmm_entries(n)
     name = create[1]
-    head = ["FT.CREATE", name, "ON", "HASH", "PREFIX", 1, "cache:", "FILTER", f'@emb=="{tag}"']
-    floor_schema = [*head, "SCHEMA", *SEED, "embedding", *VECTOR, "part", "TAG"]
-    floor_schema.append("CASESENSITIVE")
+    head = ["FT.CREATE", name, "ON", "HASH", "PREFIX", 1, "cache:", "FILTER"]
+    body = ["SCHEMA", *SEED, "embedding", *VECTOR, "part", "TAG", "CASESENSITIVE"]
+    floor_schema = [*head, f'@emb=="{tag}"', *body]
+    smallest_schema = [*head, f'contains(@part, "{tag[:16]}")', *body]
     rvl_schema = ["FT.CREATE", "rvl", "ON", "HASH", "PREFIX", 1, "rvl:", "SCHEMA"]
     rvl_schema += ["prompt", "TEXT", "response", "TEXT", "inserted_at", "NUMERIC"]
     rvl_schema += ["updated_at", "NUMERIC", "prompt_vector", *VECTOR, "tenant", "TAG"]
-    layouts: list[tuple[str, Callable[[], float]]] = [
-        ("pmm_memo format 2 (as written)", lambda: written),
+    Rows = Callable[[], Iterator[tuple[bytes, Hash]]]
+    layouts: list[tuple[str, list[Any], str, Rows]] = [
+        ("pmm_memo format 2 (as written)", create, name, lambda: iter(rows)),
         (
             "pmm_memo format 1 (meta split)",
-            lambda: measure(create, name, ((k, format_1(f)) for k, f in rows), n),
+            create,
+            name,
+            lambda: ((k, format_1(f)) for k, f in rows),
         ),
         (
             "format 2, no text_h TAG (see docstring)",
-            lambda: measure(floor_schema, name, ((k, without_text_tag(f)) for k, f in rows), n),
+            floor_schema,
+            name,
+            lambda: ((k, without_text_tag(f)) for k, f in rows),
         ),
         (
             "floor: that, no labels for people",
-            lambda: measure(floor_schema, name, ((k, floor(f)) for k, f in rows), n),
+            floor_schema,
+            name,
+            lambda: ((k, floor(f)) for k, f in rows),
+        ),
+        (
+            "smallest: that, digests in base64, `emb` in `part`",
+            smallest_schema,
+            name,
+            lambda: ((k, smallest(f, tag)) for k, f in rows),
         ),
         (
             "RedisVL SemanticCache layout",
-            lambda: measure(
-                rvl_schema,
-                "rvl",
-                ((b"rvl:%064x" % i, redisvl(i, f)) for i, (_, f) in enumerate(rows)),
-                n,
-            ),
+            rvl_schema,
+            "rvl",
+            lambda: ((b"rvl:%064x" % i, redisvl(i, f)) for i, (_, f) in enumerate(rows)),
         ),
     ]
-    sizes = {label: run() for label, run in layouts}
-    base = sizes["RedisVL SemanticCache layout"]
-    print(f"\nserver memory per {DIM}-d entry, {n:,} entries, one fresh server each\n")
-    print("| layout | bytes per entry | vs RedisVL |\n|---|---|---|")
-    for label, size in sizes.items():
-        print(f"| {label} | {size:,.0f} | {size / base:.3f}x |")
+    sizes = {
+        label: (measure(schema, index, entries(), n), measure(None, index, entries(), n))
+        for label, schema, index, entries in layouts
+    }
+    base = sizes["RedisVL SemanticCache layout"][0]
+    print(f"\nserver memory per {DIM}-d entry, {n:,} entries, one fresh server each")
+    print(f"(pmm_memo's own writes of format 2 measured {written:,.0f} B per entry)\n")
+    print("| layout | bytes per entry | hash | index | vs RedisVL |\n|---|---|---|---|---|")
+    for label, (size, hashes) in sizes.items():
+        index_share = size - hashes
+        print(
+            f"| {label} | {size:,.0f} | {hashes:,.0f} | {index_share:,.0f} | {size / base:.3f}x |"
+        )
     print(f"\npython3 benchmarks/memory_layouts.py --entries {n}")
 
 
