@@ -221,16 +221,17 @@ class RedisSearch(RedisEntries):
             return f"@part:{{{tag}}} @text_h:{{{q.text_h}}}"
         return f"@part:{{{tag}}}"
 
-    def _knn_args(self, q: VectorQuery) -> list[Any]:
+    def _knn_parts(self, q: VectorQuery) -> tuple[tuple[Any, ...], bytes, tuple[Any, ...]]:
+        """The FT.SEARCH arguments of `q` as (those before the vector, the vector's bytes,
+        those after it): apart, so the read-ahead packs the two sides once per shape of
+        query and only the vector per call (`_read_ahead._Packer`)."""
         assert self.index is not None
         ef = " EF_RUNTIME $ef" if self.index.algorithm == "HNSW" else ""
         query = f"({self._knn_filter(q)})=>[KNN $k @embedding $vec{ef} AS __score]"
         vector = q.vector
         if vector.dtype != self._vector_dtype:
             vector = vector.astype(self._vector_dtype)
-        params: list[Any] = ["k", q.k, "vec", vector.tobytes()]
-        if ef:
-            params += ["ef", max(self.index.ef_runtime, q.k)]
+        after: tuple[Any, ...] = ("ef", max(self.index.ef_runtime, q.k)) if ef else ()
         fields = [
             "__score",
             *_FILTER_FIELDS,
@@ -242,24 +243,13 @@ class RedisSearch(RedisEntries):
         ]
         if q.with_values and self.codec.signs:  # what the signature check needs
             fields += [f for f in _SEMANTIC_BOUND if f not in fields]
-        return [
-            "FT.SEARCH",
-            self.index.name,
-            query,
-            "PARAMS",
-            len(params),
-            *params,
-            "SORTBY",
-            "__score",
-            "RETURN",
-            len(fields),
-            *fields,
-            "LIMIT",
-            0,
-            q.k,
-            "DIALECT",
-            2,
-        ]
+        before = ("FT.SEARCH", self.index.name, query, "PARAMS", 4 + len(after), "k", q.k, "vec")
+        after += ("SORTBY", "__score", "RETURN", len(fields), *fields)
+        return before, vector.tobytes(), (*after, "LIMIT", 0, q.k, "DIALECT", 2)
+
+    def _knn_args(self, q: VectorQuery) -> list[Any]:
+        before, vector, after = self._knn_parts(q)
+        return [*before, vector, *after]
 
     def _neighbours(self, reply: Any, q: VectorQuery) -> list[Neighbour]:
         return [

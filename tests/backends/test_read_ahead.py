@@ -4,6 +4,7 @@ path must judge, and leave the connection in step for the next command."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -89,6 +90,76 @@ def test_async_twin_answers_the_same(rig: Any) -> None:
         assert got is not None
         assert got[0] == backend.get(key)
         assert [n.key for n in got[1]] == [n.key for n in backend.knn(query)]
+
+
+class _Writes:
+    """A connection's socket that records what is written to it (the rest is its own)."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self.writes: list[bytes] = []
+
+    def sendall(self, data: Any) -> None:
+        self.writes.append(bytes(data))
+        self._sock.sendall(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+@pytest.mark.parametrize("algorithm", ["FLAT", "HNSW"])
+def test_the_request_is_one_write_of_what_redis_py_would_send(
+    redis_url: str, algorithm: str
+) -> None:
+    """The two commands go out as one write (redis-py's packer makes three of them: the
+    vector is over its buffer cutoff), byte for byte what redis-py's `pack_commands`
+    makes of the same arguments; each shape of query (filter, fields, EF_RUNTIME, key)
+    has its own packed bytes, never another's."""
+    cache = Cache(
+        CacheConfig(
+            redis_url=redis_url,
+            embedder="offline",
+            embedding_dimensions=1536,
+            max_connections=1,
+            vector_algorithm=algorithm,
+            index_name=f"idx:packed:{algorithm.lower()}",
+            key_prefix=f"packed{algorithm.lower()}:",
+        )
+    )
+    try:
+
+        @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
+        def ask(prompt: str) -> str:
+            return f"answer: {prompt}"
+
+        ask(Q)
+        backend = cache.backend
+        assert isinstance(backend, RedisBackend)
+        key, query = _query(cache, ask, NEAR)
+        shapes = [
+            (key, query),
+            (key, dataclasses.replace(query, with_text=False, text_h="0" * 32)),
+            (key, dataclasses.replace(query, k=5, user="ünïcode user")),
+            ("packed:tënant:" + "ab" * 16, query),
+            (key, query),
+        ]
+        pool = backend.client.connection_pool
+        connection = pool.get_connection()
+        pool.release(connection)
+        for k, q in shapes:
+            expected = connection.pack_commands(
+                [("HMGET", k, *backend._read_fields), backend._knn_args(q)]
+            )
+            sock = connection._sock
+            connection._sock = recorder = _Writes(sock)
+            try:
+                assert backend.get_knn(k, q) is not None
+            finally:
+                connection._sock = sock
+            assert recorder.writes == [b"".join(expected)]
+        assert backend.client.echo("next") == b"next"
+    finally:
+        cache.close()
 
 
 def test_damaged_entry_is_its_codec_error(rig: Any, redis_url: str) -> None:
