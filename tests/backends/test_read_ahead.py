@@ -62,8 +62,16 @@ def _query(cache: Cache, ask: Any, text: str) -> tuple[str, VectorQuery]:
     return key, memo.query(cache, call, sem, vector)
 
 
+def _settled(found: Any) -> Any:
+    """The neighbours of a decorator's (lazy) query with their values decoded, as the
+    matcher decodes each one it may serve."""
+    for n in found:
+        n.settle()
+    return found
+
+
 def _apart(backend: RedisBackend, key: str, query: VectorQuery) -> tuple[Any, list[Any]]:
-    return backend.get(key), backend.knn(query)
+    return backend.get(key), _settled(backend.knn(query))
 
 
 @pytest.mark.parametrize("text", [Q, NEAR, "What is the capital of France?"])
@@ -73,6 +81,7 @@ def test_answers_what_get_and_knn_answer(rig: Any, text: str) -> None:
     both = backend.get_knn(key, query)
     assert both is not None
     stored, found = both
+    _settled(found)
     expected_stored, expected_found = _apart(backend, key, query)
     assert stored == expected_stored
     assert [(n.key, round(n.similarity, 6), n.value) for n in found] == [
@@ -181,13 +190,14 @@ def test_an_unreadable_neighbour_is_corrupt_in_its_place(rig: Any, redis_url: st
         ask(NEAR)  # its own entry; Q's is its neighbour
     key, query = _query(cache, ask, NEAR)
     redis.Redis.from_url(redis_url).hset(ask.cache_key(Q), "tenant", b"\xff not utf-8")
-    apart = backend.knn(query)
+    apart = _settled(backend.knn(query))
     for both in (backend.get_knn(key, query), run(backend.aget_knn(key, query))):
         assert both is not None
         stored, found = both
         assert stored is not None and not isinstance(stored, Exception)
         assert stored.value == f"answer: {NEAR}"
         assert not isinstance(found, Exception)
+        _settled(found)
         assert [(n.key, n.corrupt) for n in found] == [(n.key, n.corrupt) for n in apart]
         damaged = [n for n in found if n.key == ask.cache_key(Q)]
         assert len(damaged) == 1 and damaged[0].corrupt and damaged[0].value is None
@@ -353,7 +363,7 @@ def test_a_neighbour_that_expired_during_the_search_is_absent(tmp_path: Any) -> 
             key, query = _query(cache, ask, NEAR)
             both = backend.get_knn(key, query) if ahead else (None, backend.knn(query))
             assert both is not None and not isinstance(both[1], Exception), both
-            assert [n.value for n in both[1]] == [f"answer: {Q}"]
+            assert [n.value for n in _settled(both[1])] == [f"answer: {Q}"]
         client.pexpire(ask.cache_key("What is the capital of France?"), 1)
         time.sleep(0.05)
         assert ask(NEAR) == f"answer: {Q}"
