@@ -54,3 +54,14 @@ def test_kept_call_tags_are_the_digests_and_stay_bounded(monkeypatch: pytest.Mon
     assert first == [fresh._digest("p", *n) for n in names]
     assert len(set(first)) == len(names)
     assert len(parts._calls) <= 8
+
+
+@given(st.binary(max_size=2000), st.sampled_from([None, "", "secret-one", "sécret"]))
+def test_scope_tags_are_the_keyed_scope_digest(material: bytes, secret: str | None) -> None:
+    """`Digests.scope` copies a keyed state: the same digest as keying one per call."""
+    from pmm_memo._digests import _SCOPE_KEY, Digests, scope_digest
+
+    digests = Digests(secret)
+    key = digests._scope if secret else _SCOPE_KEY
+    assert digests.scope(material) == scope_digest(material, key)
+    assert digests.scope(material) == digests.scope(material)  # the state is not consumed
