@@ -336,4 +336,5 @@ def _iter_docs(reply: Any) -> Iterator[tuple[Any, dict[bytes, Any]]]:
         flat = reply[i + 1]
         if flat is None:
             continue  # its key expired while the search ran: a null array, no entry
-        yield reply[i], _bytes_keys(dict(zip(flat[::2], flat[1::2], strict=False)))
+        pairs = iter(flat)  # field, value, field, value...: a dict without two slices
+        yield reply[i], _bytes_keys(dict(zip(pairs, pairs, strict=False)))
