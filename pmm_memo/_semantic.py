@@ -30,6 +30,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 _TEXT_KEY = b"pmm_memo/text/v1"
 
@@ -59,8 +60,23 @@ class SemanticText:
         return b"" if self.rest is None else b"|rest|" + self.rest.encode()
 
 
+# A text asked again (a popular question, a retry, each call that reads ahead) is
+# prepared once: normalising and digesting it were most of a lookup's work before its
+# query. A pure function of (text, max_chars) with an immutable result, so a kept one is
+# exactly what preparing it again would give. Texts over PREPARED_MAX_CHARS characters
+# are not kept (a few long prompts would hold more memory than the work is worth).
+PREPARED_KEPT = 256
+PREPARED_MAX_CHARS = 10_000
+
+
 def prepare(text: str, max_chars: int) -> SemanticText | None:
     """The SemanticText of `text`, or None when it is empty after normalisation."""
+    if len(text) <= PREPARED_MAX_CHARS:
+        return _prepare_kept(text, max_chars)
+    return _prepare(text, max_chars)
+
+
+def _prepare(text: str, max_chars: int) -> SemanticText | None:
     norm = normalise(text)
     if not norm:
         return None
@@ -68,6 +84,9 @@ def prepare(text: str, max_chars: int) -> SemanticText | None:
         return SemanticText(norm, text_digest(norm), None)
     cut = _cut(norm, max_chars)
     return SemanticText(norm[cut:], text_digest(norm), text_digest(norm[:cut]))
+
+
+_prepare_kept = lru_cache(maxsize=PREPARED_KEPT)(_prepare)
 
 
 _CONTEXT = 16  # characters before a position that decide whether it is a cut

@@ -65,3 +65,19 @@ def test_scope_tags_are_the_keyed_scope_digest(material: bytes, secret: str | No
     key = digests._scope if secret else _SCOPE_KEY
     assert digests.scope(material) == scope_digest(material, key)
     assert digests.scope(material) == digests.scope(material)  # the state is not consumed
+
+
+def test_kept_scope_tags_are_the_digests_and_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pmm_memo._digests import Digests, scope_digest
+
+    monkeypatch.setattr(Digests, "SCOPES_KEPT", 8)  # a small bound, to cross it
+    digests = Digests("secret-one")
+    short = b"pmm1|f|scope|s2:ab"
+    assert digests.scope(short) is digests.scope(short)  # kept
+    materials = [b"m%d" % i for i in range(20)] + [b"a" * (Digests.SCOPE_KEPT_BYTES + 1)]
+    first = [digests.scope(m) for m in materials]
+    again = [digests.scope(m) for m in reversed(materials)][::-1]
+    assert first == again == [scope_digest(m, digests._scope) for m in materials]
+    assert len(digests._scopes) <= 8
+    assert materials[-1] not in digests._scopes  # long materials are not kept
+    assert Digests("secret-two").scope(short) != digests.scope(short) != Digests(None).scope(short)

@@ -265,3 +265,21 @@ def test_changed_spans(name: str, a: str, b: str, want: tuple[str, str] | None) 
     from pmm_memo._semantic import changed_spans
 
     assert changed_spans(a, b) == want
+
+
+@given(st.text(max_size=300), st.integers(min_value=8, max_value=200))
+def test_a_kept_preparation_is_what_preparing_again_gives(text: str, max_chars: int) -> None:
+    from pmm_memo._semantic import _prepare, prepare
+
+    assert prepare(text, max_chars) == _prepare(text, max_chars)
+    assert prepare(text, max_chars) is prepare(text, max_chars)  # kept: prepared once
+
+
+def test_long_texts_are_prepared_each_time() -> None:
+    from pmm_memo._semantic import PREPARED_MAX_CHARS, _prepare, prepare
+
+    long = document(PREPARED_MAX_CHARS + 10)
+    assert prepare(long, 1000) == _prepare(long, 1000)
+    assert prepare(long, 1000) is not prepare(long, 1000)  # not kept
+    assert prepare("  Same text  ", 1000) is prepare("  Same text  ", 1000)
+    assert prepare("  Same text  ", 5) != prepare("  Same text  ", 1000)  # keyed by the limit
