@@ -186,11 +186,11 @@ class Guards:
         return _veto(self._pairs, query, cached)
 
 
-@lru_cache(maxsize=FEATURES_KEPT)
+@lru_cache(maxsize=FEATURES_KEPT // 2)  # pairs of windows: half as many as texts
 def _veto(
     pairs: tuple[tuple[str, Callable[[Features, Features], bool]], ...], query: str, cached: str
 ) -> str | None:
-    """`Guards.veto`, kept for the last FEATURES_KEPT pairs: a question asked again meets
+    """`Guards.veto`, kept for the last pairs judged: a question asked again meets
     the same stored neighbour (a pure function of the guards and the two texts)."""
     q, c = features(query), features(cached)  # each text's features: one look-up
     for name, check in pairs:

@@ -143,12 +143,8 @@ def changed_spans(query: str, stored: str) -> tuple[str, str] | None:
     if query == stored:
         return None
     n = min(len(query), len(stored))
-    p = 0
-    while p < n and query[p] == stored[p]:
-        p += 1
-    s = 0
-    while s < n - p and query[-1 - s] == stored[-1 - s]:
-        s += 1
+    p = _shared(query, stored, n, False)
+    s = _shared(query, stored, n - p, True)
     start = 0
     for m in _BOUNDARY.finditer(query, 0, p):
         start = m.end()
@@ -160,3 +156,22 @@ def changed_spans(query: str, stored: str) -> tuple[str, str] | None:
     if start == 0 and tail == 0:
         return None
     return query[start : len(query) - tail], stored[start : len(stored) - tail]
+
+
+def _shared(a: str, b: str, limit: int, from_end: bool) -> int:
+    """How many characters (at most `limit`) `a` and `b` share at their start (or end).
+
+    By halving, each step one slice comparison done in C: a window with a long shared
+    document before its question was compared a character per Python step."""
+    la, lb = len(a), len(b)
+    lo, hi = 0, limit  # lo characters are known shared; no more than hi are
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        same = (
+            a[la - mid : la - lo] == b[lb - mid : lb - lo] if from_end else a[lo:mid] == b[lo:mid]
+        )
+        if same:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
