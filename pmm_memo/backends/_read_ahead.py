@@ -30,6 +30,8 @@ counts, as in two steps, where a bad neighbour never hides the call's own entry.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -74,48 +76,73 @@ def _bulk(encoder: Any, arg: Any) -> bytes:
 
 
 _SHAPES_KEPT = 256  # packed query shapes kept per backend (then all are forgotten)
+# What of a VectorQuery the FT.SEARCH arguments are made of besides its vector (a test
+# pins this to every other field of VectorQuery but `lazy_values`, which only says when
+# values are decoded): with the index spec, the signing flag and the encoder, a shape.
+SHAPE_FIELDS = (
+    "tenant",
+    "user",
+    "fn",
+    "scope",
+    "embedder",  # not in the arguments today (one index per embedder): kept to be safe
+    "text_h",
+    "k",
+    "with_values",
+    "with_text",
+    "with_created_at",
+)
+_shape_of = attrgetter(*SHAPE_FIELDS)
+_Parts = tuple[tuple[Any, ...], bytes, tuple[Any, ...]]
+_Packed = tuple[bytes, bytes, bytes]
 
 
 class _Packer:
     """The HMGET + FT.SEARCH request of a combined read, packed as redis-py packs it.
 
     Everything but the key and the vector is the same for every call of one function
-    with the same scope and user (the `part` filter): it is packed once per such shape,
-    keyed by the arguments themselves and the encoder's settings, so a shape's bytes are
-    never reused for other arguments. Bounded; a dict operation is atomic under the GIL
-    and the values are immutable bytes (safe across threads and forks)."""
+    with the same scope and user (the `part` filter): it is packed once per such shape
+    (SHAPE_FIELDS and the encoder's settings) for one index spec (a packer serves one:
+    the backend makes a new one when its spec changes). Bounded; a dict operation is
+    atomic under the GIL and the values are immutable bytes (safe across threads and
+    forks)."""
 
-    __slots__ = ("_fields", "_shapes")
+    __slots__ = ("_fields", "_shapes", "spec")
 
-    def __init__(self, read_fields: tuple[str, ...]) -> None:
+    def __init__(self, read_fields: tuple[str, ...], spec: Any) -> None:
         self._fields = read_fields
-        self._shapes: dict[tuple[Any, ...], tuple[bytes, bytes, bytes]] = {}
+        self.spec = spec
+        self._shapes: dict[tuple[Any, ...], _Packed] = {}
 
-    def _shape(
-        self, encoder: Any, before: tuple[Any, ...], after: tuple[Any, ...]
-    ) -> tuple[bytes, bytes, bytes]:
+    def _pack(self, encoder: Any, before: tuple[Any, ...], after: tuple[Any, ...]) -> _Packed:
         """(HMGET up to its key, the rest of HMGET and FT.SEARCH up to its vector, the
         rest of FT.SEARCH)."""
-        shape = (encoder.encoding, encoder.encoding_errors, before, after)
+        return (
+            b"*%d\r\n" % (2 + len(self._fields)) + _bulk(encoder, "HMGET"),
+            b"".join(_bulk(encoder, f) for f in self._fields)
+            + b"*%d\r\n" % (len(before) + 1 + len(after))
+            + b"".join(_bulk(encoder, a) for a in before),
+            b"\r\n" + b"".join(_bulk(encoder, a) for a in after),
+        )
+
+    def request(
+        self,
+        encoder: Any,
+        key: str,
+        query: VectorQuery,
+        parts: Callable[[VectorQuery], _Parts],
+        vector_of: Callable[[VectorQuery], bytes],
+    ) -> bytes:
+        shape = (encoder.encoding, encoder.encoding_errors, *_shape_of(query))
         packed = self._shapes.get(shape)
         if packed is None:
-            packed = (
-                b"*%d\r\n" % (2 + len(self._fields)) + _bulk(encoder, "HMGET"),
-                b"".join(_bulk(encoder, f) for f in self._fields)
-                + b"*%d\r\n" % (len(before) + 1 + len(after))
-                + b"".join(_bulk(encoder, a) for a in before),
-                b"\r\n" + b"".join(_bulk(encoder, a) for a in after),
-            )
+            before, vector, after = parts(query)
+            packed = self._pack(encoder, before, after)
             if len(self._shapes) >= _SHAPES_KEPT:
                 self._shapes.clear()
             self._shapes[shape] = packed
-        return packed
-
-    def request(
-        self, encoder: Any, key: str, parts: tuple[tuple[Any, ...], bytes, tuple[Any, ...]]
-    ) -> bytes:
-        before, vector, after = parts
-        head, middle, tail = self._shape(encoder, before, after)
+        else:
+            vector = vector_of(query)
+        head, middle, tail = packed
         return b"".join((head, _bulk(encoder, key), middle, b"$%d\r\n" % len(vector), vector, tail))
 
 
@@ -131,7 +158,10 @@ class ReadAhead:
         _index_ready: bool
         _read_fields: tuple[str, ...]
 
-        def _knn_parts(self, q: VectorQuery) -> tuple[tuple[Any, ...], bytes, tuple[Any, ...]]: ...
+        @property
+        def index(self) -> Any: ...
+        def _knn_parts(self, q: VectorQuery) -> _Parts: ...
+        def _knn_vector(self, q: VectorQuery) -> bytes: ...
         def _neighbours(self, reply: Any, q: VectorQuery) -> list[Neighbour]: ...
         def _stored(self, key: str, raw: list[Any]) -> Stored | None: ...
         async def aclient(self) -> redis.asyncio.Redis: ...
@@ -141,9 +171,10 @@ class ReadAhead:
     def _request(self, encoder: Any, key: str, query: VectorQuery) -> bytes:
         """The two commands, packed into one buffer (see `_Packer`)."""
         packer = self._packer
-        if packer is None:
-            packer = self._packer = _Packer(self._read_fields)
-        return packer.request(encoder, key, self._knn_parts(query))
+        spec = self.index
+        if packer is None or packer.spec is not spec:
+            packer = self._packer = _Packer(self._read_fields, spec)
+        return packer.request(encoder, key, query, self._knn_parts, self._knn_vector)
 
     def _answers(self, key: str, query: VectorQuery, replies: list[Any]) -> ReadAndSearch | None:
         raw, reply = replies

@@ -228,9 +228,6 @@ class RedisSearch(RedisEntries):
         assert self.index is not None
         ef = " EF_RUNTIME $ef" if self.index.algorithm == "HNSW" else ""
         query = f"({self._knn_filter(q)})=>[KNN $k @embedding $vec{ef} AS __score]"
-        vector = q.vector
-        if vector.dtype != self._vector_dtype:
-            vector = vector.astype(self._vector_dtype)
         after: tuple[Any, ...] = ("ef", max(self.index.ef_runtime, q.k)) if ef else ()
         fields = [
             "__score",
@@ -245,7 +242,14 @@ class RedisSearch(RedisEntries):
             fields += [f for f in _SEMANTIC_BOUND if f not in fields]
         before = ("FT.SEARCH", self.index.name, query, "PARAMS", 4 + len(after), "k", q.k, "vec")
         after += ("SORTBY", "__score", "RETURN", len(fields), *fields)
-        return before, vector.tobytes(), (*after, "LIMIT", 0, q.k, "DIALECT", 2)
+        return before, self._knn_vector(q), (*after, "LIMIT", 0, q.k, "DIALECT", 2)
+
+    def _knn_vector(self, q: VectorQuery) -> bytes:
+        """The query vector as the index stores vectors."""
+        vector = q.vector
+        if vector.dtype != self._vector_dtype:
+            vector = vector.astype(self._vector_dtype)
+        return vector.tobytes()
 
     def _knn_args(self, q: VectorQuery) -> list[Any]:
         before, vector, after = self._knn_parts(q)

@@ -145,17 +145,29 @@ def test_the_request_is_one_write_of_what_redis_py_would_send(
         backend = cache.backend
         assert isinstance(backend, RedisBackend)
         key, query = _query(cache, ask, NEAR)
+        replace = dataclasses.replace
         shapes = [
             (key, query),
-            (key, dataclasses.replace(query, with_text=False, text_h="0" * 32)),
-            (key, dataclasses.replace(query, k=5, user="ünïcode user")),
+            (key, replace(query, with_text=False, text_h="0" * 32)),
+            (key, replace(query, k=5, user="ünïcode user")),
+            (key, replace(query, with_values=False)),
+            (key, replace(query, with_created_at=True, lazy_values=False)),
+            (key, replace(query, scope="another scope", fn="another fn")),
+            (key, replace(query, tenant="another tenant")),
             ("packed:tënant:" + "ab" * 16, query),
+            (key, query),
+            (key, "a new spec"),  # e.g. the algorithm adopted from the server's index
             (key, query),
         ]
         pool = backend.client.connection_pool
         connection = pool.get_connection()
         pool.release(connection)
         for k, q in shapes:
+            if isinstance(q, str):
+                assert backend._index is not None
+                ef = backend._index.ef_runtime + 1
+                backend._index = replace(backend._index, ef_runtime=ef)  # HNSW: EF_RUNTIME
+                continue
             expected = connection.pack_commands(
                 [("HMGET", k, *backend._read_fields), backend._knn_args(q)]
             )
@@ -169,6 +181,14 @@ def test_the_request_is_one_write_of_what_redis_py_would_send(
         assert backend.client.echo("next") == b"next"
     finally:
         cache.close()
+
+
+def test_a_query_shape_names_every_field_its_arguments_are_made_of() -> None:
+    """A packed shape is keyed by these fields: a VectorQuery field added later must be
+    added there too (or here, if the FT.SEARCH arguments do not depend on it), or two
+    queries differing in it would share one packed request."""
+    fields = {f.name for f in dataclasses.fields(VectorQuery)}
+    assert set(_read_ahead.SHAPE_FIELDS) == fields - {"vector", "lazy_values"}
 
 
 def test_damaged_entry_is_its_codec_error(rig: Any, redis_url: str) -> None:
