@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pmm_memo._candidates import Matcher
 from pmm_memo._errors import CodecError
@@ -206,3 +208,13 @@ def _every_guard() -> Any:
     from pmm_memo._guards import GUARDS, Guards
 
     return Guards(GUARDS)
+
+
+@given(st.one_of(st.floats(allow_nan=True), st.sampled_from([0.5, 0.9, 0.99, -0.0, 2.0])))
+def test_a_similarity_is_counted_in_the_first_bucket_whose_edge_is_above_it(x: float) -> None:
+    from pmm_memo._stats import SIMILARITY_BUCKETS, Counters
+
+    counters = Counters()
+    counters.record_similarity(x)
+    want = next((i for i, e in enumerate(SIMILARITY_BUCKETS) if x < e), len(SIMILARITY_BUCKETS))
+    assert counters.similarity == [int(i == want) for i in range(len(SIMILARITY_BUCKETS) + 1)]
