@@ -144,6 +144,8 @@ class SemanticMemo(MemoCore):
             with_text=not exact_only,
             with_created_at=False,  # a hit never reads it
             lazy_values=True,  # the matcher settles each neighbour it may serve
+            unread_below=self.matcher.threshold,  # what the matcher turns away unread
+            own_text_h=text.digest,
         )
 
     def lookup(

@@ -69,6 +69,13 @@ class VectorQuery:
     # neighbour fetched only to compete in the ambiguity check is not decoded and
     # verified for nothing. Backends that keep values decoded (memory) ignore it.
     lazy_values: bool = False
+    # Neighbours less similar than `unread_below` whose whole-text digest is not
+    # `own_text_h` come back unread: key and similarity only, `corrupt` (never served).
+    # For the matcher, which turns such a neighbour away unread anyway (below its
+    # threshold, not the query's own text): typically the ambiguity check's competitor,
+    # whose fields were parsed on every lookup. Backends may ignore it (read them all).
+    unread_below: float | None = None
+    own_text_h: str | None = None
 
 
 @dataclass(slots=True)

@@ -77,8 +77,8 @@ def _bulk(encoder: Any, arg: Any) -> bytes:
 
 _SHAPES_KEPT = 256  # packed query shapes kept per backend (then all are forgotten)
 # What of a VectorQuery the FT.SEARCH arguments are made of besides its vector (a test
-# pins this to every other field of VectorQuery but `lazy_values`, which only says when
-# values are decoded): with the index spec, the signing flag and the encoder, a shape.
+# pins this to every other field of VectorQuery but those that say how the reply is
+# read): with the index spec, the signing flag and the encoder, a shape.
 SHAPE_FIELDS = (
     "tenant",
     "user",

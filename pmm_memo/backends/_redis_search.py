@@ -37,6 +37,7 @@ from ._redis_layout import (
     _acommand,
     _command,
     _iter_docs,
+    _u,
 )
 
 logger = logging.getLogger("pmm_memo")
@@ -256,10 +257,15 @@ class RedisSearch(RedisEntries):
         return [*before, vector, *after]
 
     def _neighbours(self, reply: Any, q: VectorQuery) -> list[Neighbour]:
-        return [
-            self._neighbour(key, 1.0 - float(f.get(b"__score") or b"1"), f, q)
-            for key, f in _iter_docs(reply)
-        ]
+        below = q.unread_below
+        found = []
+        for key, f in _iter_docs(reply):
+            similarity = 1.0 - float(f.get(b"__score") or b"1")
+            if below is not None and similarity < below and not _own_text(f, q.own_text_h):
+                found.append(_unread(key, similarity))  # see VectorQuery.unread_below
+            else:
+                found.append(self._neighbour(key, similarity, f, q))
+        return found
 
     def knn(self, query: VectorQuery) -> list[Neighbour]:
         if not self.ensure_index():
@@ -291,3 +297,21 @@ class RedisSearch(RedisEntries):
             self._forget_index_if_gone(exc)
             raise
         return self._neighbours(reply, query)
+
+
+def _own_text(fields: dict[bytes, Any], own: str | None) -> bool:
+    """Is this neighbour's whole-text digest `own`? (A digest that does not decode is
+    not: that neighbour is unreadable, as the full read would find.)"""
+    raw = fields.get(b"text_h")
+    if own is None or raw is None:
+        return False
+    try:
+        return _u(raw) == own
+    except UnicodeDecodeError:
+        return False
+
+
+def _unread(key: Any, similarity: float) -> Neighbour:
+    """A neighbour left unread (VectorQuery.unread_below): never served."""
+    name = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+    return Neighbour(name, similarity, "", "", None, None, None, None, corrupt=True)

@@ -59,7 +59,8 @@ def _query(cache: Cache, ask: Any, text: str) -> tuple[str, VectorQuery]:
     sem = memo.semantic_of(cache, call)
     vector = cache.embed(sem.text.window, memo.counters)
     key = memo.key_of(cache, call)[0]
-    return key, memo.query(cache, call, sem, vector)
+    # Every neighbour read, to compare them whole (see test_unread_neighbours).
+    return key, dataclasses.replace(memo.query(cache, call, sem, vector), unread_below=None)
 
 
 def _settled(found: Any) -> Any:
@@ -188,7 +189,32 @@ def test_a_query_shape_names_every_field_its_arguments_are_made_of() -> None:
     added there too (or here, if the FT.SEARCH arguments do not depend on it), or two
     queries differing in it would share one packed request."""
     fields = {f.name for f in dataclasses.fields(VectorQuery)}
-    assert set(_read_ahead.SHAPE_FIELDS) == fields - {"vector", "lazy_values"}
+    how_read = {"lazy_values", "unread_below", "own_text_h"}  # the reply's, not the query's
+    assert set(_read_ahead.SHAPE_FIELDS) == fields - {"vector"} - how_read
+
+
+def test_unread_neighbours(rig: Any) -> None:
+    """A decorator's query leaves a neighbour below its threshold unread (the matcher
+    turns it away unread), unless it holds the query's own text (which answers whatever
+    its similarity): in one round trip as in two steps."""
+    cache, ask, backend = rig
+    memo = ask._memo()
+    far = "What is the capital of France?"
+    key, query = _query(cache, ask, far)
+    query = dataclasses.replace(query, unread_below=0.9)
+    own = memo.semantic_of(cache, memo.keys.bind((Q,), {}, False)).text.digest
+    for q, read in [(query, False), (dataclasses.replace(query, own_text_h=own), True)]:
+        both = backend.get_knn(key, q)
+        assert both is not None and not isinstance(both[1], Exception)
+        for found in (both[1], backend.knn(q)):
+            (n,) = _settled(found)
+            assert n.key == ask.cache_key(Q) and n.similarity < 0.9
+            assert (n.corrupt, n.text, n.value) == (
+                (False, Q, f"answer: {Q}") if read else (True, None, None)
+            )
+    _, near = _query(cache, ask, NEAR)
+    (n,) = _settled(backend.knn(dataclasses.replace(near, unread_below=0.9)))
+    assert n.similarity >= 0.9 and n.value == f"answer: {Q}"  # above it: read
 
 
 def test_damaged_entry_is_its_codec_error(rig: Any, redis_url: str) -> None:
