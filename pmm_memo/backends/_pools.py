@@ -110,7 +110,12 @@ def _give(idle: queue.LifoQueue[Any], connection: Any) -> None:
         if 0 < idle.maxsize <= len(idle.queue):
             return
         idle.queue.append(connection)
-        idle.not_empty.notify()
+        waiting = idle.not_empty
+        # Only a waiter needs waking; `_waiters` changes only under this same mutex, so
+        # none can start waiting between this look and the append (notify() with none
+        # is a no-op that still runs Condition's ownership check and builds a deque).
+        if waiting._waiters:  # type: ignore[attr-defined]
+            waiting.notify()
 
 
 class BlockingPool(redis.BlockingConnectionPool):
