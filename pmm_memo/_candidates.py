@@ -109,13 +109,20 @@ class Matcher:
         ):
             return None
         if n.text_h == text.digest:
-            return Candidate(n)
+            n.settle()
+            return None if n.corrupt else Candidate(n)
         if (
             self.exact_only
             or n.similarity < self.threshold
             or n.similarity < n.min_similarity  # a reported wrong hit (feedback)
             or n.text is None  # what differs cannot be checked: not served
         ):
+            return None
+        # Its value only now (a lazy query, see VectorQuery.lazy_values): the competitor
+        # fetched for the ambiguity check rarely gets this far. Before the guards, which
+        # count what they veto, as when a corrupt neighbour was known from the start.
+        n.settle()
+        if n.corrupt:
             return None
         if self.guards and self.guards.veto(text.window, n.text) is not None:
             if counters is not None:

@@ -134,7 +134,13 @@ class Digests:
     Without a secret they are the fixed-key digests (reproducible everywhere).
     """
 
-    __slots__ = ("_check", "_scope", "part_key")
+    __slots__ = ("_check", "_scope", "_scope_state", "_scopes", "part_key")
+
+    # A decorated function's calls share a few scopes (often one: the same non-text
+    # arguments), digested on every lookup: each is kept (up to SCOPES_KEPT, then all
+    # are forgotten), keyed by its exact material; long materials are not kept.
+    SCOPES_KEPT = 4096
+    SCOPE_KEPT_BYTES = 1024
 
     def __init__(self, secret: str | None) -> None:
         if secret:
@@ -144,6 +150,10 @@ class Digests:
             self.part_key = PART_KEY + b"\x00" + s  # for `Partitions` (index tags)
         else:
             self._check, self._scope, self.part_key = _CHECK_KEY, _SCOPE_KEY, PART_KEY
+        # `scope_digest` with the key schedule done once: a semantic call digests its
+        # scope on every lookup; copying a keyed state is a third of a new one.
+        self._scope_state = hashlib.blake2b(digest_size=12, key=self._scope)
+        self._scopes: dict[bytes, str] = {}
 
     def check(self, material: bytes) -> str:
         return check_digest(material, self._check)
@@ -153,4 +163,15 @@ class Digests:
         return short_digest(identity, self._scope)
 
     def scope(self, material: bytes) -> str:
-        return scope_digest(material, self._scope)
+        """`scope_digest(material, <this cache's scope key>)`."""
+        scopes = self._scopes
+        tag = scopes.get(material)
+        if tag is None:
+            h = self._scope_state.copy()
+            h.update(material)
+            tag = h.hexdigest()
+            if len(material) <= self.SCOPE_KEPT_BYTES:
+                if len(scopes) >= self.SCOPES_KEPT:
+                    scopes.clear()  # bounded; a dict operation is atomic under the GIL
+                scopes[material] = tag
+        return tag

@@ -44,11 +44,13 @@ Names accepted by `semantic_lookup(guards=...)`: a tuple of the above, or `()` f
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Final
 
 from . import _roles
 from ._errors import ConfigError
 from ._text_features import (
+    FEATURES_KEPT,
     Features,
     features,
     names_of,
@@ -181,11 +183,20 @@ class Guards:
 
     def veto(self, query: str, cached: str) -> str | None:
         """The name of the first guard that rejects the pair, or None if all allow it."""
-        q, c = features(query), features(cached)  # each text's features: one look-up
-        for name, check in self._pairs:
-            if not check(q, c):
-                return name
-        return None
+        return _veto(self._pairs, query, cached)
+
+
+@lru_cache(maxsize=FEATURES_KEPT // 2)  # pairs of windows: half as many as texts
+def _veto(
+    pairs: tuple[tuple[str, Callable[[Features, Features], bool]], ...], query: str, cached: str
+) -> str | None:
+    """`Guards.veto`, kept for the last pairs judged: a question asked again meets
+    the same stored neighbour (a pure function of the guards and the two texts)."""
+    q, c = features(query), features(cached)  # each text's features: one look-up
+    for name, check in pairs:
+        if not check(q, c):
+            return name
+    return None
 
 
 def parse(value: object) -> Guards:

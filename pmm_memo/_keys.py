@@ -305,8 +305,17 @@ class BoundCall:
                 encode_argument(plan.names[i], replace(self.values[i]), out)
                 parts.append(b"".join(out))
             return b"".join(parts)
+        text_pos = plan.text_pos
+        if self._segments is None and text_pos is not None and type(self.values[text_pos]) is str:
+            # A str always encodes: left out without encoding it (a prompt can be long).
+            for i in plan.included:
+                if i != text_pos:
+                    out = []
+                    encode_argument(plan.names[i], self.values[i], out)
+                    parts.append(b"".join(out))
+            return b"".join(parts)
         for seg, i in zip(self._encode_segments(), plan.included, strict=True):
-            if i != plan.text_pos:
+            if i != text_pos:
                 parts.append(seg)
         return b"".join(parts)
 

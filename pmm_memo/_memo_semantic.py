@@ -143,6 +143,9 @@ class SemanticMemo(MemoCore):
             # The matcher, guards and judge compare texts (not needed at 1.0).
             with_text=not exact_only,
             with_created_at=False,  # a hit never reads it
+            lazy_values=True,  # the matcher settles each neighbour it may serve
+            unread_below=self.matcher.threshold,  # what the matcher turns away unread
+            own_text_h=text.digest,
         )
 
     def lookup(

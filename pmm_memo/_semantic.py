@@ -30,6 +30,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 _TEXT_KEY = b"pmm_memo/text/v1"
 
@@ -59,8 +60,23 @@ class SemanticText:
         return b"" if self.rest is None else b"|rest|" + self.rest.encode()
 
 
+# A text asked again (a popular question, a retry, each call that reads ahead) is
+# prepared once: normalising and digesting it were most of a lookup's work before its
+# query. A pure function of (text, max_chars) with an immutable result, so a kept one is
+# exactly what preparing it again would give. Texts over PREPARED_MAX_CHARS characters
+# are not kept (a few long prompts would hold more memory than the work is worth).
+PREPARED_KEPT = 256
+PREPARED_MAX_CHARS = 10_000
+
+
 def prepare(text: str, max_chars: int) -> SemanticText | None:
     """The SemanticText of `text`, or None when it is empty after normalisation."""
+    if len(text) <= PREPARED_MAX_CHARS:
+        return _prepare_kept(text, max_chars)
+    return _prepare(text, max_chars)
+
+
+def _prepare(text: str, max_chars: int) -> SemanticText | None:
     norm = normalise(text)
     if not norm:
         return None
@@ -68,6 +84,9 @@ def prepare(text: str, max_chars: int) -> SemanticText | None:
         return SemanticText(norm, text_digest(norm), None)
     cut = _cut(norm, max_chars)
     return SemanticText(norm[cut:], text_digest(norm), text_digest(norm[:cut]))
+
+
+_prepare_kept = lru_cache(maxsize=PREPARED_KEPT)(_prepare)
 
 
 _CONTEXT = 16  # characters before a position that decide whether it is a cut
@@ -124,12 +143,8 @@ def changed_spans(query: str, stored: str) -> tuple[str, str] | None:
     if query == stored:
         return None
     n = min(len(query), len(stored))
-    p = 0
-    while p < n and query[p] == stored[p]:
-        p += 1
-    s = 0
-    while s < n - p and query[-1 - s] == stored[-1 - s]:
-        s += 1
+    p = _shared(query, stored, n, False)
+    s = _shared(query, stored, n - p, True)
     start = 0
     for m in _BOUNDARY.finditer(query, 0, p):
         start = m.end()
@@ -141,3 +156,22 @@ def changed_spans(query: str, stored: str) -> tuple[str, str] | None:
     if start == 0 and tail == 0:
         return None
     return query[start : len(query) - tail], stored[start : len(stored) - tail]
+
+
+def _shared(a: str, b: str, limit: int, from_end: bool) -> int:
+    """How many characters (at most `limit`) `a` and `b` share at their start (or end).
+
+    By halving, each step one slice comparison done in C: a window with a long shared
+    document before its question was compared a character per Python step."""
+    la, lb = len(a), len(b)
+    lo, hi = 0, limit  # lo characters are known shared; no more than hi are
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        same = (
+            a[la - mid : la - lo] == b[lb - mid : lb - lo] if from_end else a[lo:mid] == b[lo:mid]
+        )
+        if same:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

@@ -8,6 +8,7 @@ for observing and tuning, never for correctness.
 from __future__ import annotations
 
 import weakref
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -45,11 +46,9 @@ class Counters:
     similarity: list[int] = field(default_factory=lambda: [0] * (len(SIMILARITY_BUCKETS) + 1))
 
     def record_similarity(self, similarity: float) -> None:
-        for i, edge in enumerate(SIMILARITY_BUCKETS):
-            if similarity < edge:
-                self.similarity[i] += 1
-                return
-        self.similarity[-1] += 1
+        """Count `similarity` in the first bucket whose edge is above it (the last one:
+        none is, NaN included). By bisection: every semantic lookup records one."""
+        self.similarity[bisect_right(SIMILARITY_BUCKETS, similarity)] += 1
 
     def histogram(self) -> tuple[tuple[str, int], ...]:
         labels = [f"<{edge:g}" for edge in SIMILARITY_BUCKETS] + [f">={SIMILARITY_BUCKETS[-1]:g}"]

@@ -7,8 +7,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pmm_memo._candidates import Matcher
+from pmm_memo._errors import CodecError
 from pmm_memo._semantic import prepare
 from pmm_memo.backends._base import Neighbour, VectorQuery
 
@@ -151,7 +154,67 @@ def test_only_k_neighbours_may_answer_the_last_one_only_competes() -> None:
     assert [c.neighbour for c in found] == [second]
 
 
+def _lazy(name: str, decoded: list[str], damaged: bool = False, **changes: Any) -> Any:
+    """A neighbour of a lazy query (VectorQuery.lazy_values): its value is decoded, and
+    recorded in `decoded`, only when the matcher settles it."""
+
+    def decode() -> str:
+        decoded.append(name)
+        if damaged:
+            raise CodecError("entry checksum is missing or does not match its payload")
+        return name
+
+    return neighbour(value=None, pending=decode, **changes)
+
+
+def test_only_a_neighbour_that_may_answer_is_decoded() -> None:
+    decoded: list[str] = []
+    best = _lazy("best", decoded, similarity=0.97, text_h="a")
+    far = _lazy("far", decoded, similarity=0.5, text_h="b")  # the competitor: too far
+    query = dataclasses.replace(QUERY, k=2)
+    found = list(Matcher(0.9).candidates(query, TEXT, [best, far]))
+    assert [c.neighbour.value for c in found] == ["best"] and decoded == ["best"]
+    decoded.clear()
+    stranger = _lazy("stranger", decoded, tenant="T")  # not ours: never decoded
+    assert list(Matcher(0.9).candidates(query, TEXT, [stranger, far])) == []
+    assert decoded == []
+
+
+def test_a_value_that_does_not_decode_is_corrupt_only_when_settled() -> None:
+    """Decoded lazily, a damaged value is what it was decoded eagerly: that neighbour
+    never answers (the next one may), and as a competitor it vetoes nothing; the guards
+    never see it (they count what they veto)."""
+    from pmm_memo._stats import Counters
+
+    decoded: list[str] = []
+    damaged = _lazy("damaged", decoded, damaged=True, similarity=0.98, text_h="a")
+    good = _lazy("good", decoded, similarity=0.97, text_h="b")
+    query = dataclasses.replace(QUERY, k=3)  # two may answer
+    found = list(Matcher(0.9).candidates(query, TEXT, [damaged, good]))
+    assert [c.neighbour.value for c in found] == ["good"] and damaged.corrupt
+    rival = _lazy("rival", decoded, damaged=True, similarity=0.965, text_h="c")
+    best = _lazy("best", decoded, similarity=0.97, text_h="a")
+    query = dataclasses.replace(QUERY, k=2)  # within the margin, but damaged
+    assert [c.neighbour.value for c in Matcher(0.9).candidates(query, TEXT, [best, rival])] == [
+        "best"
+    ]
+    counters = Counters()
+    vetoed = _lazy("vetoed", decoded, damaged=True, text="how do i reset my 2 passwords")
+    assert list(Matcher(0.9, _every_guard()).candidates(query, TEXT, [vetoed], counters)) == []
+    assert counters.guard_rejections == 0
+
+
 def _every_guard() -> Any:
     from pmm_memo._guards import GUARDS, Guards
 
     return Guards(GUARDS)
+
+
+@given(st.one_of(st.floats(allow_nan=True), st.sampled_from([0.5, 0.9, 0.99, -0.0, 2.0])))
+def test_a_similarity_is_counted_in_the_first_bucket_whose_edge_is_above_it(x: float) -> None:
+    from pmm_memo._stats import SIMILARITY_BUCKETS, Counters
+
+    counters = Counters()
+    counters.record_similarity(x)
+    want = next((i for i, e in enumerate(SIMILARITY_BUCKETS) if x < e), len(SIMILARITY_BUCKETS))
+    assert counters.similarity == [int(i == want) for i in range(len(SIMILARITY_BUCKETS) + 1)]

@@ -54,3 +54,30 @@ def test_kept_call_tags_are_the_digests_and_stay_bounded(monkeypatch: pytest.Mon
     assert first == [fresh._digest("p", *n) for n in names]
     assert len(set(first)) == len(names)
     assert len(parts._calls) <= 8
+
+
+@given(st.binary(max_size=2000), st.sampled_from([None, "", "secret-one", "sécret"]))
+def test_scope_tags_are_the_keyed_scope_digest(material: bytes, secret: str | None) -> None:
+    """`Digests.scope` copies a keyed state: the same digest as keying one per call."""
+    from pmm_memo._digests import _SCOPE_KEY, Digests, scope_digest
+
+    digests = Digests(secret)
+    key = digests._scope if secret else _SCOPE_KEY
+    assert digests.scope(material) == scope_digest(material, key)
+    assert digests.scope(material) == digests.scope(material)  # the state is not consumed
+
+
+def test_kept_scope_tags_are_the_digests_and_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pmm_memo._digests import Digests, scope_digest
+
+    monkeypatch.setattr(Digests, "SCOPES_KEPT", 8)  # a small bound, to cross it
+    digests = Digests("secret-one")
+    short = b"pmm1|f|scope|s2:ab"
+    assert digests.scope(short) is digests.scope(short)  # kept
+    materials = [b"m%d" % i for i in range(20)] + [b"a" * (Digests.SCOPE_KEPT_BYTES + 1)]
+    first = [digests.scope(m) for m in materials]
+    again = [digests.scope(m) for m in reversed(materials)][::-1]
+    assert first == again == [scope_digest(m, digests._scope) for m in materials]
+    assert len(digests._scopes) <= 8
+    assert materials[-1] not in digests._scopes  # long materials are not kept
+    assert Digests("secret-two").scope(short) != digests.scope(short) != Digests(None).scope(short)

@@ -146,3 +146,16 @@ def test_parse_validates() -> None:
         parse(("digits",))
     with pytest.raises(TypeError, match="guards must be a tuple"):
         parse(3)
+
+
+def test_a_pair_asked_again_is_judged_once_with_the_same_verdict() -> None:
+    from pmm_memo._guards import _veto
+
+    guards, numbers_only = Guards(GUARDS), Guards(("numbers",))
+    pair = ("What is the price of 2 apples?", "what is the price of 3 apples")
+    hits = _veto.cache_info().hits
+    assert guards.veto(*pair) == guards.veto(*pair) == "numbers"
+    assert _veto.cache_info().hits == hits + 1
+    # Keyed by the guards too: another set judges the pair afresh.
+    assert Guards(("negation",)).veto(*pair) is None
+    assert numbers_only.veto("not 2", "2") is None and guards.veto("not 2", "2") == "negation"

@@ -294,6 +294,13 @@ def test_scope_excludes_only_the_text_argument() -> None:
     assert a and b and c and d
     assert a.scope_material() == b.scope_material()
     assert a.scope_material() != c.scope_material() != d.scope_material()
+    # Before or after the key material's per-argument encodings exist (a str text is
+    # left out without encoding it, anything else through them): the same bytes.
+    for args in [("hi", "x", "u"), (["not", "str"], "x", None), ("ünï\ud800", 3, "u")]:
+        fresh, encoded = (maker.bind(args, {}, False) for _ in range(2))
+        assert fresh and encoded
+        encoded._encode_segments()
+        assert fresh.scope_material() == encoded.scope_material()
 
 
 scalars = st.one_of(

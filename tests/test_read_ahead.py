@@ -318,6 +318,33 @@ def test_an_unreadable_neighbour_never_hides_the_others(
     )
 
 
+@pytest.mark.parametrize("ahead", [False, True], ids=["two steps", "ahead"])
+def test_only_the_neighbour_served_is_decoded(
+    cache: Cache, ahead: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The KNN fetches one neighbour more than may answer (the ambiguity check's
+    competitor); far from the query, it fails the threshold, so its value is never
+    decoded and verified (was: every neighbour's, on every lookup)."""
+    ask = _asker(cache)
+    ask("What is the capital of France?")  # the competitor
+    _warm(ask)
+    backend = cache.backend
+    assert isinstance(backend, RedisBackend)
+    decoded: list[Any] = []
+    original = backend._decode
+
+    def counting(key: Any, *args: Any) -> Any:
+        decoded.append(key)
+        return original(key, *args)
+
+    monkeypatch.setattr(backend, "_decode", counting)
+    ask._memo().ahead = ahead
+    before = ask.cache_info().semantic_hits
+    assert ask(NEARS[AHEAD_AFTER - 1]) == f"alice: {Q}"
+    assert ask.cache_info().semantic_hits == before + 1
+    assert [k.decode() if isinstance(k, bytes) else k for k in decoded] == [ask.cache_key(Q)]
+
+
 class Flaky(BaseEmbedder):
     """The offline embedder's vectors until `failing` is set (then every call raises)."""
 

@@ -265,3 +265,57 @@ def test_changed_spans(name: str, a: str, b: str, want: tuple[str, str] | None) 
     from pmm_memo._semantic import changed_spans
 
     assert changed_spans(a, b) == want
+
+
+def _shared_by_steps(a: str, b: str, limit: int, from_end: bool) -> int:
+    """The reference: one character at a time."""
+    k = 0
+    while k < limit and (a[-1 - k] == b[-1 - k] if from_end else a[k] == b[k]):
+        k += 1
+    return k
+
+
+_PIECES = st.text(alphabet="ab. \n?", max_size=30)
+
+
+@given(_PIECES, _PIECES, _PIECES, _PIECES, _PIECES)
+def test_shared_start_and_end_are_found_by_halving(
+    head: str, one: str, two: str, tail: str, extra: str
+) -> None:
+    from pmm_memo._semantic import _shared, changed_spans
+
+    a, b = head + one + tail, head + two + tail + extra
+    n = min(len(a), len(b))
+    p = _shared(a, b, n, False)
+    assert p == _shared_by_steps(a, b, n, False)
+    assert _shared(a, b, n - p, True) == _shared_by_steps(a, b, n - p, True)
+    # The spans as found a character at a time (the boundaries as `changed_spans` has them).
+    from pmm_memo._semantic import _BOUNDARY
+
+    s = _shared_by_steps(a, b, n - p, True)
+    start = max((m.end() for m in _BOUNDARY.finditer(a, 0, p)), default=0)
+    tail = next((len(a) - m.start() for m in _BOUNDARY.finditer(a, len(a) - s)), 0)
+    want = (
+        None
+        if a == b or start == tail == 0
+        else (a[start : len(a) - tail], b[start : len(b) - tail])
+    )
+    assert changed_spans(a, b) == want
+
+
+@given(st.text(max_size=300), st.integers(min_value=8, max_value=200))
+def test_a_kept_preparation_is_what_preparing_again_gives(text: str, max_chars: int) -> None:
+    from pmm_memo._semantic import _prepare, prepare
+
+    assert prepare(text, max_chars) == _prepare(text, max_chars)
+    assert prepare(text, max_chars) is prepare(text, max_chars)  # kept: prepared once
+
+
+def test_long_texts_are_prepared_each_time() -> None:
+    from pmm_memo._semantic import PREPARED_MAX_CHARS, _prepare, prepare
+
+    long = document(PREPARED_MAX_CHARS + 10)
+    assert prepare(long, 1000) == _prepare(long, 1000)
+    assert prepare(long, 1000) is not prepare(long, 1000)  # not kept
+    assert prepare("  Same text  ", 1000) is prepare("  Same text  ", 1000)
+    assert prepare("  Same text  ", 5) != prepare("  Same text  ", 1000)  # keyed by the limit

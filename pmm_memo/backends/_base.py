@@ -8,7 +8,7 @@ each backend.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -64,6 +64,18 @@ class VectorQuery:
     # created_at: for people (manager, CLI); a hit never reads it, so the decorators' KNN
     # leaves it out of the reply (two fewer strings per neighbour to parse).
     with_created_at: bool = True
+    # Values left to decode until `Neighbour.settle()`: for a caller that settles every
+    # neighbour before it reads `value` or `corrupt` (the matcher, `_candidates`), so the
+    # neighbour fetched only to compete in the ambiguity check is not decoded and
+    # verified for nothing. Backends that keep values decoded (memory) ignore it.
+    lazy_values: bool = False
+    # Neighbours less similar than `unread_below` whose whole-text digest is not
+    # `own_text_h` come back unread: key and similarity only, `corrupt` (never served).
+    # For the matcher, which turns such a neighbour away unread anyway (below its
+    # threshold, not the query's own text): typically the ambiguity check's competitor,
+    # whose fields were parsed on every lookup. Backends may ignore it (read them all).
+    unread_below: float | None = None
+    own_text_h: str | None = None
 
 
 @dataclass(slots=True)
@@ -82,6 +94,21 @@ class Neighbour:
     min_similarity: float = 0.0  # Entry.min_similarity (feedback on wrong hits)
     text_h: str | None = None
     embedder: str | None = None
+    # Decodes `value` (VectorQuery.lazy_values); None: nothing left to decode.
+    pending: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
+
+    def settle(self) -> None:
+        """Decode a value a lazy query left (see VectorQuery.lazy_values): `value`, or
+        `corrupt` when it does not decode or verify. Whatever decoding raises makes this
+        one neighbour corrupt, as an unreadable field does (`_redis_layout._neighbour`):
+        it is never served and fails no other neighbour and no caller."""
+        decode = self.pending
+        if decode is not None:
+            self.pending = None
+            try:
+                self.value = decode()
+            except Exception:
+                self.corrupt = True
 
 
 class Backend(Protocol):

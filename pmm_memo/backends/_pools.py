@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import select
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -98,6 +100,37 @@ def _free_path_possible(pool: Any, attributes: tuple[str, ...]) -> bool:
     )
 
 
+# Anything but "nothing to read": data, the peer's close (EOF), an error, a bad fd.
+_READABLE = (
+    select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | select.POLLNVAL
+    if hasattr(select, "poll")
+    else 0
+)
+
+
+def _nothing_to_read(connection: Any) -> bool | None:
+    """redis-py's `not connection.can_read()` (no reply left over, not closed by the
+    server) in one poll(2), for redis-py's own parser on a plain socket: `can_read` makes
+    the socket non-blocking and back around a recv that raises and catches
+    BlockingIOError, three system calls and an exception per pooled command. None when
+    that is not the case (a TLS socket may hold decrypted bytes a poll cannot see;
+    another parser buffers otherwise; no poll(2)): ask `can_read`.
+
+    Data or a close the poll sees is left in the socket, not read into the parser: the
+    caller then takes redis-py's full path, whose own `can_read` finds it and reconnects,
+    as it did after `can_read` had read it."""
+    sock = getattr(connection, "_sock", None)
+    buffer = getattr(getattr(connection, "_parser", None), "_buffer", None)
+    unread = getattr(buffer, "unread_bytes", None)
+    if unread is None or type(sock) is not socket.socket or not _READABLE:
+        return None
+    if unread():
+        return False  # a reply read from the socket but not taken
+    poller = select.poll()
+    poller.register(sock, _READABLE)
+    return not poller.poll(0)
+
+
 def _give(idle: queue.LifoQueue[Any], connection: Any) -> None:
     """LifoQueue.put_nowait for the pool's idle connections, less its bookkeeping.
 
@@ -110,7 +143,12 @@ def _give(idle: queue.LifoQueue[Any], connection: Any) -> None:
         if 0 < idle.maxsize <= len(idle.queue):
             return
         idle.queue.append(connection)
-        idle.not_empty.notify()
+        waiting = idle.not_empty
+        # Only a waiter needs waking; `_waiters` changes only under this same mutex, so
+        # none can start waiting between this look and the append (notify() with none
+        # is a no-op that still runs Condition's ownership check and builds a deque).
+        if waiting._waiters:  # type: ignore[attr-defined]
+            waiting.notify()
 
 
 class BlockingPool(redis.BlockingConnectionPool):
@@ -150,7 +188,10 @@ class BlockingPool(redis.BlockingConnectionPool):
             connection = idle.queue.pop()
         if connection is not None and connection.is_connected:
             try:
-                if not connection.can_read():  # no reply left over, not closed
+                clean = _nothing_to_read(connection)
+                if clean is None:
+                    clean = not connection.can_read()
+                if clean:  # no reply left over, not closed
                     return connection
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 pass

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -211,10 +212,14 @@ class RedisEntries:
             if meta is None:
                 n.corrupt = True
                 return n
-            try:
-                n.value = self._decode(key, meta, get(b"value"), [get(x) for x in _BOUND_KEYS])
-            except CodecError:
-                n.corrupt = True
+            bound = [get(x) for x in _BOUND_KEYS]
+            if q.lazy_values:
+                n.pending = partial(self._decode, key, meta, get(b"value"), bound)
+            else:
+                try:
+                    n.value = self._decode(key, meta, get(b"value"), bound)
+                except CodecError:
+                    n.corrupt = True
             n.check = _u(meta.check) or None
         return n
 
@@ -331,4 +336,5 @@ def _iter_docs(reply: Any) -> Iterator[tuple[Any, dict[bytes, Any]]]:
         flat = reply[i + 1]
         if flat is None:
             continue  # its key expired while the search ran: a null array, no entry
-        yield reply[i], _bytes_keys(dict(zip(flat[::2], flat[1::2], strict=False)))
+        pairs = iter(flat)  # field, value, field, value...: a dict without two slices
+        yield reply[i], _bytes_keys(dict(zip(pairs, pairs, strict=False)))

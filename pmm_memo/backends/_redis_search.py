@@ -37,6 +37,7 @@ from ._redis_layout import (
     _acommand,
     _command,
     _iter_docs,
+    _u,
 )
 
 logger = logging.getLogger("pmm_memo")
@@ -221,16 +222,14 @@ class RedisSearch(RedisEntries):
             return f"@part:{{{tag}}} @text_h:{{{q.text_h}}}"
         return f"@part:{{{tag}}}"
 
-    def _knn_args(self, q: VectorQuery) -> list[Any]:
+    def _knn_parts(self, q: VectorQuery) -> tuple[tuple[Any, ...], bytes, tuple[Any, ...]]:
+        """The FT.SEARCH arguments of `q` as (those before the vector, the vector's bytes,
+        those after it): apart, so the read-ahead packs the two sides once per shape of
+        query and only the vector per call (`_read_ahead._Packer`)."""
         assert self.index is not None
         ef = " EF_RUNTIME $ef" if self.index.algorithm == "HNSW" else ""
         query = f"({self._knn_filter(q)})=>[KNN $k @embedding $vec{ef} AS __score]"
-        vector = q.vector
-        if vector.dtype != self._vector_dtype:
-            vector = vector.astype(self._vector_dtype)
-        params: list[Any] = ["k", q.k, "vec", vector.tobytes()]
-        if ef:
-            params += ["ef", max(self.index.ef_runtime, q.k)]
+        after: tuple[Any, ...] = ("ef", max(self.index.ef_runtime, q.k)) if ef else ()
         fields = [
             "__score",
             *_FILTER_FIELDS,
@@ -242,30 +241,31 @@ class RedisSearch(RedisEntries):
         ]
         if q.with_values and self.codec.signs:  # what the signature check needs
             fields += [f for f in _SEMANTIC_BOUND if f not in fields]
-        return [
-            "FT.SEARCH",
-            self.index.name,
-            query,
-            "PARAMS",
-            len(params),
-            *params,
-            "SORTBY",
-            "__score",
-            "RETURN",
-            len(fields),
-            *fields,
-            "LIMIT",
-            0,
-            q.k,
-            "DIALECT",
-            2,
-        ]
+        before = ("FT.SEARCH", self.index.name, query, "PARAMS", 4 + len(after), "k", q.k, "vec")
+        after += ("SORTBY", "__score", "RETURN", len(fields), *fields)
+        return before, self._knn_vector(q), (*after, "LIMIT", 0, q.k, "DIALECT", 2)
+
+    def _knn_vector(self, q: VectorQuery) -> bytes:
+        """The query vector as the index stores vectors."""
+        vector = q.vector
+        if vector.dtype != self._vector_dtype:
+            vector = vector.astype(self._vector_dtype)
+        return vector.tobytes()
+
+    def _knn_args(self, q: VectorQuery) -> list[Any]:
+        before, vector, after = self._knn_parts(q)
+        return [*before, vector, *after]
 
     def _neighbours(self, reply: Any, q: VectorQuery) -> list[Neighbour]:
-        return [
-            self._neighbour(key, 1.0 - float(f.get(b"__score") or b"1"), f, q)
-            for key, f in _iter_docs(reply)
-        ]
+        below = q.unread_below
+        found = []
+        for key, f in _iter_docs(reply):
+            similarity = 1.0 - float(f.get(b"__score") or b"1")
+            if below is not None and similarity < below and not _own_text(f, q.own_text_h):
+                found.append(_unread(key, similarity))  # see VectorQuery.unread_below
+            else:
+                found.append(self._neighbour(key, similarity, f, q))
+        return found
 
     def knn(self, query: VectorQuery) -> list[Neighbour]:
         if not self.ensure_index():
@@ -297,3 +297,21 @@ class RedisSearch(RedisEntries):
             self._forget_index_if_gone(exc)
             raise
         return self._neighbours(reply, query)
+
+
+def _own_text(fields: dict[bytes, Any], own: str | None) -> bool:
+    """Is this neighbour's whole-text digest `own`? (A digest that does not decode is
+    not: that neighbour is unreadable, as the full read would find.)"""
+    raw = fields.get(b"text_h")
+    if own is None or raw is None:
+        return False
+    try:
+        return _u(raw) == own
+    except UnicodeDecodeError:
+        return False
+
+
+def _unread(key: Any, similarity: float) -> Neighbour:
+    """A neighbour left unread (VectorQuery.unread_below): never served."""
+    name = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+    return Neighbour(name, similarity, "", "", None, None, None, None, corrupt=True)

@@ -105,6 +105,59 @@ def test_a_connection_with_an_unread_reply_is_never_handed_out(redis_url: str) -
     assert run(main()) == b"B"
 
 
+def test_an_idle_plain_connection_is_checked_by_one_poll(redis_url: str) -> None:
+    """On a plain socket with redis-py's own parser, the free path asks the socket once
+    (poll) whether anything is left to read, not redis-py's `can_read` (three system
+    calls and a raised and caught BlockingIOError per command)."""
+    client = redis.Redis.from_pool(_sync_pool(redis_url, 1))
+    client.set("pool:a", "A")
+    pool = client.connection_pool
+    conn = pool.get_connection()
+    pool.release(conn)
+    asked: list[int] = []
+    can_read = conn.can_read
+
+    def counted(*args: Any) -> Any:
+        asked.append(1)
+        return can_read(*args)
+
+    conn.can_read = counted  # type: ignore[method-assign]
+    assert [client.get("pool:a") for _ in range(5)] == [b"A"] * 5
+    assert asked == []
+    client.close()
+
+
+def test_a_reply_already_in_the_parsers_buffer_is_never_handed_out(redis_url: str) -> None:
+    """Two replies read from the socket in one recv, one taken: the other waits in
+    redis-py's parser buffer, where a poll of the socket cannot see it."""
+    client = redis.Redis.from_pool(_sync_pool(redis_url, 1))
+    client.set("pool:a", "A")
+    client.set("pool:b", "B")
+    pool = client.connection_pool
+    conn = pool.get_connection()
+    conn.send_packed_command(conn.pack_commands([("GET", "pool:a"), ("GET", "pool:b")]))
+    time.sleep(0.05)  # both replies arrive; the first read takes both into the buffer
+    assert conn.read_response() == b"A"
+    assert conn._parser._buffer.unread_bytes() > 0  # the second one, unread
+    pool.release(conn)
+    assert [client.get("pool:a"), client.get("pool:b")] == [b"A", b"B"]
+    client.close()
+
+
+def test_a_connection_the_server_closed_is_reconnected(redis_url: str) -> None:
+    client = redis.Redis.from_pool(_sync_pool(redis_url, 1))
+    client.set("pool:a", "A")
+    redis.Redis.from_url(redis_url).client_kill_filter(_type="normal", skipme=True)
+    time.sleep(0.05)  # the close reaches the pooled socket
+    conn = client.connection_pool.get_connection()
+    try:
+        conn.send_command("GET", "pool:a")  # type: ignore[no-untyped-call]
+        assert conn.read_response() == b"A"  # a new socket: the dead one was never reused
+    finally:
+        client.connection_pool.release(conn)
+    client.close()
+
+
 def test_queued_tasks_keep_their_turn(redis_url: str) -> None:
     """A task that queued for a connection gets the next one given back; a newcomer
     arriving at that moment does not take it on the free path."""

@@ -4,6 +4,7 @@ path must judge, and leave the connection in step for the next command."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -58,11 +59,20 @@ def _query(cache: Cache, ask: Any, text: str) -> tuple[str, VectorQuery]:
     sem = memo.semantic_of(cache, call)
     vector = cache.embed(sem.text.window, memo.counters)
     key = memo.key_of(cache, call)[0]
-    return key, memo.query(cache, call, sem, vector)
+    # Every neighbour read, to compare them whole (see test_unread_neighbours).
+    return key, dataclasses.replace(memo.query(cache, call, sem, vector), unread_below=None)
+
+
+def _settled(found: Any) -> Any:
+    """The neighbours of a decorator's (lazy) query with their values decoded, as the
+    matcher decodes each one it may serve."""
+    for n in found:
+        n.settle()
+    return found
 
 
 def _apart(backend: RedisBackend, key: str, query: VectorQuery) -> tuple[Any, list[Any]]:
-    return backend.get(key), backend.knn(query)
+    return backend.get(key), _settled(backend.knn(query))
 
 
 @pytest.mark.parametrize("text", [Q, NEAR, "What is the capital of France?"])
@@ -72,6 +82,7 @@ def test_answers_what_get_and_knn_answer(rig: Any, text: str) -> None:
     both = backend.get_knn(key, query)
     assert both is not None
     stored, found = both
+    _settled(found)
     expected_stored, expected_found = _apart(backend, key, query)
     assert stored == expected_stored
     assert [(n.key, round(n.similarity, 6), n.value) for n in found] == [
@@ -89,6 +100,121 @@ def test_async_twin_answers_the_same(rig: Any) -> None:
         assert got is not None
         assert got[0] == backend.get(key)
         assert [n.key for n in got[1]] == [n.key for n in backend.knn(query)]
+
+
+class _Writes:
+    """A connection's socket that records what is written to it (the rest is its own)."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self.writes: list[bytes] = []
+
+    def sendall(self, data: Any) -> None:
+        self.writes.append(bytes(data))
+        self._sock.sendall(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+@pytest.mark.parametrize("algorithm", ["FLAT", "HNSW"])
+def test_the_request_is_one_write_of_what_redis_py_would_send(
+    redis_url: str, algorithm: str
+) -> None:
+    """The two commands go out as one write (redis-py's packer makes three of them: the
+    vector is over its buffer cutoff), byte for byte what redis-py's `pack_commands`
+    makes of the same arguments; each shape of query (filter, fields, EF_RUNTIME, key)
+    has its own packed bytes, never another's."""
+    cache = Cache(
+        CacheConfig(
+            redis_url=redis_url,
+            embedder="offline",
+            embedding_dimensions=1536,
+            max_connections=1,
+            vector_algorithm=algorithm,
+            index_name=f"idx:packed:{algorithm.lower()}",
+            key_prefix=f"packed{algorithm.lower()}:",
+        )
+    )
+    try:
+
+        @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
+        def ask(prompt: str) -> str:
+            return f"answer: {prompt}"
+
+        ask(Q)
+        backend = cache.backend
+        assert isinstance(backend, RedisBackend)
+        key, query = _query(cache, ask, NEAR)
+        replace = dataclasses.replace
+        shapes = [
+            (key, query),
+            (key, replace(query, with_text=False, text_h="0" * 32)),
+            (key, replace(query, k=5, user="ünïcode user")),
+            (key, replace(query, with_values=False)),
+            (key, replace(query, with_created_at=True, lazy_values=False)),
+            (key, replace(query, scope="another scope", fn="another fn")),
+            (key, replace(query, tenant="another tenant")),
+            ("packed:tënant:" + "ab" * 16, query),
+            (key, query),
+            (key, "a new spec"),  # e.g. the algorithm adopted from the server's index
+            (key, query),
+        ]
+        pool = backend.client.connection_pool
+        connection = pool.get_connection()
+        pool.release(connection)
+        for k, q in shapes:
+            if isinstance(q, str):
+                assert backend._index is not None
+                ef = backend._index.ef_runtime + 1
+                backend._index = replace(backend._index, ef_runtime=ef)  # HNSW: EF_RUNTIME
+                continue
+            expected = connection.pack_commands(
+                [("HMGET", k, *backend._read_fields), backend._knn_args(q)]
+            )
+            sock = connection._sock
+            connection._sock = recorder = _Writes(sock)
+            try:
+                assert backend.get_knn(k, q) is not None
+            finally:
+                connection._sock = sock
+            assert recorder.writes == [b"".join(expected)]
+        assert backend.client.echo("next") == b"next"
+    finally:
+        cache.close()
+
+
+def test_a_query_shape_names_every_field_its_arguments_are_made_of() -> None:
+    """A packed shape is keyed by these fields: a VectorQuery field added later must be
+    added there too (or here, if the FT.SEARCH arguments do not depend on it), or two
+    queries differing in it would share one packed request."""
+    fields = {f.name for f in dataclasses.fields(VectorQuery)}
+    how_read = {"lazy_values", "unread_below", "own_text_h"}  # the reply's, not the query's
+    assert set(_read_ahead.SHAPE_FIELDS) == fields - {"vector"} - how_read
+
+
+def test_unread_neighbours(rig: Any) -> None:
+    """A decorator's query leaves a neighbour below its threshold unread (the matcher
+    turns it away unread), unless it holds the query's own text (which answers whatever
+    its similarity): in one round trip as in two steps."""
+    cache, ask, backend = rig
+    memo = ask._memo()
+    far = "What is the capital of France?"
+    key, query = _query(cache, ask, far)
+    query = dataclasses.replace(query, unread_below=0.9)
+    own = memo.semantic_of(cache, memo.keys.bind((Q,), {}, False)).text.digest
+    for q, read in [(query, False), (dataclasses.replace(query, own_text_h=own), True)]:
+        both = backend.get_knn(key, q)
+        assert both is not None and not isinstance(both[1], Exception)
+        for found in (both[1], backend.knn(q)):
+            (n,) = _settled(found)
+            assert n.key == ask.cache_key(Q) and n.similarity < 0.9
+            assert (n.corrupt, n.text, n.value) == (
+                (False, Q, f"answer: {Q}") if read else (True, None, None)
+            )
+    _, near = _query(cache, ask, NEAR)
+    (n,) = _settled(backend.knn(dataclasses.replace(near, unread_below=0.9)))
+    assert n.similarity >= 0.9 and n.value == f"answer: {Q}"  # above it: read
 
 
 def test_damaged_entry_is_its_codec_error(rig: Any, redis_url: str) -> None:
@@ -110,13 +236,14 @@ def test_an_unreadable_neighbour_is_corrupt_in_its_place(rig: Any, redis_url: st
         ask(NEAR)  # its own entry; Q's is its neighbour
     key, query = _query(cache, ask, NEAR)
     redis.Redis.from_url(redis_url).hset(ask.cache_key(Q), "tenant", b"\xff not utf-8")
-    apart = backend.knn(query)
+    apart = _settled(backend.knn(query))
     for both in (backend.get_knn(key, query), run(backend.aget_knn(key, query))):
         assert both is not None
         stored, found = both
         assert stored is not None and not isinstance(stored, Exception)
         assert stored.value == f"answer: {NEAR}"
         assert not isinstance(found, Exception)
+        _settled(found)
         assert [(n.key, n.corrupt) for n in found] == [(n.key, n.corrupt) for n in apart]
         damaged = [n for n in found if n.key == ask.cache_key(Q)]
         assert len(damaged) == 1 and damaged[0].corrupt and damaged[0].value is None
@@ -282,7 +409,7 @@ def test_a_neighbour_that_expired_during_the_search_is_absent(tmp_path: Any) -> 
             key, query = _query(cache, ask, NEAR)
             both = backend.get_knn(key, query) if ahead else (None, backend.knn(query))
             assert both is not None and not isinstance(both[1], Exception), both
-            assert [n.value for n in both[1]] == [f"answer: {Q}"]
+            assert [n.value for n in _settled(both[1])] == [f"answer: {Q}"]
         client.pexpire(ask.cache_key("What is the capital of France?"), 1)
         time.sleep(0.05)
         assert ask(NEAR) == f"answer: {Q}"
