@@ -133,7 +133,7 @@ def _call(
     def call() -> Any:
         response = wrapped(**kwargs)
         served.append(response)
-        return _raw.parsed_json(response) if raw else response.model_dump(mode="json")
+        return _raw.parsed_json(response) if raw else _raw.as_sent(response)
 
     try:
         data = fn(*lead, base_url, call)
@@ -161,7 +161,7 @@ async def _acall(
     async def call() -> Any:
         response = await wrapped(**kwargs)
         served.append(response)
-        return await _raw.aparsed_json(response) if raw else response.model_dump(mode="json")
+        return await _raw.aparsed_json(response) if raw else _raw.as_sent(response)
 
     try:
         data = await fn(*lead, base_url, call)

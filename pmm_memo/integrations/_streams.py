@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
+from ._raw import as_sent
+
 Chunks = list[dict[str, Any]]
 
 
@@ -24,7 +26,7 @@ def record(stream: Any, on_complete: Callable[[Chunks], None]) -> Any:
     def recording() -> Iterator[Any]:
         chunks: Chunks = []
         for chunk in inner:
-            chunks.append(chunk.model_dump(mode="json"))
+            chunks.append(as_sent(chunk))
             yield chunk
         on_complete(chunks)
 
@@ -38,7 +40,7 @@ def arecord(stream: Any, on_complete: Callable[[Chunks], Awaitable[None]]) -> An
     async def recording() -> AsyncIterator[Any]:
         chunks: Chunks = []
         async for chunk in inner:
-            chunks.append(chunk.model_dump(mode="json"))
+            chunks.append(as_sent(chunk))
             yield chunk
         await on_complete(chunks)
 

@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("pmm_memo")
 
+# Part of every key. "openai-2": answers are stored under the API's field names (see
+# `_raw.as_sent`); entries of "openai-1" lost the fields the SDK renames, never served.
+VERSION = "openai-2"
 # Transport options: they never change the answer, so they are not part of the key.
 _NOT_KEYED = frozenset({"extra_headers", "timeout"})
 _PATCHES = (
@@ -102,7 +105,7 @@ def _build(
     """The decorated inner functions: all caching logic is the decorators' own."""
 
     def exact(fn: Callable[..., Any]) -> Any:
-        return cached(tenant=tenant, ttl=ttl, ignore=("call",), cache=cache, version="openai-1")(fn)
+        return cached(tenant=tenant, ttl=ttl, ignore=("call",), cache=cache, version=VERSION)(fn)
 
     @exact
     def chat(request: dict[str, Any], base_url: str, call: Callable[[], Any]) -> Any:
@@ -152,7 +155,7 @@ def _build(
             ignore=("call",),
             text_arg="text",
             cache=cache,
-            version="openai-1",
+            version=VERSION,
         )
 
         @semantic

@@ -219,6 +219,8 @@ class FakeOpenAI:
             "tool_choice": "auto",
             "tools": [],
             "temperature": body.get("temperature"),
+            # The API echoes the request's text configuration (a JSON schema included).
+            "text": body.get("text", {"format": {"type": "text"}}),
             "usage": {
                 "input_tokens": 1,
                 "output_tokens": 1,
