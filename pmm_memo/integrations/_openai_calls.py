@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("pmm_memo")
 
+# (base URL, organization, project): see `openai.endpoint_of`.
+Endpoint = tuple[str, str | None, str | None]
+
 
 def _last_user_text(messages: list[Any]) -> tuple[int, str] | None:
     for i in range(len(messages) - 1, -1, -1):
@@ -85,7 +88,7 @@ def serve(
     wrapped: Callable[..., Any],
     kwargs: dict[str, Any],
     request: dict[str, Any],
-    base_url: str,
+    endpoint: Endpoint,
     raw: bool,
 ) -> Any:
     """Serve one sync request: a stream is recorded or replayed (`_stream`), anything
@@ -93,8 +96,8 @@ def serve(
     through `with_raw_response` / `with_streaming_response` and gets the SDK's response
     object (see `_raw`)."""
     if _is_stream(kind, request):
-        return _stream(state, kind, instance, wrapped, kwargs, request, base_url, raw)
-    return _call(state, kind, instance, wrapped, kwargs, request, base_url, raw)
+        return _stream(state, kind, instance, wrapped, kwargs, request, endpoint, raw)
+    return _call(state, kind, instance, wrapped, kwargs, request, endpoint, raw)
 
 
 async def aserve(
@@ -104,13 +107,13 @@ async def aserve(
     wrapped: Callable[..., Any],
     kwargs: dict[str, Any],
     request: dict[str, Any],
-    base_url: str,
+    endpoint: Endpoint,
     raw: bool,
 ) -> Any:
     """`serve` for the async client."""
     if _is_stream(kind, request):
-        return await _astream(state, kind, instance, wrapped, kwargs, request, base_url, raw)
-    return await _acall(state, kind, instance, wrapped, kwargs, request, base_url, raw)
+        return await _astream(state, kind, instance, wrapped, kwargs, request, endpoint, raw)
+    return await _acall(state, kind, instance, wrapped, kwargs, request, endpoint, raw)
 
 
 def _is_stream(kind: str, request: dict[str, Any]) -> bool:
@@ -124,7 +127,7 @@ def _call(
     wrapped: Callable[..., Any],
     kwargs: dict[str, Any],
     request: dict[str, Any],
-    base_url: str,
+    endpoint: Endpoint,
     raw: bool,
 ) -> Any:
     fn, lead = _route(state, kind, False, request)
@@ -136,7 +139,7 @@ def _call(
         return _raw.parsed_json(response) if raw else _raw.as_sent(response)
 
     try:
-        data = fn(*lead, base_url, call)
+        data = fn(*lead, endpoint, call)
     except UnencodableArgumentError as exc:
         _pass_through_once(exc)
         return wrapped(**kwargs)
@@ -152,7 +155,7 @@ async def _acall(
     wrapped: Callable[..., Any],
     kwargs: dict[str, Any],
     request: dict[str, Any],
-    base_url: str,
+    endpoint: Endpoint,
     raw: bool,
 ) -> Any:
     fn, lead = _route(state, kind, True, request)
@@ -164,7 +167,7 @@ async def _acall(
         return await _raw.aparsed_json(response) if raw else _raw.as_sent(response)
 
     try:
-        data = await fn(*lead, base_url, call)
+        data = await fn(*lead, endpoint, call)
     except UnencodableArgumentError as exc:
         _pass_through_once(exc)
         return await wrapped(**kwargs)
@@ -189,7 +192,7 @@ def _rebuild(kind: str, data: Any) -> Any:
 
 
 def _stream_key(
-    state: _Installed, kind: str, request: dict[str, Any], base_url: str, is_async: bool
+    state: _Installed, kind: str, request: dict[str, Any], endpoint: Endpoint, is_async: bool
 ) -> tuple[Cache, _Memo, Any, str, Any]:
     if kind == "chat":
         fn = state.achat if is_async else state.chat
@@ -197,7 +200,7 @@ def _stream_key(
         fn = state.aresponses if is_async else state.responses
     memo: _Memo = fn._memo()
     cache = memo.cache()
-    call = memo.keys.bind((request, base_url, None), {}, False)
+    call = memo.keys.bind((request, endpoint, None), {}, False)
     assert call is not None  # the inner function's own signature always binds
     key, check = memo.key_of(cache, call)
     return cache, memo, call, key, check
@@ -210,11 +213,11 @@ def _stream(
     wrapped: Callable[..., Any],
     kwargs: dict[str, Any],
     request: dict[str, Any],
-    base_url: str,
+    endpoint: Endpoint,
     raw: bool,
 ) -> Any:
     try:
-        cache, memo, call, key, check = _stream_key(state, kind, request, base_url, False)
+        cache, memo, call, key, check = _stream_key(state, kind, request, endpoint, False)
     except UnencodableArgumentError as exc:
         _pass_through_once(exc)
         return wrapped(**kwargs)
@@ -248,11 +251,11 @@ async def _astream(
     wrapped: Callable[..., Any],
     kwargs: dict[str, Any],
     request: dict[str, Any],
-    base_url: str,
+    endpoint: Endpoint,
     raw: bool,
 ) -> Any:
     try:
-        cache, memo, call, key, check = _stream_key(state, kind, request, base_url, True)
+        cache, memo, call, key, check = _stream_key(state, kind, request, endpoint, True)
     except UnencodableArgumentError as exc:
         _pass_through_once(exc)
         return await wrapped(**kwargs)

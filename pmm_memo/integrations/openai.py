@@ -5,8 +5,8 @@
     client.chat.completions.create(...)   # now cached, for OpenAI and AsyncOpenAI
 
 - The key covers every request parameter (model, messages, temperature, top_p, seed,
-  tools, response_format, max_tokens, extra_body, ...) and the client's base URL; never
-  the API key, headers or timeouts.
+  tools, response_format, max_tokens, extra_body, ...) and the client's base URL,
+  organization and project; never the API key, headers or timeouts.
 - `chat.completions.create` and `responses.create` (the Responses API) follow the same
   rules. Non-deterministic requests (temperature not explicitly 0 — the API's default is
   1 — or n > 1) are passed through unless `cache_nondeterministic=True`; so are Responses
@@ -35,7 +35,7 @@ import wrapt
 
 from .._decorators import cached, semantic_lookup
 from . import _raw
-from ._openai_calls import aserve, serve
+from ._openai_calls import Endpoint, aserve, serve
 
 if TYPE_CHECKING:
     from .._cache import Cache
@@ -85,6 +85,18 @@ def _request(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k not in _NOT_KEYED and _given(v)}
 
 
+def endpoint_of(client: Any) -> Endpoint:
+    """Who answers a request, as part of its key: the client's base URL, organization
+    and project. An organization or project has its own fine-tuned models, files,
+    vector stores and stored prompts (and may be refused another's): its answers are
+    never served to another account's client. Public identifiers, not credentials."""
+    return (
+        str(client.base_url),
+        getattr(client, "organization", None),
+        getattr(client, "project", None),
+    )
+
+
 def _deterministic(request: dict[str, Any]) -> bool:
     temperature = request.get("temperature", 1.0)
     return temperature == 0 and (request.get("n") or 1) <= 1
@@ -108,32 +120,32 @@ def _build(
         return cached(tenant=tenant, ttl=ttl, ignore=("call",), cache=cache, version=VERSION)(fn)
 
     @exact
-    def chat(request: dict[str, Any], base_url: str, call: Callable[[], Any]) -> Any:
+    def chat(request: dict[str, Any], endpoint: Endpoint, call: Callable[[], Any]) -> Any:
         return call()
 
     @exact
     async def achat(
-        request: dict[str, Any], base_url: str, call: Callable[[], Awaitable[Any]]
+        request: dict[str, Any], endpoint: Endpoint, call: Callable[[], Awaitable[Any]]
     ) -> Any:
         return await call()
 
     @exact
-    def embeddings(request: dict[str, Any], base_url: str, call: Callable[[], Any]) -> Any:
+    def embeddings(request: dict[str, Any], endpoint: Endpoint, call: Callable[[], Any]) -> Any:
         return call()
 
     @exact
     async def aembeddings(
-        request: dict[str, Any], base_url: str, call: Callable[[], Awaitable[Any]]
+        request: dict[str, Any], endpoint: Endpoint, call: Callable[[], Awaitable[Any]]
     ) -> Any:
         return await call()
 
     @exact
-    def responses(request: dict[str, Any], base_url: str, call: Callable[[], Any]) -> Any:
+    def responses(request: dict[str, Any], endpoint: Endpoint, call: Callable[[], Any]) -> Any:
         return call()
 
     @exact
     async def aresponses(
-        request: dict[str, Any], base_url: str, call: Callable[[], Awaitable[Any]]
+        request: dict[str, Any], endpoint: Endpoint, call: Callable[[], Awaitable[Any]]
     ) -> Any:
         return await call()
 
@@ -160,13 +172,16 @@ def _build(
 
         @semantic
         def chat_semantic(
-            text: str, request: dict[str, Any], base_url: str, call: Callable[[], Any]
+            text: str, request: dict[str, Any], endpoint: Endpoint, call: Callable[[], Any]
         ) -> Any:
             return call()
 
         @semantic
         async def achat_semantic(
-            text: str, request: dict[str, Any], base_url: str, call: Callable[[], Awaitable[Any]]
+            text: str,
+            request: dict[str, Any],
+            endpoint: Endpoint,
+            call: Callable[[], Awaitable[Any]],
         ) -> Any:
             return await call()
 
@@ -221,12 +236,12 @@ def _make_wrapper(kind: str, is_async: bool) -> Callable[..., Any]:
             if value is not None and not isinstance(value, list | str) and _given(value):
                 kwargs = {**kwargs, name: list(value)}
         request = _request(kwargs)
-        base_url = str(instance._client.base_url)
+        endpoint = endpoint_of(instance._client)
         if _passes_through(kind, request, state.nondeterministic):
             return wrapped(**kwargs)
         raw = _raw.raw_shape(kwargs) is not None
         serving = aserve if is_async else serve
-        return serving(state, kind, instance, wrapped, kwargs, request, base_url, raw)
+        return serving(state, kind, instance, wrapped, kwargs, request, endpoint, raw)
 
     return wrapper
 
