@@ -6,6 +6,7 @@ read or recorded as a stream, or answered in the SDK's raw call shapes.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from .._errors import UnencodableArgumentError
 from .._memo import _Memo
 from .._runtime import default_cache
 from . import _raw
-from ._streams import Chunks, arecord, record
+from ._streams import Chunks, arecord, is_answer, record
 
 if TYPE_CHECKING:
     from .._cache import Cache
@@ -230,6 +231,8 @@ def _stream(
         return _raw.hit(instance, kind, kwargs, hit, True)
     memo.counters.misses += 1
 
+    whole = functools.partial(is_answer, kind, request)
+
     def store(chunks: Chunks) -> None:
         cache.write(
             memo.entry(cache, call, key, check, chunks, None), memo.ttl_for(cache), memo.counters
@@ -237,10 +240,10 @@ def _stream(
 
     response = wrapped(**kwargs)
     if not raw:
-        return record(response, store)
+        return record(response, whole, store)
     # The response keeps its parse: the caller's `.parse()` gets this very stream, now
     # recording (read through `.iter_lines()` it is not stored).
-    record(response.parse(), store)
+    record(response.parse(), whole, store)
     return response
 
 
@@ -265,6 +268,8 @@ async def _astream(
         return await _raw.ahit(instance, kind, kwargs, hit, True)
     memo.counters.misses += 1
 
+    whole = functools.partial(is_answer, kind, request)
+
     async def store(chunks: Chunks) -> None:
         await cache.awrite(
             memo.entry(cache, call, key, check, chunks, None), memo.ttl_for(cache), memo.counters
@@ -272,9 +277,9 @@ async def _astream(
 
     response = await wrapped(**kwargs)
     if not raw:
-        return arecord(response, store)
+        return arecord(response, whole, store)
     parsed = response.parse()
     if inspect.isawaitable(parsed):  # AsyncAPIResponse.parse is a coroutine
         parsed = await parsed
-    arecord(parsed, store)
+    arecord(parsed, whole, store)
     return response

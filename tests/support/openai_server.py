@@ -48,6 +48,8 @@ class FakeOpenAI:
         self.delay = 0.0
         self.wrong_dim: int | None = None
         self.nan = False
+        self.cut: int | None = None  # send only this many stream events, then hang up
+        self.failed = False  # a Responses stream ends with `response.failed`
         self._lock = threading.Lock()
         fake = self
 
@@ -88,6 +90,10 @@ class FakeOpenAI:
                 self.send_header("x-request-id", f"req-{len(fake.calls)}")
                 self.end_headers()
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    if fake.cut is not None:  # a connection lost mid-stream
+                        for chunk in chunks[: fake.cut]:
+                            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        return
                     for chunk in chunks:
                         # The Responses API names each event; chat streams do not.
                         name = f"event: {chunk['type']}\n" if events else ""
@@ -130,6 +136,8 @@ class FakeOpenAI:
         self.delay = 0.0
         self.wrong_dim = None
         self.nan = False
+        self.cut = None
+        self.failed = False
 
     def count(self, suffix: str) -> int:
         return sum(1 for c in self.calls if c["path"].endswith(suffix))
@@ -166,7 +174,7 @@ class FakeOpenAI:
             "model": body["model"],
         }
         pieces = [{"role": "assistant", "content": "echo: "}, {"content": last}, {}]
-        return [
+        chunks = [
             {
                 **base,
                 "choices": [
@@ -175,6 +183,10 @@ class FakeOpenAI:
             }
             for delta in pieces
         ]
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
+            chunks.append({**base, "choices": [], "usage": usage})
+        return chunks
 
     def _chat(self, body: dict[str, Any]) -> dict[str, Any]:
         last = body["messages"][-1]["content"]
@@ -272,4 +284,10 @@ class FakeOpenAI:
             {"type": "response.output_item.done", "output_index": 0, "item": item},
             {"type": "response.completed", "response": done},
         ]
+        if self.failed:
+            error = {"code": "server_error", "message": "The model failed."}
+            events[-1] = {
+                "type": "response.failed",
+                "response": {**done, "status": "failed", "error": error},
+            }
         return [{**e, "sequence_number": i} for i, e in enumerate(events)]
