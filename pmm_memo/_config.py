@@ -146,8 +146,14 @@ def _check_url_parses(url: str) -> None:
     value as '<first part of the password>'"), or connected to the wrong host. Refused
     here, with the fix, and without the password. Anything else redis-py's own parser
     refuses (a port that is no number, `?socket_timeout=abc`) is refused here too, in
-    its words, instead of at every call."""
-    parts = urllib.parse.urlsplit(url)
+    its words, instead of at every call (urllib's own refusals too: an unclosed IPv6
+    bracket raised a bare ValueError, a traceback in the CLI)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as exc:  # "Invalid IPv6 URL": it names no part of the URL
+        raise ConfigError(
+            f"CACHE_REDIS_URL (redis_url) {mask_url(url)!r} does not parse: {exc}"
+        ) from None
     if parts.fragment or "@" in parts.path + parts.query:
         raise ConfigError(
             f"CACHE_REDIS_URL (redis_url) {mask_url(url)!r} does not parse: a user name "
