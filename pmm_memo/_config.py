@@ -17,6 +17,7 @@ from typing import Any
 
 from ._config_fields import _FIELDS, _VALID_CODECS, _VALID_EMBEDDERS
 from ._errors import ConfigError
+from ._validate import MAX_TTL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,8 @@ def _validate(cfg: CacheConfig) -> None:
     for name in positive_ints:
         if getattr(cfg, name) <= 0:
             raise _fail(name, "must be > 0", getattr(cfg, name))
+    if cfg.default_ttl > MAX_TTL_SECONDS:
+        raise _fail("default_ttl", f"must be <= {MAX_TTL_SECONDS} (100 years)", cfg.default_ttl)
     if cfg.embedding_dimensions > 32768:
         raise _fail("embedding_dimensions", "must be <= 32768", cfg.embedding_dimensions)
     if cfg.openai_max_retries < 0:

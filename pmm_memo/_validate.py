@@ -8,6 +8,10 @@ from typing import Any
 from ._errors import ConfigError
 
 MAX_TENANT_LENGTH = 256
+# The longest TTL, 100 years. Redis refuses an expiry it cannot hold in milliseconds:
+# `ttl=sys.maxsize`, meant as "forever", failed every write there (and the hash, already
+# written, was left without its expiry), while the embedded backend took it.
+MAX_TTL_SECONDS = 100 * 365 * 24 * 3600
 
 
 def tenant(value: Any) -> str:
@@ -40,6 +44,10 @@ def ttl(value: Any) -> int | None:
         raise ConfigError(f"ttl must be a number of seconds or None, got {value!r}")
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"ttl must be > 0 seconds (entries always expire), got {value!r}")
+    if value > MAX_TTL_SECONDS:
+        raise ConfigError(
+            f"ttl must be at most {MAX_TTL_SECONDS} seconds (100 years), got {value!r}"
+        )
     return max(1, round(value * 1000))
 
 
