@@ -62,6 +62,8 @@ class CacheManager:
         """`cache:<tenant>:<qhash>`; `key` may be that full key, a 32-hex qhash, or any
         string (hashed with XXH3-128)."""
         _validate.tenant(tenant)
+        if not isinstance(key, str):
+            raise ConfigError(f"key must be a str, got {type(key).__name__}: {key!r}")
         head = f"{self.config.key_prefix}{tenant}:"
         if key.startswith(head) and _HEX32.fullmatch(key[len(head) :]):
             return key
