@@ -85,16 +85,23 @@ def _request(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k not in _NOT_KEYED and _given(v)}
 
 
-def endpoint_of(client: Any) -> Endpoint:
-    """Who answers a request, as part of its key: the client's base URL, organization
-    and project. An organization or project has its own fine-tuned models, files,
-    vector stores and stored prompts (and may be refused another's): its answers are
-    never served to another account's client. Public identifiers, not credentials."""
-    return (
-        str(client.base_url),
-        getattr(client, "organization", None),
-        getattr(client, "project", None),
-    )
+# The headers that name the account a request runs under (the SDK sends the client's
+# `organization` and `project` in them; `default_headers` and `extra_headers` override).
+_ACCOUNT_HEADERS = ("openai-organization", "openai-project")
+
+
+def endpoint_of(client: Any, extra_headers: Any) -> Endpoint:
+    """Who answers a request, as part of its key: the client's base URL and the
+    organization and project the request is sent under. An organization or project has
+    its own fine-tuned models, files, vector stores and stored prompts (and may be
+    refused another's): its answers are never served to another account's client.
+    Public identifiers, not credentials (the API key stays out)."""
+    found: dict[str, str | None] = dict.fromkeys(_ACCOUNT_HEADERS)
+    for headers in (client.default_headers, extra_headers or {}):
+        for name, value in headers.items():
+            if str(name).lower() in found:  # header names are case-insensitive
+                found[str(name).lower()] = value if isinstance(value, str) else None
+    return str(client.base_url), found["openai-organization"], found["openai-project"]
 
 
 def _deterministic(request: dict[str, Any]) -> bool:
@@ -236,7 +243,7 @@ def _make_wrapper(kind: str, is_async: bool) -> Callable[..., Any]:
             if value is not None and not isinstance(value, list | str) and _given(value):
                 kwargs = {**kwargs, name: list(value)}
         request = _request(kwargs)
-        endpoint = endpoint_of(instance._client)
+        endpoint = endpoint_of(instance._client, kwargs.get("extra_headers"))
         if _passes_through(kind, request, state.nondeterministic):
             return wrapped(**kwargs)
         raw = _raw.raw_shape(kwargs) is not None

@@ -36,3 +36,20 @@ def test_another_account_is_never_served(instrumented: FakeOpenAI, account: str)
 
     run(other())
     assert instrumented.count("/chat/completions") == 6
+
+
+def test_an_account_set_by_headers_is_the_account(instrumented: FakeOpenAI) -> None:
+    """The SDK sends organization and project as headers, which `default_headers` and a
+    call's `extra_headers` override: the account they name is the one keyed."""
+    a = openai.OpenAI(max_retries=0, organization="a")
+    a.chat.completions.create(temperature=0, **ASK)
+    a.chat.completions.create(temperature=0, extra_headers={"X-Trace": "1"}, **ASK)
+    assert instrumented.count("/chat/completions") == 1  # other headers: still a hit
+    a.chat.completions.create(temperature=0, extra_headers={"openai-organization": "b"}, **ASK)
+    assert instrumented.count("/chat/completions") == 2
+    b = openai.OpenAI(max_retries=0, default_headers={"OpenAI-Project": "b"})
+    b.chat.completions.create(temperature=0, **ASK)
+    assert instrumented.count("/chat/completions") == 3
+    via_header = openai.OpenAI(max_retries=0, default_headers={"OpenAI-Organization": "a"})
+    via_header.chat.completions.create(temperature=0, **ASK)
+    assert instrumented.count("/chat/completions") == 3  # organization "a", however set
