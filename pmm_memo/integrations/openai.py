@@ -118,13 +118,30 @@ def _passes_through(kind: str, request: dict[str, Any], nondeterministic: bool) 
     return not nondeterministic and not _deterministic(request)
 
 
+# A Responses answer in one of these states is no answer to replay: it failed, was
+# cancelled, or is a job still running (a stream ending so is not stored either).
+_NOT_ANSWERS = frozenset({"failed", "cancelled", "queued", "in_progress"})
+
+
+def _not_an_answer(data: Any) -> bool:
+    """`unless` of every inner function: a Response that is not (yet) an answer."""
+    return isinstance(data, dict) and data.get("status") in _NOT_ANSWERS
+
+
 def _build(
     tenant: str, ttl: float | None, threshold: float | None, cache: Cache | None
 ) -> dict[str, Any]:
     """The decorated inner functions: all caching logic is the decorators' own."""
 
     def exact(fn: Callable[..., Any]) -> Any:
-        return cached(tenant=tenant, ttl=ttl, ignore=("call",), cache=cache, version=VERSION)(fn)
+        return cached(
+            tenant=tenant,
+            ttl=ttl,
+            ignore=("call",),
+            cache=cache,
+            version=VERSION,
+            unless=_not_an_answer,
+        )(fn)
 
     @exact
     def chat(request: dict[str, Any], endpoint: Endpoint, call: Callable[[], Any]) -> Any:
@@ -175,6 +192,7 @@ def _build(
             text_arg="text",
             cache=cache,
             version=VERSION,
+            unless=_not_an_answer,
         )
 
         @semantic

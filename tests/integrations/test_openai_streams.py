@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from pmm_memo import Cache
+from pmm_memo.integrations import openai as integration
 from tests.conftest import run
 from tests.support.openai_server import FakeOpenAI, aclient, client
 
@@ -82,3 +84,23 @@ def test_an_async_stream_cut_short_is_not_stored(instrumented: FakeOpenAI) -> No
     assert run(consume(RESPONSES))[-1].type == "response.completed"
     assert instrumented.count("/chat/completions") == 2
     assert instrumented.count("/responses") == 2
+
+
+def test_a_failed_response_is_not_stored(cache: Cache, openai_server: FakeOpenAI) -> None:
+    """A Response the API sent as `failed` is returned, never replayed (exact, raw and
+    semantic lookups alike)."""
+    for threshold in (None, 0.9):
+        integration.instrument(cache=cache, semantic_threshold=threshold)
+        try:
+            openai_server.reset()
+            openai_server.failed = True
+            kw: Any = {**RESPONSES, "stream": False, "input": f"hello {threshold}"}
+            assert client().responses.create(**kw).status == "failed"
+            raw = client().responses.with_raw_response.create(**kw)
+            assert raw.parse().status == "failed"
+            openai_server.failed = False
+            assert client().responses.create(**kw).status == "completed"
+            assert client().responses.create(**kw).status == "completed"
+            assert openai_server.count("/responses") == 3
+        finally:
+            integration.uninstrument()

@@ -49,7 +49,7 @@ class FakeOpenAI:
         self.wrong_dim: int | None = None
         self.nan = False
         self.cut: int | None = None  # send only this many stream events, then hang up
-        self.failed = False  # a Responses stream ends with `response.failed`
+        self.failed = False  # a Responses answer fails (a stream: `response.failed`)
         self._lock = threading.Lock()
         fake = self
 
@@ -215,7 +215,10 @@ class FakeOpenAI:
             "object": "response",
             "created_at": 1700000000,
             "model": body["model"],
-            "status": "completed",
+            "status": "failed" if self.failed else "completed",
+            "error": {"code": "server_error", "message": "The model failed."}
+            if self.failed
+            else None,
             "output": [
                 {
                     "type": "message",
@@ -285,9 +288,5 @@ class FakeOpenAI:
             {"type": "response.completed", "response": done},
         ]
         if self.failed:
-            error = {"code": "server_error", "message": "The model failed."}
-            events[-1] = {
-                "type": "response.failed",
-                "response": {**done, "status": "failed", "error": error},
-            }
+            events[-1] = {"type": "response.failed", "response": done}
         return [{**e, "sequence_number": i} for i, e in enumerate(events)]
