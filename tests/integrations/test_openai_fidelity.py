@@ -54,3 +54,23 @@ def test_aliased_fields_survive_a_raw_and_an_async_hit(instrumented: FakeOpenAI)
     amiss, ahit = run(twice())
     assert instrumented.count("/responses") == 2  # one per client kind
     assert ahit.text.format.schema_ == SCHEMA and ahit.to_dict() == amiss.to_dict()
+
+
+def test_an_item_type_newer_than_the_sdk_is_stored_without_a_warning(
+    instrumented: FakeOpenAI,
+) -> None:
+    """The API sends item types before the installed SDK declares them: the SDK builds
+    them leniently, and serializing them warned (an exception under `-W error`, as in
+    this suite) after the API had answered."""
+    instrumented.novel = True
+    kw: Any = {"model": "gpt-4o-mini", "input": "new?", "temperature": 0}
+    first = client().responses.create(**kw)
+    hit = client().responses.create(**kw)
+    assert (
+        hit.to_dict(warnings=False) == first.to_dict(warnings=False)
+        and hit.output[-1].type == "brand_new_call"
+    )
+    streamed = [e.to_dict(warnings=False) for e in client().responses.create(stream=True, **kw)]
+    replayed = [e.to_dict(warnings=False) for e in client().responses.create(stream=True, **kw)]
+    assert replayed == streamed
+    assert instrumented.count("/responses") == 2

@@ -50,6 +50,7 @@ class FakeOpenAI:
         self.nan = False
         self.cut: int | None = None  # send only this many stream events, then hang up
         self.failed = False  # a Responses answer fails (a stream: `response.failed`)
+        self.novel = False  # a Responses answer holds an item type newer than the SDK
         self._lock = threading.Lock()
         fake = self
 
@@ -80,7 +81,7 @@ class FakeOpenAI:
                 elif self.path.endswith("/responses") and body.get("stream"):
                     self._send_stream(fake._response_events(body), events=True)
                 elif self.path.endswith("/responses"):
-                    self._send(200, fake._response(body))
+                    self._send(200, fake._answer(body))
                 else:
                     self._send(404, {"error": {"message": "no such path"}})
 
@@ -138,6 +139,7 @@ class FakeOpenAI:
         self.nan = False
         self.cut = None
         self.failed = False
+        self.novel = False
 
     def count(self, suffix: str) -> int:
         return sum(1 for c in self.calls if c["path"].endswith(suffix))
@@ -245,10 +247,18 @@ class FakeOpenAI:
             },
         }
 
+    def _answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`_response`, with an output item the installed SDK does not know when
+        `novel` is set (the API adds item types before SDKs declare them)."""
+        answer = self._response(body)
+        if self.novel:
+            answer["output"].append({"type": "brand_new_call", "id": "bn_1", "status": "completed"})
+        return answer
+
     def _response_events(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         """The event sequence the API sends for one text answer (what the SDK's
         `responses.stream()` helper checks, in order)."""
-        done = self._response(body)
+        done = self._answer(body)
         item = done["output"][0]
         part = item["content"][0]
         text = part["text"]
