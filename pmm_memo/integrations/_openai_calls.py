@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._binding import MISSING
+from .._context import Mode, current_mode
 from .._errors import UnencodableArgumentError
 from .._memo import _Memo
 from .._runtime import default_cache
@@ -194,17 +195,24 @@ def _rebuild(kind: str, data: Any) -> Any:
 
 def _stream_key(
     state: _Installed, kind: str, request: dict[str, Any], endpoint: Endpoint, is_async: bool
-) -> tuple[Cache, _Memo, Any, str, Any]:
+) -> tuple[Cache, _Memo, Any, str, Any, bool] | None:
+    """Cache, memo, bound call, key, check and whether to read, for a stream (which
+    goes round the decorated function); None when a decorated call would not touch the
+    cache either: the cache is off (CACHE_ENABLED=false), or inside `bypass()` or
+    `disabled()`. Inside `refresh()` the stream is recorded again, nothing read."""
     if kind == "chat":
         fn = state.achat if is_async else state.chat
     else:
         fn = state.aresponses if is_async else state.responses
     memo: _Memo = fn._memo()
     cache = memo.cache()
+    mode = current_mode()
+    if not cache.enabled or mode is Mode.DISABLED or mode is Mode.BYPASS:
+        return None
     call = memo.keys.bind((request, endpoint, None), {}, False)
     assert call is not None  # the inner function's own signature always binds
     key, check = memo.key_of(cache, call)
-    return cache, memo, call, key, check
+    return cache, memo, call, key, check, mode is Mode.NORMAL
 
 
 def _stream(
@@ -218,11 +226,14 @@ def _stream(
     raw: bool,
 ) -> Any:
     try:
-        cache, memo, call, key, check = _stream_key(state, kind, request, endpoint, False)
+        found = _stream_key(state, kind, request, endpoint, False)
     except UnencodableArgumentError as exc:
         _pass_through_once(exc)
         return wrapped(**kwargs)
-    hit = cache.read(key, check, memo.counters)
+    if found is None:
+        return wrapped(**kwargs)
+    cache, memo, call, key, check, reads = found
+    hit = cache.read(key, check, memo.counters) if reads else MISSING
     if hit is not MISSING:
         memo.counters.hits += 1
         # The SDK's own Stream over the stored events, as the API would have sent them:
@@ -258,11 +269,14 @@ async def _astream(
     raw: bool,
 ) -> Any:
     try:
-        cache, memo, call, key, check = _stream_key(state, kind, request, endpoint, True)
+        found = _stream_key(state, kind, request, endpoint, True)
     except UnencodableArgumentError as exc:
         _pass_through_once(exc)
         return await wrapped(**kwargs)
-    hit = await cache.aread(key, check, memo.counters)
+    if found is None:
+        return await wrapped(**kwargs)
+    cache, memo, call, key, check, reads = found
+    hit = await cache.aread(key, check, memo.counters) if reads else MISSING
     if hit is not MISSING:
         memo.counters.hits += 1
         return await _raw.ahit(instance, kind, kwargs, hit, True)

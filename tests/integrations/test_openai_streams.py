@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pmm_memo import Cache
+from pmm_memo import Cache, CacheConfig
 from pmm_memo.integrations import openai as integration
 from tests.conftest import run
 from tests.support.openai_server import FakeOpenAI, aclient, client
@@ -31,6 +31,10 @@ def chat() -> list[Any]:
 
 def respond() -> list[Any]:
     return list(client().responses.create(**RESPONSES))
+
+
+async def consume_async() -> list[Any]:
+    return [chunk async for chunk in await aclient().chat.completions.create(**CHAT)]
 
 
 @pytest.mark.parametrize("cut", [1, 2])
@@ -104,3 +108,33 @@ def test_a_failed_response_is_not_stored(cache: Cache, openai_server: FakeOpenAI
             assert openai_server.count("/responses") == 3
         finally:
             integration.uninstrument()
+
+
+@pytest.mark.parametrize("mode", ["bypass", "disabled", "refresh"])
+def test_streams_follow_the_per_call_modes(instrumented: FakeOpenAI, mode: str) -> None:
+    """A stream goes round the decorated function: it read (and wrote) the cache inside
+    `bypass()`, `disabled()` and `refresh()` alike."""
+    import pmm_memo
+
+    first = chat()
+    with getattr(pmm_memo, mode)():
+        inside = chat()
+        run(consume_async())
+    assert instrumented.count("/chat/completions") == 3  # none served from the cache
+    instrumented.reset()
+    chat()  # a refreshed entry (the API's newer answer) or the first one: a hit
+    expected = inside if mode == "refresh" else first
+    assert chat()[0].id == expected[0].id
+    assert instrumented.count("/chat/completions") == 0
+
+
+def test_streams_are_not_cached_when_the_cache_is_off(openai_server: FakeOpenAI) -> None:
+    off = Cache(CacheConfig(enabled=False, embedder="offline", embedding_dimensions=8))
+    integration.instrument(cache=off)
+    try:
+        chat()
+        chat()
+        run(consume_async())
+        assert openai_server.count("/chat/completions") == 3
+    finally:
+        integration.uninstrument()
