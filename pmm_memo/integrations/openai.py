@@ -223,7 +223,12 @@ def instrument(
     cache: Cache | None = None,
     cache_nondeterministic: bool = False,
 ) -> None:
-    """Patch the openai client classes (calling it again replaces the settings)."""
+    """Patch the openai client classes (calling it again replaces the settings).
+
+    An endpoint the installed SDK does not have (the Responses API came in openai 1.66;
+    the package accepts older releases) is skipped: `instrument()` raised
+    ModuleNotFoundError there, after patching the chat classes with wrappers that then
+    cached nothing."""
     global _installed
     import importlib
 
@@ -231,7 +236,11 @@ def instrument(
     fns = _build(tenant, ttl, semantic_threshold, cache)
     originals = []
     for module_name, attr, kind, is_async in _PATCHES:
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            logger.info("openai %s not instrumented: this SDK has no %s", kind, module_name)
+            continue
         owner = getattr(module, attr.split(".")[0])
         originals.append((owner, "create", owner.__dict__["create"]))
         wrapper = _make_wrapper(kind, is_async)
