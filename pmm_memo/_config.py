@@ -124,7 +124,8 @@ def mask_url(url: str) -> str:
     all (a mistyped value) is shown only as far as it cannot hold a password."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        return url if "@" not in url and "password" not in url.lower() else "***"
+        hidden = "@" in url or "password" in url.lower() or _QUERY_SECRET.search(url)
+        return "***" if hidden else url
     rest = _QUERY_SECRET.sub(r"\1***", rest)
     # The last "@" ends the credentials: a password typed without percent-encoding may
     # itself hold "/", ":" or "@", and masking too much beats showing a secret.
@@ -137,7 +138,9 @@ def mask_url(url: str) -> str:
 
 # Fields whose values never appear in a repr or an error message.
 SECRET_FIELDS = frozenset({"signing_key", "hash_secret"})
-_QUERY_SECRET = re.compile(r"([?&](?:password|pass|pwd)=)[^&#]*", re.IGNORECASE)
+# Any query key naming a secret: redis-py passes every key on to the connection, so
+# `ssl_password` (the TLS key's passphrase) is as secret as `password`.
+_QUERY_SECRET = re.compile(r"([?&][^=&#]*(?:pass|pwd|secret|token)[^=&#]*=)[^&#]*", re.IGNORECASE)
 
 
 def _check_url_parses(url: str) -> None:
