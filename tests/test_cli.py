@@ -153,3 +153,13 @@ def test_search_with_a_failing_embedder_says_so(redis_url: str, openai_server: F
         result.stderr
     )
     assert "sk-test-not-a-real-key" not in result.stdout + result.stderr
+
+
+def test_redis_url_option_overrides_a_malformed_environment_value(redis_url: str) -> None:
+    """--redis-url "overrides CACHE_REDIS_URL", but the environment's value was checked
+    first: a malformed one refused the very URL given to fix it (exit 2)."""
+    result = cli("health", "--json", "--redis-url", redis_url, url="localhost:6379")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["redis_connected"] is True
+    bad = cli("health", "--redis-url", "localhost:6379", url=redis_url)
+    assert bad.returncode == 2 and "has no scheme" in bad.stderr
