@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._errors import ConfigError
+
+if TYPE_CHECKING:
+    from ._cache import Cache
 
 MAX_TENANT_LENGTH = 256
 # The longest TTL, 100 years. Redis refuses an expiry it cannot hold in milliseconds:
@@ -85,4 +88,19 @@ def names(option: str, value: Any) -> tuple[str, ...]:
 def optional_callable(name: str, value: Any) -> Any:
     if value is not None and not callable(value):
         raise ConfigError(f"{name} must be callable or None, got {type(value).__name__}")
+    return value
+
+
+def cache_option(value: object) -> Cache | None:
+    """`cache=`: a `Cache` or None. A URL or a CacheConfig given there was taken, and
+    every call then raised AttributeError ("'str' object has no attribute 'enabled'")."""
+    from ._cache import Cache  # at call time: _cache imports this module
+
+    if value is None:
+        return None
+    if not isinstance(value, Cache):
+        raise ConfigError(
+            f"cache must be a pmm_memo.Cache (e.g. Cache(CacheConfig(redis_url=...))) or "
+            f"None for the process-wide cache, got {type(value).__name__}"
+        )
     return value

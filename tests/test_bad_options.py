@@ -87,3 +87,28 @@ def test_a_ttl_redis_cannot_hold_is_refused_and_the_longest_one_works(redis_url:
         assert MAX_TTL_SECONDS * 1000 - 60_000 < pttl <= MAX_TTL_SECONDS * 1000
     finally:
         cache.close()
+
+
+NOT_A_CACHE = r"cache must be a pmm_memo\.Cache"
+
+
+@pytest.mark.parametrize("given", ["redis://127.0.0.1:6379/0", {"redis_url": None}])
+def test_a_cache_that_is_not_a_cache_is_named_at_once(given: Any) -> None:
+    """A URL or a dict where a Cache or CacheConfig belongs: every call (and every
+    LangChain lookup, from inside its error handler) raised "'str' object has no
+    attribute 'enabled'", or the constructor did."""
+    from pmm_memo import CacheConfig, CacheManager
+    from pmm_memo.integrations import openai as integration
+    from pmm_memo.integrations.langchain import PmmMemoCache
+
+    with pytest.raises(ConfigError, match=NOT_A_CACHE):
+        cached(cache=given)(lambda x: x)
+    with pytest.raises(ConfigError, match=NOT_A_CACHE):
+        semantic_lookup(0.9, cache=CacheConfig())(lambda x: x)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=NOT_A_CACHE):
+        PmmMemoCache(cache=given)
+    with pytest.raises(ConfigError, match=NOT_A_CACHE):
+        integration.instrument(cache=given)
+    for make in (Cache, CacheManager):
+        with pytest.raises(TypeError, match=r"takes a CacheConfig.*got (str|dict)"):
+            make(given)
