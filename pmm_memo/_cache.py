@@ -62,6 +62,13 @@ class Cache(CacheEmbedding, CacheLocks, CacheReadAhead):
         backend: Backend | None = None,
         embedder: Embedder | None = None,
     ) -> None:
+        if config is not None and not isinstance(config, CacheConfig):
+            # A URL or a dict of settings failed later, as "'str' object has no attribute
+            # 'enabled'" (CacheManager(config) too).
+            raise TypeError(
+                f"Cache(config) takes a CacheConfig, e.g. CacheConfig(redis_url=...) or "
+                f"CacheConfig.from_env(), got {type(config).__name__}"
+            )
         self.config = config if config is not None else CacheConfig.from_env()
         cfg = self.config
         self.enabled = cfg.enabled

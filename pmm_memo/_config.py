@@ -17,6 +17,7 @@ from typing import Any
 
 from ._config_fields import _FIELDS, _VALID_CODECS, _VALID_EMBEDDERS
 from ._errors import ConfigError
+from ._validate import MAX_TTL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,8 @@ def mask_url(url: str) -> str:
     all (a mistyped value) is shown only as far as it cannot hold a password."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        return url if "@" not in url and "password" not in url.lower() else "***"
+        hidden = "@" in url or "password" in url.lower() or _QUERY_SECRET.search(url)
+        return "***" if hidden else url
     rest = _QUERY_SECRET.sub(r"\1***", rest)
     # The last "@" ends the credentials: a password typed without percent-encoding may
     # itself hold "/", ":" or "@", and masking too much beats showing a secret.
@@ -136,7 +138,9 @@ def mask_url(url: str) -> str:
 
 # Fields whose values never appear in a repr or an error message.
 SECRET_FIELDS = frozenset({"signing_key", "hash_secret"})
-_QUERY_SECRET = re.compile(r"([?&](?:password|pass|pwd)=)[^&#]*", re.IGNORECASE)
+# Any query key naming a secret: redis-py passes every key on to the connection, so
+# `ssl_password` (the TLS key's passphrase) is as secret as `password`.
+_QUERY_SECRET = re.compile(r"([?&][^=&#]*(?:pass|pwd|secret|token)[^=&#]*=)[^&#]*", re.IGNORECASE)
 
 
 def _check_url_parses(url: str) -> None:
@@ -146,8 +150,14 @@ def _check_url_parses(url: str) -> None:
     value as '<first part of the password>'"), or connected to the wrong host. Refused
     here, with the fix, and without the password. Anything else redis-py's own parser
     refuses (a port that is no number, `?socket_timeout=abc`) is refused here too, in
-    its words, instead of at every call."""
-    parts = urllib.parse.urlsplit(url)
+    its words, instead of at every call (urllib's own refusals too: an unclosed IPv6
+    bracket raised a bare ValueError, a traceback in the CLI)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as exc:  # "Invalid IPv6 URL": it names no part of the URL
+        raise ConfigError(
+            f"CACHE_REDIS_URL (redis_url) {mask_url(url)!r} does not parse: {exc}"
+        ) from None
     if parts.fragment or "@" in parts.path + parts.query:
         raise ConfigError(
             f"CACHE_REDIS_URL (redis_url) {mask_url(url)!r} does not parse: a user name "
@@ -242,6 +252,8 @@ def _validate(cfg: CacheConfig) -> None:
     for name in positive_ints:
         if getattr(cfg, name) <= 0:
             raise _fail(name, "must be > 0", getattr(cfg, name))
+    if cfg.default_ttl > MAX_TTL_SECONDS:
+        raise _fail("default_ttl", f"must be <= {MAX_TTL_SECONDS} (100 years)", cfg.default_ttl)
     if cfg.embedding_dimensions > 32768:
         raise _fail("embedding_dimensions", "must be <= 32768", cfg.embedding_dimensions)
     if cfg.openai_max_retries < 0:

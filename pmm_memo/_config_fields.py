@@ -78,7 +78,9 @@ _FIELDS: dict[str, _Field] = {
         "Vector size for OpenAI and offline embedders (a local model sets its own).",
     ),
     "default_ttl": _Field(
-        "CACHE_DEFAULT_TTL", _parse_int, "Seconds an entry lives when `ttl=None`."
+        "CACHE_DEFAULT_TTL",
+        _parse_int,
+        "Seconds an entry lives when `ttl=None` (at most 100 years).",
     ),
     "enable_embeddings": _Field(
         "CACHE_ENABLE_EMBEDDINGS",

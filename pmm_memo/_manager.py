@@ -30,7 +30,13 @@ from . import _validate
 from ._cache import Cache
 from ._config import CacheConfig
 from ._digests import qhash
-from ._errors import ConfigError, IndexSchemaError, SearchUnavailableError
+from ._errors import (
+    ConfigError,
+    EmbeddingError,
+    IndexSchemaError,
+    PmmMemoError,
+    SearchUnavailableError,
+)
 from .backends._base import Entry, VectorQuery
 
 
@@ -62,6 +68,8 @@ class CacheManager:
         """`cache:<tenant>:<qhash>`; `key` may be that full key, a 32-hex qhash, or any
         string (hashed with XXH3-128)."""
         _validate.tenant(tenant)
+        if not isinstance(key, str):
+            raise ConfigError(f"key must be a str, got {type(key).__name__}: {key!r}")
         head = f"{self.config.key_prefix}{tenant}:"
         if key.startswith(head) and _HEX32.fullmatch(key[len(head) :]):
             return key
@@ -196,8 +204,18 @@ class CacheManager:
     def search_text(
         self, tenant: str, text: str, k: int = 10, user: str | None = None
     ) -> list[dict[str, Any]]:
-        """`knn_search` for a text, embedded with the configured embedder."""
-        vector = self.cache.embedder.embed([text])[0]
+        """`knn_search` for a text, embedded with the configured embedder. An embedder's
+        own failure (the API refusing the key, a timeout) is an EmbeddingError naming
+        the embedder, as its bad vectors are: the CLI reports it instead of a traceback."""
+        embedder = self.cache.embedder
+        try:
+            vector = embedder.embed([text])[0]
+        except PmmMemoError:
+            raise
+        except Exception as exc:
+            raise EmbeddingError(
+                f"embedder {embedder.name!r} failed: {type(exc).__name__}: {exc}"
+            ) from exc
         return self.knn_search(tenant, vector, k=k, user=user)
 
     def clear_tenant_cache(self, tenant: str, progress: Callable[[int], None] | None = None) -> int:

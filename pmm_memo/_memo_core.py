@@ -69,7 +69,7 @@ class MemoCore:
         self.embed_key = embed_key or self.semantic
         self.k = k
         self.unless = _validate.optional_callable("unless", unless)
-        self.explicit_cache = cache
+        self.explicit_cache = _validate.cache_option(cache)
         self.keys = KeyMaker(
             func,
             version=None if version is None else str(version),

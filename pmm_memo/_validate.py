@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._errors import ConfigError
 
+if TYPE_CHECKING:
+    from ._cache import Cache
+
 MAX_TENANT_LENGTH = 256
+# The longest TTL, 100 years. Redis refuses an expiry it cannot hold in milliseconds:
+# `ttl=sys.maxsize`, meant as "forever", failed every write there (and the hash, already
+# written, was left without its expiry), while the embedded backend took it.
+MAX_TTL_SECONDS = 100 * 365 * 24 * 3600
 
 
 def tenant(value: Any) -> str:
@@ -40,6 +47,10 @@ def ttl(value: Any) -> int | None:
         raise ConfigError(f"ttl must be a number of seconds or None, got {value!r}")
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"ttl must be > 0 seconds (entries always expire), got {value!r}")
+    if value > MAX_TTL_SECONDS:
+        raise ConfigError(
+            f"ttl must be at most {MAX_TTL_SECONDS} seconds (100 years), got {value!r}"
+        )
     return max(1, round(value * 1000))
 
 
@@ -77,4 +88,19 @@ def names(option: str, value: Any) -> tuple[str, ...]:
 def optional_callable(name: str, value: Any) -> Any:
     if value is not None and not callable(value):
         raise ConfigError(f"{name} must be callable or None, got {type(value).__name__}")
+    return value
+
+
+def cache_option(value: object) -> Cache | None:
+    """`cache=`: a `Cache` or None. A URL or a CacheConfig given there was taken, and
+    every call then raised AttributeError ("'str' object has no attribute 'enabled'")."""
+    from ._cache import Cache  # at call time: _cache imports this module
+
+    if value is None:
+        return None
+    if not isinstance(value, Cache):
+        raise ConfigError(
+            f"cache must be a pmm_memo.Cache (e.g. Cache(CacheConfig(redis_url=...))) or "
+            f"None for the process-wide cache, got {type(value).__name__}"
+        )
     return value

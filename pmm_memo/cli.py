@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -297,9 +298,12 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        config = CacheConfig.from_env()
+        # --redis-url stands in for CACHE_REDIS_URL before it is read: a malformed value
+        # left in the environment no longer refuses the URL given to fix it.
+        environ = dict(os.environ)
         if args.redis_url:
-            config = config.replace(redis_url=args.redis_url)
+            environ["CACHE_REDIS_URL"] = args.redis_url
+        config = CacheConfig.from_env(environ)
     except ConfigError as exc:
         print(f"pmm-memo: {exc}", file=sys.stderr)
         return EXIT_USAGE

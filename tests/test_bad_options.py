@@ -59,3 +59,56 @@ def test_configure_takes_a_mapping() -> None:
             pmm_memo.configure(5)  # type: ignore[arg-type]
     finally:
         pmm_memo.configure()
+
+
+def test_a_ttl_redis_cannot_hold_is_refused_and_the_longest_one_works(redis_url: str) -> None:
+    """`ttl=sys.maxsize` ("forever") failed every write on Redis, and left the hash
+    written without its expiry; the embedded backend took it."""
+    import sys
+
+    from pmm_memo import CacheConfig
+    from pmm_memo._validate import MAX_TTL_SECONDS
+
+    for huge in (sys.maxsize, 1e30, MAX_TTL_SECONDS + 1):
+        with pytest.raises(ConfigError, match="ttl must be at most"):
+            cached(tenant="t", ttl=huge)(lambda x: x)
+        with pytest.raises(ConfigError, match="CACHE_DEFAULT_TTL"):
+            CacheConfig(default_ttl=int(huge))
+    cache = Cache(CacheConfig(redis_url=redis_url, embedder="offline", embedding_dimensions=8))
+    try:
+
+        @cached(tenant="t", ttl=MAX_TTL_SECONDS, cache=cache)
+        def f(x: int) -> int:
+            return x
+
+        assert f(1) == 1 and f(1) == 1
+        assert f.cache_info().hits == 1 and f.cache_info().errors == 0
+        pttl = cache.backend.client.pttl(f.cache_key(1))  # type: ignore[attr-defined]
+        assert MAX_TTL_SECONDS * 1000 - 60_000 < pttl <= MAX_TTL_SECONDS * 1000
+    finally:
+        cache.close()
+
+
+NOT_A_CACHE = r"cache must be a pmm_memo\.Cache"
+
+
+@pytest.mark.parametrize("given", ["redis://127.0.0.1:6379/0", {"redis_url": None}])
+def test_a_cache_that_is_not_a_cache_is_named_at_once(given: Any) -> None:
+    """A URL or a dict where a Cache or CacheConfig belongs: every call (and every
+    LangChain lookup, from inside its error handler) raised "'str' object has no
+    attribute 'enabled'", or the constructor did."""
+    from pmm_memo import CacheConfig, CacheManager
+    from pmm_memo.integrations import openai as integration
+    from pmm_memo.integrations.langchain import PmmMemoCache
+
+    with pytest.raises(ConfigError, match=NOT_A_CACHE):
+        cached(cache=given)(lambda x: x)
+    with pytest.raises(ConfigError, match=NOT_A_CACHE):
+        semantic_lookup(0.9, cache=CacheConfig())(lambda x: x)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=NOT_A_CACHE):
+        PmmMemoCache(cache=given)
+    with pytest.raises(ConfigError, match=NOT_A_CACHE):
+        integration.instrument(cache=given)
+    for make in (Cache, CacheManager):
+        with pytest.raises(TypeError, match=r"takes a CacheConfig.*got (str|dict)"):
+            make(given)

@@ -10,6 +10,7 @@ from typing import Any
 
 from pmm_memo import CacheManager
 from tests.conftest import make_cache
+from tests.support.openai_server import FakeOpenAI
 
 
 def cli(
@@ -138,3 +139,27 @@ def test_stored_text_cannot_steer_the_terminal(redis_url: str) -> None:
     assert len(out.strip().splitlines()) == 3  # header, rule, one row: no injected line
     hits = as_json(cli("search", text, "--tenant", "pmm_bot", "--json", url=redis_url))
     assert hits[0]["user"] == "eve\x1b]0;owned\x07"  # JSON keeps the data, escaped
+
+
+def test_search_with_a_failing_embedder_says_so(redis_url: str, openai_server: FakeOpenAI) -> None:
+    """The OpenAI embedder refused (401) or timed out: one line naming the embedder and
+    the failure, exit 1; it was a Python traceback."""
+    env = {"CACHE_EMBEDDER": "openai", "CACHE_OPENAI_MAX_RETRIES": "0"}
+    openai_server.fail_status = 401
+    result = cli("search", "a question never embedded", "--tenant", "t", url=redis_url, env=env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "pmm-memo: EmbeddingError: embedder 'openai+cache' failed: AuthenticationError" in (
+        result.stderr
+    )
+    assert "sk-test-not-a-real-key" not in result.stdout + result.stderr
+
+
+def test_redis_url_option_overrides_a_malformed_environment_value(redis_url: str) -> None:
+    """--redis-url "overrides CACHE_REDIS_URL", but the environment's value was checked
+    first: a malformed one refused the very URL given to fix it (exit 2)."""
+    result = cli("health", "--json", "--redis-url", redis_url, url="localhost:6379")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["redis_connected"] is True
+    bad = cli("health", "--redis-url", "localhost:6379", url=redis_url)
+    assert bad.returncode == 2 and "has no scheme" in bad.stderr

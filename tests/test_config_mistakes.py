@@ -62,6 +62,7 @@ UNPARSABLE = (
     ("redis://127.0.0.1:99999/0", "out of range"),
     ("redis://127.0.0.1:6379/0?socket_timeout=abc", "socket_timeout"),
     ("rediss://u:pw-zq91@127.0.0.1:6380/0?socket_connect_timeout=x", "socket_connect_timeout"),
+    ("redis://u:pw-zq91@[::1/0", "Invalid IPv6 URL"),  # urllib's refusal: once a traceback
 )
 
 

@@ -57,6 +57,19 @@ def test_bad_vectors_are_rejected(cache: Cache) -> None:
         m.knn_search("t", vec(1), k=0)
 
 
+def test_a_key_that_is_not_a_str_is_named(memory_cache: Cache) -> None:
+    """An int or None key raised AttributeError ('int' object has no attribute
+    'startswith') from inside the manager."""
+    m = CacheManager(cache=memory_cache)
+    for key in (123, None, b"k"):
+        with pytest.raises(ConfigError, match="key must be a str, got"):
+            m.put_cache("t", None, key, "x")  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match="key must be a str, got"):
+            m.get_cache("t", key)  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match="key must be a str, got"):
+            m.report_wrong_hit("t", key, 0.5)  # type: ignore[arg-type]
+
+
 def test_clear_tenant_touches_only_that_tenant(cache: Cache) -> None:
     m = CacheManager(cache=cache)
     tenants = ["a", "a*", "a:b", "[a]", "a?", "b"]

@@ -123,3 +123,24 @@ def test_no_secret_anywhere(
     seen += [r.getMessage() for r in caplog.records]
     seen += [str(r.exc_info) for r in caplog.records if r.exc_info]
     _assert_clean("\n".join(seen))
+
+
+def test_other_secrets_redis_py_reads_from_the_query_are_masked() -> None:
+    """redis-py passes every query key on to the connection: `ssl_password` (the TLS
+    key's passphrase) was shown as typed in the health report, the CLI and errors."""
+    from pmm_memo._config import mask_url
+
+    for url in (
+        f"rediss://127.0.0.1:6380/0?ssl_keyfile=/k.pem&ssl_password={HASH_SECRET}",
+        f"rediss://127.0.0.1:6380/0?SSL_PASSWORD={HASH_SECRET}&ssl_cert_reqs=none",
+        f"redis://127.0.0.1:6379/0?auth_token={HASH_SECRET}",
+        f"redis://127.0.0.1:6379/0?client_secret={HASH_SECRET}#frag",
+    ):
+        masked = mask_url(url)
+        _assert_clean(masked)
+        assert "127.0.0.1" in masked and "=***" in masked
+        config = CacheConfig(redis_url=url.partition("#")[0])
+        _assert_clean(repr(config))
+        _assert_clean(str(config.masked_redis_url))
+    assert mask_url("redis://h:1/0?socket_timeout=5") == "redis://h:1/0?socket_timeout=5"
+    _assert_clean(mask_url(f"127.0.0.1:6379/0?auth_token={HASH_SECRET}"))  # no scheme

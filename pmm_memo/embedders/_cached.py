@@ -1,9 +1,10 @@
 """Embeddings of identical texts, cached in the `pmm_embeddings` tenant.
 
 Only remote embedders are wrapped (an API call costs money and ~100 ms; the offline
-embedder is faster than a cache read). The key covers text + model + dimensions. A batch
-reads all its keys at once and asks the embedder only for the texts it lacks. Entries
-keep the seed's layout (`text` + `embedding`), so they can be searched like any other.
+embedder is faster than a cache read). The key covers the text and the vector space
+(embedder name, model and dimensions). A batch reads all its keys at once and asks the
+embedder only for the texts it lacks. Entries keep the seed's layout (`text` +
+`embedding`), so they can be searched like any other.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._digests import qhash
+from .._embedder_id import identity_of
 from .._stats import Counters
 from ..backends._base import Entry
 from ._base import Embedder, check_texts
@@ -37,9 +39,12 @@ class CachedEmbedder:
         self.name = f"{inner.name}+cache"
         self.dim = inner.dim
         self.counters = Counters()
-        model = getattr(inner, "model", inner.name)
-        self._material_head = f"pmm_embed|{model}|{inner.dim}|".encode("utf-8", "surrogatepass")
-        self._fn_name = f"embeddings:{model}:{inner.dim}"
+        # The vector space, as entries and indexes name it (`_embedder_id`): name, model
+        # (or class) and dimensions. Keyed by model alone, two custom embedders both
+        # named "base" without a `model` were served each other's vectors.
+        space = identity_of(inner).label
+        self._material_head = f"pmm_embed|{space}|".encode("utf-8", "surrogatepass")
+        self._fn_name = f"embeddings:{space}"
         self._fn = cache.digests.fn(self._fn_name)
         cache.stats.register(tenant, self.counters)
 

@@ -5,6 +5,11 @@ Key and base URL come from the arguments or the client's usual environment varia
 which can shorten their vectors; other models must natively match the configured size.
 The client's own retries are kept (a transient 429 is worth a retry) but bounded by
 `timeout`; a failure makes the decorated call fall back to the function.
+
+Fork-safe: the sync client keeps its connection to the API open for the next request,
+and a forked child (gunicorn --preload, Celery prefork) inherited it; children then
+shared one socket and read each other's vectors. A child builds its own client; the
+parent's is left untouched (closing it would close the parent's connection too).
 """
 
 from __future__ import annotations
@@ -13,8 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from .. import _forksafe
 from .._loopbound import LoopBound
 from ._base import BaseEmbedder
+
+_INHERITED: list[Any] = []  # a forked child's copies of its parent's clients
 
 
 class OpenAIEmbedder(BaseEmbedder):
@@ -42,6 +50,15 @@ class OpenAIEmbedder(BaseEmbedder):
         }
         self._client: Any = None
         self._aclients: LoopBound[Any] = LoopBound(self._make_async, lambda c: c.close())
+        _forksafe.track(self)
+
+    def _fork_lock(self) -> None:
+        return None  # no lock: the client is built once and then only read
+
+    def _after_fork_in_child(self) -> None:
+        if self._client is not None:
+            _INHERITED.append(self._client)  # never used, never closed (see above)
+            self._client = None
 
     @property
     def client(self) -> Any:

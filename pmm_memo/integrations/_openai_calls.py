@@ -6,23 +6,28 @@ read or recorded as a stream, or answered in the SDK's raw call shapes.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._binding import MISSING
+from .._context import Mode, current_mode
 from .._errors import UnencodableArgumentError
 from .._memo import _Memo
 from .._runtime import default_cache
 from . import _raw
-from ._streams import Chunks, arecord, record
+from ._streams import Chunks, arecord, is_answer, record
 
 if TYPE_CHECKING:
     from .._cache import Cache
     from .openai import _Installed
 
 logger = logging.getLogger("pmm_memo")
+
+# (base URL, organization, project): see `openai.endpoint_of`.
+Endpoint = tuple[str, str | None, str | None]
 
 
 def _last_user_text(messages: list[Any]) -> tuple[int, str] | None:
@@ -85,7 +90,7 @@ def serve(
     wrapped: Callable[..., Any],
     kwargs: dict[str, Any],
     request: dict[str, Any],
-    base_url: str,
+    endpoint: Endpoint,
     raw: bool,
 ) -> Any:
     """Serve one sync request: a stream is recorded or replayed (`_stream`), anything
@@ -93,8 +98,8 @@ def serve(
     through `with_raw_response` / `with_streaming_response` and gets the SDK's response
     object (see `_raw`)."""
     if _is_stream(kind, request):
-        return _stream(state, kind, instance, wrapped, kwargs, request, base_url, raw)
-    return _call(state, kind, instance, wrapped, kwargs, request, base_url, raw)
+        return _stream(state, kind, instance, wrapped, kwargs, request, endpoint, raw)
+    return _call(state, kind, instance, wrapped, kwargs, request, endpoint, raw)
 
 
 async def aserve(
@@ -104,13 +109,13 @@ async def aserve(
     wrapped: Callable[..., Any],
     kwargs: dict[str, Any],
     request: dict[str, Any],
-    base_url: str,
+    endpoint: Endpoint,
     raw: bool,
 ) -> Any:
     """`serve` for the async client."""
     if _is_stream(kind, request):
-        return await _astream(state, kind, instance, wrapped, kwargs, request, base_url, raw)
-    return await _acall(state, kind, instance, wrapped, kwargs, request, base_url, raw)
+        return await _astream(state, kind, instance, wrapped, kwargs, request, endpoint, raw)
+    return await _acall(state, kind, instance, wrapped, kwargs, request, endpoint, raw)
 
 
 def _is_stream(kind: str, request: dict[str, Any]) -> bool:
@@ -124,7 +129,7 @@ def _call(
     wrapped: Callable[..., Any],
     kwargs: dict[str, Any],
     request: dict[str, Any],
-    base_url: str,
+    endpoint: Endpoint,
     raw: bool,
 ) -> Any:
     fn, lead = _route(state, kind, False, request)
@@ -133,10 +138,10 @@ def _call(
     def call() -> Any:
         response = wrapped(**kwargs)
         served.append(response)
-        return _raw.parsed_json(response) if raw else response.model_dump(mode="json")
+        return _raw.parsed_json(response) if raw else _raw.as_sent(response)
 
     try:
-        data = fn(*lead, base_url, call)
+        data = fn(*lead, endpoint, call)
     except UnencodableArgumentError as exc:
         _pass_through_once(exc)
         return wrapped(**kwargs)
@@ -152,7 +157,7 @@ async def _acall(
     wrapped: Callable[..., Any],
     kwargs: dict[str, Any],
     request: dict[str, Any],
-    base_url: str,
+    endpoint: Endpoint,
     raw: bool,
 ) -> Any:
     fn, lead = _route(state, kind, True, request)
@@ -161,10 +166,10 @@ async def _acall(
     async def call() -> Any:
         response = await wrapped(**kwargs)
         served.append(response)
-        return await _raw.aparsed_json(response) if raw else response.model_dump(mode="json")
+        return await _raw.aparsed_json(response) if raw else _raw.as_sent(response)
 
     try:
-        data = await fn(*lead, base_url, call)
+        data = await fn(*lead, endpoint, call)
     except UnencodableArgumentError as exc:
         _pass_through_once(exc)
         return await wrapped(**kwargs)
@@ -189,18 +194,25 @@ def _rebuild(kind: str, data: Any) -> Any:
 
 
 def _stream_key(
-    state: _Installed, kind: str, request: dict[str, Any], base_url: str, is_async: bool
-) -> tuple[Cache, _Memo, Any, str, Any]:
+    state: _Installed, kind: str, request: dict[str, Any], endpoint: Endpoint, is_async: bool
+) -> tuple[Cache, _Memo, Any, str, Any, bool] | None:
+    """Cache, memo, bound call, key, check and whether to read, for a stream (which
+    goes round the decorated function); None when a decorated call would not touch the
+    cache either: the cache is off (CACHE_ENABLED=false), or inside `bypass()` or
+    `disabled()`. Inside `refresh()` the stream is recorded again, nothing read."""
     if kind == "chat":
         fn = state.achat if is_async else state.chat
     else:
         fn = state.aresponses if is_async else state.responses
     memo: _Memo = fn._memo()
     cache = memo.cache()
-    call = memo.keys.bind((request, base_url, None), {}, False)
+    mode = current_mode()
+    if not cache.enabled or mode is Mode.DISABLED or mode is Mode.BYPASS:
+        return None
+    call = memo.keys.bind((request, endpoint, None), {}, False)
     assert call is not None  # the inner function's own signature always binds
     key, check = memo.key_of(cache, call)
-    return cache, memo, call, key, check
+    return cache, memo, call, key, check, mode is Mode.NORMAL
 
 
 def _stream(
@@ -210,15 +222,18 @@ def _stream(
     wrapped: Callable[..., Any],
     kwargs: dict[str, Any],
     request: dict[str, Any],
-    base_url: str,
+    endpoint: Endpoint,
     raw: bool,
 ) -> Any:
     try:
-        cache, memo, call, key, check = _stream_key(state, kind, request, base_url, False)
+        found = _stream_key(state, kind, request, endpoint, False)
     except UnencodableArgumentError as exc:
         _pass_through_once(exc)
         return wrapped(**kwargs)
-    hit = cache.read(key, check, memo.counters)
+    if found is None:
+        return wrapped(**kwargs)
+    cache, memo, call, key, check, reads = found
+    hit = cache.read(key, check, memo.counters) if reads else MISSING
     if hit is not MISSING:
         memo.counters.hits += 1
         # The SDK's own Stream over the stored events, as the API would have sent them:
@@ -227,6 +242,8 @@ def _stream(
         return _raw.hit(instance, kind, kwargs, hit, True)
     memo.counters.misses += 1
 
+    whole = functools.partial(is_answer, kind, request)
+
     def store(chunks: Chunks) -> None:
         cache.write(
             memo.entry(cache, call, key, check, chunks, None), memo.ttl_for(cache), memo.counters
@@ -234,10 +251,10 @@ def _stream(
 
     response = wrapped(**kwargs)
     if not raw:
-        return record(response, store)
+        return record(response, whole, store)
     # The response keeps its parse: the caller's `.parse()` gets this very stream, now
     # recording (read through `.iter_lines()` it is not stored).
-    record(response.parse(), store)
+    record(response.parse(), whole, store)
     return response
 
 
@@ -248,19 +265,24 @@ async def _astream(
     wrapped: Callable[..., Any],
     kwargs: dict[str, Any],
     request: dict[str, Any],
-    base_url: str,
+    endpoint: Endpoint,
     raw: bool,
 ) -> Any:
     try:
-        cache, memo, call, key, check = _stream_key(state, kind, request, base_url, True)
+        found = _stream_key(state, kind, request, endpoint, True)
     except UnencodableArgumentError as exc:
         _pass_through_once(exc)
         return await wrapped(**kwargs)
-    hit = await cache.aread(key, check, memo.counters)
+    if found is None:
+        return await wrapped(**kwargs)
+    cache, memo, call, key, check, reads = found
+    hit = await cache.aread(key, check, memo.counters) if reads else MISSING
     if hit is not MISSING:
         memo.counters.hits += 1
         return await _raw.ahit(instance, kind, kwargs, hit, True)
     memo.counters.misses += 1
+
+    whole = functools.partial(is_answer, kind, request)
 
     async def store(chunks: Chunks) -> None:
         await cache.awrite(
@@ -269,9 +291,9 @@ async def _astream(
 
     response = await wrapped(**kwargs)
     if not raw:
-        return arecord(response, store)
+        return arecord(response, whole, store)
     parsed = response.parse()
     if inspect.isawaitable(parsed):  # AsyncAPIResponse.parse is a coroutine
         parsed = await parsed
-    arecord(parsed, store)
+    arecord(parsed, whole, store)
     return response

@@ -110,13 +110,25 @@ async def ahit(instance: Any, kind: str, kwargs: dict[str, Any], stored: Any, st
     return await instance._client._process_response(**args)
 
 
+def as_sent(model: Any) -> Any:
+    """The JSON the API sent for a model the SDK built, as stored and replayed.
+
+    `to_dict` uses the API's field names and only the fields the API sent: the Python
+    names (`model_dump`) differ where a name is reserved (`schema_` for `schema`,
+    `async_` for `async`), and the SDK, rebuilding from them, dropped those fields.
+    Without pydantic's serializer warnings: the SDK builds what the API sends leniently
+    (an item type newer than the SDK included), and its serializer warned about it, an
+    exception under `-W error`, after the API had answered."""
+    return model.to_dict(mode="json", warnings=False)
+
+
 def parsed_json(response: Any) -> Any:
     """The JSON to store for a raw-shape miss: the SDK's own parse of the body."""
-    return response.parse().model_dump(mode="json")
+    return as_sent(response.parse())
 
 
 async def aparsed_json(response: Any) -> Any:
     parsed = response.parse()
     if hasattr(parsed, "__await__"):  # AsyncAPIResponse.parse is a coroutine
         parsed = await parsed
-    return parsed.model_dump(mode="json")
+    return as_sent(parsed)

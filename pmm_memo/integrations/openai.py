@@ -5,8 +5,8 @@
     client.chat.completions.create(...)   # now cached, for OpenAI and AsyncOpenAI
 
 - The key covers every request parameter (model, messages, temperature, top_p, seed,
-  tools, response_format, max_tokens, extra_body, ...) and the client's base URL; never
-  the API key, headers or timeouts.
+  tools, response_format, max_tokens, extra_body, ...) and the client's base URL,
+  organization and project; never the API key, headers or timeouts.
 - `chat.completions.create` and `responses.create` (the Responses API) follow the same
   rules. Non-deterministic requests (temperature not explicitly 0 — the API's default is
   1 — or n > 1) are passed through unless `cache_nondeterministic=True`; so are Responses
@@ -35,13 +35,16 @@ import wrapt
 
 from .._decorators import cached, semantic_lookup
 from . import _raw
-from ._openai_calls import aserve, serve
+from ._openai_calls import Endpoint, aserve, serve
 
 if TYPE_CHECKING:
     from .._cache import Cache
 
 logger = logging.getLogger("pmm_memo")
 
+# Part of every key. "openai-2": answers are stored under the API's field names (see
+# `_raw.as_sent`); entries of "openai-1" lost the fields the SDK renames, never served.
+VERSION = "openai-2"
 # Transport options: they never change the answer, so they are not part of the key.
 _NOT_KEYED = frozenset({"extra_headers", "timeout"})
 _PATCHES = (
@@ -82,6 +85,25 @@ def _request(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k not in _NOT_KEYED and _given(v)}
 
 
+# The headers that name the account a request runs under (the SDK sends the client's
+# `organization` and `project` in them; `default_headers` and `extra_headers` override).
+_ACCOUNT_HEADERS = ("openai-organization", "openai-project")
+
+
+def endpoint_of(client: Any, extra_headers: Any) -> Endpoint:
+    """Who answers a request, as part of its key: the client's base URL and the
+    organization and project the request is sent under. An organization or project has
+    its own fine-tuned models, files, vector stores and stored prompts (and may be
+    refused another's): its answers are never served to another account's client.
+    Public identifiers, not credentials (the API key stays out)."""
+    found: dict[str, str | None] = dict.fromkeys(_ACCOUNT_HEADERS)
+    for headers in (client.default_headers, extra_headers or {}):
+        for name, value in headers.items():
+            if str(name).lower() in found:  # header names are case-insensitive
+                found[str(name).lower()] = value if isinstance(value, str) else None
+    return str(client.base_url), found["openai-organization"], found["openai-project"]
+
+
 def _deterministic(request: dict[str, Any]) -> bool:
     temperature = request.get("temperature", 1.0)
     return temperature == 0 and (request.get("n") or 1) <= 1
@@ -96,41 +118,58 @@ def _passes_through(kind: str, request: dict[str, Any], nondeterministic: bool) 
     return not nondeterministic and not _deterministic(request)
 
 
+# A Responses answer in one of these states is no answer to replay: it failed, was
+# cancelled, or is a job still running (a stream ending so is not stored either).
+_NOT_ANSWERS = frozenset({"failed", "cancelled", "queued", "in_progress"})
+
+
+def _not_an_answer(data: Any) -> bool:
+    """`unless` of every inner function: a Response that is not (yet) an answer."""
+    return isinstance(data, dict) and data.get("status") in _NOT_ANSWERS
+
+
 def _build(
     tenant: str, ttl: float | None, threshold: float | None, cache: Cache | None
 ) -> dict[str, Any]:
     """The decorated inner functions: all caching logic is the decorators' own."""
 
     def exact(fn: Callable[..., Any]) -> Any:
-        return cached(tenant=tenant, ttl=ttl, ignore=("call",), cache=cache, version="openai-1")(fn)
+        return cached(
+            tenant=tenant,
+            ttl=ttl,
+            ignore=("call",),
+            cache=cache,
+            version=VERSION,
+            unless=_not_an_answer,
+        )(fn)
 
     @exact
-    def chat(request: dict[str, Any], base_url: str, call: Callable[[], Any]) -> Any:
+    def chat(request: dict[str, Any], endpoint: Endpoint, call: Callable[[], Any]) -> Any:
         return call()
 
     @exact
     async def achat(
-        request: dict[str, Any], base_url: str, call: Callable[[], Awaitable[Any]]
+        request: dict[str, Any], endpoint: Endpoint, call: Callable[[], Awaitable[Any]]
     ) -> Any:
         return await call()
 
     @exact
-    def embeddings(request: dict[str, Any], base_url: str, call: Callable[[], Any]) -> Any:
+    def embeddings(request: dict[str, Any], endpoint: Endpoint, call: Callable[[], Any]) -> Any:
         return call()
 
     @exact
     async def aembeddings(
-        request: dict[str, Any], base_url: str, call: Callable[[], Awaitable[Any]]
+        request: dict[str, Any], endpoint: Endpoint, call: Callable[[], Awaitable[Any]]
     ) -> Any:
         return await call()
 
     @exact
-    def responses(request: dict[str, Any], base_url: str, call: Callable[[], Any]) -> Any:
+    def responses(request: dict[str, Any], endpoint: Endpoint, call: Callable[[], Any]) -> Any:
         return call()
 
     @exact
     async def aresponses(
-        request: dict[str, Any], base_url: str, call: Callable[[], Awaitable[Any]]
+        request: dict[str, Any], endpoint: Endpoint, call: Callable[[], Awaitable[Any]]
     ) -> Any:
         return await call()
 
@@ -152,18 +191,22 @@ def _build(
             ignore=("call",),
             text_arg="text",
             cache=cache,
-            version="openai-1",
+            version=VERSION,
+            unless=_not_an_answer,
         )
 
         @semantic
         def chat_semantic(
-            text: str, request: dict[str, Any], base_url: str, call: Callable[[], Any]
+            text: str, request: dict[str, Any], endpoint: Endpoint, call: Callable[[], Any]
         ) -> Any:
             return call()
 
         @semantic
         async def achat_semantic(
-            text: str, request: dict[str, Any], base_url: str, call: Callable[[], Awaitable[Any]]
+            text: str,
+            request: dict[str, Any],
+            endpoint: Endpoint,
+            call: Callable[[], Awaitable[Any]],
         ) -> Any:
             return await call()
 
@@ -180,7 +223,12 @@ def instrument(
     cache: Cache | None = None,
     cache_nondeterministic: bool = False,
 ) -> None:
-    """Patch the openai client classes (calling it again replaces the settings)."""
+    """Patch the openai client classes (calling it again replaces the settings).
+
+    An endpoint the installed SDK does not have (the Responses API came in openai 1.66;
+    the package accepts older releases) is skipped: `instrument()` raised
+    ModuleNotFoundError there, after patching the chat classes with wrappers that then
+    cached nothing."""
     global _installed
     import importlib
 
@@ -188,7 +236,11 @@ def instrument(
     fns = _build(tenant, ttl, semantic_threshold, cache)
     originals = []
     for module_name, attr, kind, is_async in _PATCHES:
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            logger.info("openai %s not instrumented: this SDK has no %s", kind, module_name)
+            continue
         owner = getattr(module, attr.split(".")[0])
         originals.append((owner, "create", owner.__dict__["create"]))
         wrapper = _make_wrapper(kind, is_async)
@@ -218,12 +270,12 @@ def _make_wrapper(kind: str, is_async: bool) -> Callable[..., Any]:
             if value is not None and not isinstance(value, list | str) and _given(value):
                 kwargs = {**kwargs, name: list(value)}
         request = _request(kwargs)
-        base_url = str(instance._client.base_url)
+        endpoint = endpoint_of(instance._client, kwargs.get("extra_headers"))
         if _passes_through(kind, request, state.nondeterministic):
             return wrapped(**kwargs)
         raw = _raw.raw_shape(kwargs) is not None
         serving = aserve if is_async else serve
-        return serving(state, kind, instance, wrapped, kwargs, request, base_url, raw)
+        return serving(state, kind, instance, wrapped, kwargs, request, endpoint, raw)
 
     return wrapper
 

@@ -250,3 +250,21 @@ def test_uninstrument_restores_originals(cache: Cache, openai_server: FakeOpenAI
     ask(c)
     ask(c)
     assert openai_server.count("/chat/completions") == 2
+
+
+def test_an_sdk_without_the_responses_api_is_instrumented(
+    cache: Cache, openai_server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """openai releases before 1.66 (the package accepts 1.40) have no Responses API:
+    instrument() raised ModuleNotFoundError, leaving chat patched but caching nothing."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "openai.resources.responses.responses", None)
+    integration.instrument(cache=cache)
+    try:
+        ask(client())
+        ask(client())
+        assert openai_server.count("/chat/completions") == 1
+    finally:
+        integration.uninstrument()
+    assert openai.resources.chat.completions.Completions.create is ORIGINALS[0]

@@ -48,6 +48,9 @@ class FakeOpenAI:
         self.delay = 0.0
         self.wrong_dim: int | None = None
         self.nan = False
+        self.cut: int | None = None  # send only this many stream events, then hang up
+        self.failed = False  # a Responses answer fails (a stream: `response.failed`)
+        self.novel = False  # a Responses answer holds an item type newer than the SDK
         self._lock = threading.Lock()
         fake = self
 
@@ -78,7 +81,7 @@ class FakeOpenAI:
                 elif self.path.endswith("/responses") and body.get("stream"):
                     self._send_stream(fake._response_events(body), events=True)
                 elif self.path.endswith("/responses"):
-                    self._send(200, fake._response(body))
+                    self._send(200, fake._answer(body))
                 else:
                     self._send(404, {"error": {"message": "no such path"}})
 
@@ -88,6 +91,10 @@ class FakeOpenAI:
                 self.send_header("x-request-id", f"req-{len(fake.calls)}")
                 self.end_headers()
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    if fake.cut is not None:  # a connection lost mid-stream
+                        for chunk in chunks[: fake.cut]:
+                            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        return
                     for chunk in chunks:
                         # The Responses API names each event; chat streams do not.
                         name = f"event: {chunk['type']}\n" if events else ""
@@ -130,6 +137,9 @@ class FakeOpenAI:
         self.delay = 0.0
         self.wrong_dim = None
         self.nan = False
+        self.cut = None
+        self.failed = False
+        self.novel = False
 
     def count(self, suffix: str) -> int:
         return sum(1 for c in self.calls if c["path"].endswith(suffix))
@@ -166,7 +176,7 @@ class FakeOpenAI:
             "model": body["model"],
         }
         pieces = [{"role": "assistant", "content": "echo: "}, {"content": last}, {}]
-        return [
+        chunks = [
             {
                 **base,
                 "choices": [
@@ -175,6 +185,10 @@ class FakeOpenAI:
             }
             for delta in pieces
         ]
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
+            chunks.append({**base, "choices": [], "usage": usage})
+        return chunks
 
     def _chat(self, body: dict[str, Any]) -> dict[str, Any]:
         last = body["messages"][-1]["content"]
@@ -203,7 +217,10 @@ class FakeOpenAI:
             "object": "response",
             "created_at": 1700000000,
             "model": body["model"],
-            "status": "completed",
+            "status": "failed" if self.failed else "completed",
+            "error": {"code": "server_error", "message": "The model failed."}
+            if self.failed
+            else None,
             "output": [
                 {
                     "type": "message",
@@ -219,6 +236,8 @@ class FakeOpenAI:
             "tool_choice": "auto",
             "tools": [],
             "temperature": body.get("temperature"),
+            # The API echoes the request's text configuration (a JSON schema included).
+            "text": body.get("text", {"format": {"type": "text"}}),
             "usage": {
                 "input_tokens": 1,
                 "output_tokens": 1,
@@ -228,10 +247,18 @@ class FakeOpenAI:
             },
         }
 
+    def _answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`_response`, with an output item the installed SDK does not know when
+        `novel` is set (the API adds item types before SDKs declare them)."""
+        answer = self._response(body)
+        if self.novel:
+            answer["output"].append({"type": "brand_new_call", "id": "bn_1", "status": "completed"})
+        return answer
+
     def _response_events(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         """The event sequence the API sends for one text answer (what the SDK's
         `responses.stream()` helper checks, in order)."""
-        done = self._response(body)
+        done = self._answer(body)
         item = done["output"][0]
         part = item["content"][0]
         text = part["text"]
@@ -270,4 +297,6 @@ class FakeOpenAI:
             {"type": "response.output_item.done", "output_index": 0, "item": item},
             {"type": "response.completed", "response": done},
         ]
+        if self.failed:
+            events[-1] = {"type": "response.failed", "response": done}
         return [{**e, "sequence_number": i} for i, e in enumerate(events)]
