@@ -25,6 +25,20 @@ Q = "How do I reset my password?"
 NEAR = "how do i reset my password"
 
 
+def _asking(cache: Cache) -> tuple[Any, RedisBackend]:
+    """A semantic function of `cache` that has stored Q with its vector (the index exists
+    now), and the cache's Redis backend."""
+
+    @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
+    def ask(prompt: str) -> str:
+        return f"answer: {prompt}"
+
+    ask(Q)
+    backend = cache.backend
+    assert isinstance(backend, RedisBackend)
+    return ask, backend
+
+
 @pytest.fixture(params=[None, "s" * 32], ids=["unsigned", "signed"])
 def rig(
     redis_url: str, request: pytest.FixtureRequest
@@ -41,14 +55,7 @@ def rig(
             signing_key=request.param,
         )
     )
-
-    @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
-    def ask(prompt: str) -> str:
-        return f"answer: {prompt}"
-
-    ask(Q)  # stored, with its vector; the index exists now
-    backend = cache.backend
-    assert isinstance(backend, RedisBackend)
+    ask, backend = _asking(cache)
     yield cache, ask, backend
     cache.close()
 
@@ -137,14 +144,7 @@ def test_the_request_is_one_write_of_what_redis_py_would_send(
         )
     )
     try:
-
-        @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
-        def ask(prompt: str) -> str:
-            return f"answer: {prompt}"
-
-        ask(Q)
-        backend = cache.backend
-        assert isinstance(backend, RedisBackend)
+        ask, backend = _asking(cache)
         key, query = _query(cache, ask, NEAR)
         replace = dataclasses.replace
         shapes = [
@@ -298,14 +298,7 @@ def test_server_down_is_none_then_timeout_raises(tmp_path: Any) -> None:
                 socket_timeout=0.3,
             )
         )
-
-        @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
-        def ask(prompt: str) -> str:
-            return prompt
-
-        ask(Q)
-        backend = cache.backend
-        assert isinstance(backend, RedisBackend)
+        ask, backend = _asking(cache)
         key, query = _query(cache, ask, NEAR)
         server.freeze()
         try:
@@ -342,14 +335,7 @@ def test_an_exception_between_send_and_read_leaves_no_reply_behind(
         )
     )
     try:
-
-        @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
-        def ask(prompt: str) -> str:
-            return f"answer: {prompt}"
-
-        ask(Q)
-        backend = cache.backend
-        assert isinstance(backend, RedisBackend)
+        ask, backend = _asking(cache)
         key, query = _query(cache, ask, Q)
         proxy.set("delay", 0.2)
 
