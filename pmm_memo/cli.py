@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -46,9 +47,22 @@ def _table(rows: list[list[Any]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _strict_json(value: Any) -> Any:
+    """`value` with every float that is not finite as None: JSON has no NaN or Infinity,
+    and `jq` and other strict parsers refuse Python's `NaN` (a similarity computed
+    against a damaged vector, a rate of nothing)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict_json(v) for v in value]
+    return value
+
+
 def _emit(args: argparse.Namespace, payload: Any, text: str) -> None:
     if args.json:
-        print(json.dumps(payload, indent=2, default=str))
+        print(json.dumps(_strict_json(payload), indent=2, default=str, allow_nan=False))
     else:
         print(text)
 

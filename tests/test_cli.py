@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -9,6 +12,7 @@ import sys
 from typing import Any
 
 from pmm_memo import CacheManager
+from pmm_memo import cli as cli_module
 from tests.conftest import make_cache
 from tests.support.openai_server import FakeOpenAI
 
@@ -163,3 +167,18 @@ def test_redis_url_option_overrides_a_malformed_environment_value(redis_url: str
     assert json.loads(result.stdout)["redis_connected"] is True
     bad = cli("health", "--redis-url", "localhost:6379", url=redis_url)
     assert bad.returncode == 2 and "has no scheme" in bad.stderr
+
+
+def test_json_output_is_strict_json() -> None:
+    """`--json` is for scripts: a float that is not finite (a similarity against a
+    damaged vector) is null, never Python's `NaN`, which `jq` refuses."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        payload = [{"similarity": float("nan"), "rate": float("inf"), "n": (1, 2.5)}]
+        cli_module._emit(argparse.Namespace(json=True), payload, "")
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"not JSON: {constant}")
+
+    parsed = json.loads(out.getvalue(), parse_constant=refuse)
+    assert parsed == [{"similarity": None, "rate": None, "n": [1, 2.5]}]
