@@ -81,6 +81,8 @@ class Cache(CacheEmbedding, CacheLocks, CacheReadAhead):
             max_bytes=cfg.max_value_bytes,
         )
         self.breaker = CircuitBreaker(cfg.breaker_interval)
+        self.embed_breaker = CircuitBreaker(cfg.breaker_interval)
+        self.embeddings = 0
         self.flight = SingleFlight()
         self.aflight = AsyncSingleFlight()
         self.counters = Counters()

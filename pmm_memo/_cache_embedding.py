@@ -20,6 +20,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, cast
 
+from ._breaker import CircuitBreaker
 from ._cache_failures import CacheFailures
 from ._stats import Counters
 from .backends._index import IndexSpec, index_name, legacy_index_name
@@ -34,6 +35,34 @@ if TYPE_CHECKING:
 
 
 VECTOR_MEMO = 256  # texts per Cache: ~6 KB per 1536-d vector, plus the text
+logger = logging.getLogger("pmm_memo")
+
+# Failures that say the embedder cannot answer now, whatever the text: a timeout, a
+# refused or dropped connection, the service's own 5xx, a rate limit (openai's and
+# httpx's classes, by name: neither is a dependency of exact caching). A refusal of one
+# text (400, a context too long) or a bad vector says nothing about the next call.
+_DOWN_NAMES = frozenset(
+    {
+        "APITimeoutError",
+        "APIConnectionError",
+        "InternalServerError",
+        "RateLimitError",
+        "TimeoutException",
+        "TransportError",
+    }
+)
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return isinstance(exc, TimeoutError) or bool(names & {"APITimeoutError", "TimeoutException"})
+
+
+def embedder_down(exc: BaseException) -> bool:
+    """Does `exc`, raised by an embedder, say it is unavailable (not that it refused)?"""
+    if isinstance(exc, TimeoutError | ConnectionError):
+        return True
+    return any(cls.__name__ in _DOWN_NAMES for cls in type(exc).__mro__)
 
 
 class CacheEmbedding(CacheFailures):
@@ -44,6 +73,10 @@ class CacheEmbedding(CacheFailures):
     _embedder_lock: threading.Lock
     _embedder_id: EmbedderId | None
     _vectors: dict[str, np.ndarray]  # see the module docstring
+    embed_breaker: CircuitBreaker  # open while the embedder is down (see _embed_failed)
+    # Embeddings received so far (evidence that the embedder is up; see _embed_failed).
+    # A plain counter, as Cache.replies: a lost increment only weakens one piece of it.
+    embeddings: int
     digests: Digests
 
     @property
@@ -69,22 +102,30 @@ class CacheEmbedding(CacheFailures):
         vector = self._vectors.get(text)
         if vector is not None:
             return vector
+        if not self._may_embed():
+            return None
+        since = self.embeddings
         try:
             vector = self.embedder.embed([text])[0]
         except Exception as exc:
-            self._embed_failed(exc, counters)
+            self._embed_failed(exc, counters, since)
             return None
+        self._embedded()
         return self._keep(text, vector)
 
     async def aembed(self, text: str, counters: Counters) -> np.ndarray | None:
         vector = self._vectors.get(text)
         if vector is not None:
             return vector
+        if not self._may_embed():
+            return None
+        since = self.embeddings
         try:
             vector = (await self.embedder.aembed([text]))[0]
         except Exception as exc:
-            self._embed_failed(exc, counters)
+            self._embed_failed(exc, counters, since)
             return None
+        self._embedded()
         return self._keep(text, vector)
 
     def _keep(self, text: str, vector: np.ndarray) -> np.ndarray:
@@ -100,23 +141,61 @@ class CacheEmbedding(CacheFailures):
 
     def embed_many(self, texts: tuple[str, ...], counters: Counters) -> np.ndarray | None:
         """(len(texts), dim) normalised vectors, or None when embedding failed."""
+        if not self._may_embed():
+            return None
+        since = self.embeddings
         try:
             vectors: np.ndarray = self.embedder.embed(list(texts))
-            return vectors
         except Exception as exc:
-            self._embed_failed(exc, counters)
+            self._embed_failed(exc, counters, since)
             return None
+        self._embedded()
+        return vectors
 
     async def aembed_many(self, texts: tuple[str, ...], counters: Counters) -> np.ndarray | None:
+        if not self._may_embed():
+            return None
+        since = self.embeddings
         try:
             vectors: np.ndarray = await self.embedder.aembed(list(texts))
-            return vectors
         except Exception as exc:
-            self._embed_failed(exc, counters)
+            self._embed_failed(exc, counters, since)
             return None
+        self._embedded()
+        return vectors
 
-    def _embed_failed(self, exc: BaseException, counters: Counters) -> None:
+    def _may_embed(self) -> bool:
+        """Not while the embedder is down (see `_embed_failed`): cheap when it is up."""
+        breaker = self.embed_breaker
+        return not breaker.is_open or breaker.allow()
+
+    def _embedded(self) -> None:
+        """A successful embedding: closes the embedder's breaker if it was open."""
+        self.embeddings += 1
+        if self.embed_breaker.is_open and self.embed_breaker.record_success():
+            self._logged.difference_update([t for t in self._logged if t.startswith("embed")])
+            logger.info("embedder %r answers again; semantic lookups resume", self._label())
+
+    def _embed_failed(self, exc: BaseException, counters: Counters, since: int) -> None:
+        """Count and log a failed embedding. One that says the embedder is down
+        (`embedder_down`) opens its breaker: for CACHE_BREAKER_INTERVAL seconds calls
+        skip embedding (exact caching only) instead of each waiting the embedder's
+        timeout and retries (30 s x 3 for OpenAI's defaults); then one call tries again.
+        `since`: `self.embeddings` when the call started. A timeout while other calls
+        were embedded says this request was slow, not that the embedder is down (as a
+        Redis timeout under load, see `_cache_failures`): it opens nothing."""
         self._count(counters, "errors")
+        slow = self.embeddings != since and _is_timeout(exc)
+        if not slow and embedder_down(exc) and self.embed_breaker.record_failure():
+            logger.warning(
+                "embedder %r unavailable (%s: %s); semantic lookups fall back to exact "
+                "caching, next try in %.1fs",
+                self._label(),
+                type(exc).__name__,
+                exc,
+                self.embed_breaker.interval,
+            )
+            return
         self.log_once(
             f"embed:{type(exc).__name__}",
             logging.WARNING,
@@ -124,6 +203,9 @@ class CacheEmbedding(CacheFailures):
             type(exc).__name__,
             exc,
         )
+
+    def _label(self) -> str:
+        return self._embedder.name if self._embedder is not None else "?"
 
     @property
     def dimensions(self) -> int:

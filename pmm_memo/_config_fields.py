@@ -128,7 +128,8 @@ _FIELDS: dict[str, _Field] = {
     "breaker_interval": _Field(
         "CACHE_BREAKER_INTERVAL",
         _parse_float,
-        "After a Redis failure, seconds during which Redis is not tried at all.",
+        "After a Redis failure, seconds during which Redis is not tried at all; after the "
+        "embedding API fails as down, seconds during which nothing is embedded.",
     ),
     "memory_max_entries": _Field(
         "CACHE_MEMORY_MAX_ENTRIES",
