@@ -109,10 +109,18 @@ def _deterministic(request: dict[str, Any]) -> bool:
     return temperature == 0 and (request.get("n") or 1) <= 1
 
 
+def _as_sent(request: dict[str, Any]) -> dict[str, Any]:
+    """The request body the API receives: the SDK merges `extra_body` over the named
+    parameters, so `temperature=0, extra_body={"temperature": 0.9}` samples at 0.9."""
+    extra = request.get("extra_body")
+    return {**request, **extra} if isinstance(extra, dict) else request
+
+
 def _passes_through(kind: str, request: dict[str, Any], nondeterministic: bool) -> bool:
     """Requests whose answer a cache must not replay."""
     if kind == "embeddings":
         return False
+    request = _as_sent(request)
     if kind == "responses" and (request.get("background") or "conversation" in request):
         return True  # a conversation's items change between calls; background = a job
     return not nondeterministic and not _deterministic(request)

@@ -88,10 +88,15 @@ def test_nondeterministic_requests_pass_through(cache: Cache, openai_server: Fak
         c.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
         c.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
         assert openai_server.count("/chat/completions") == 6
+        # extra_body is merged over the named parameters: this request samples at 0.9.
+        for extra in ({"temperature": 0.9}, {"n": 2}):
+            ask(c, temperature=0, extra_body=extra)
+            ask(c, temperature=0, extra_body=extra)
+        assert openai_server.count("/chat/completions") == 10
         integration.instrument(cache=cache, cache_nondeterministic=True)
         ask(c, temperature=0.7)
         ask(c, temperature=0.7)
-        assert openai_server.count("/chat/completions") == 7
+        assert openai_server.count("/chat/completions") == 11
     finally:
         integration.uninstrument()
 
