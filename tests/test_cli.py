@@ -9,12 +9,14 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from pmm_memo import CacheManager
 from pmm_memo import cli as cli_module
 from tests.conftest import make_cache
 from tests.support.openai_server import FakeOpenAI
+from tests.support.servers import ValkeyServer
 
 
 def cli(
@@ -182,3 +184,22 @@ def test_json_output_is_strict_json() -> None:
 
     parsed = json.loads(out.getvalue(), parse_constant=refuse)
     assert parsed == [{"similarity": None, "rate": None, "n": [1, 2.5]}]
+
+
+def test_a_refused_password_is_not_called_unreachable(tmp_path: Path) -> None:
+    """Only a connection that failed is "cannot reach": a server that refused the
+    password answered, and the fix is the credentials, not the network."""
+    server = ValkeyServer(
+        search=False, log_dir=tmp_path, extra_args=("--requirepass", "right-password")
+    ).start()
+    try:
+        for url in (
+            f"redis://:wrong-password@127.0.0.1:{server.port}/0",
+            f"redis://127.0.0.1:{server.port}/0",  # no password at all
+        ):
+            result = cli("stats", url=url)
+            assert result.returncode == 1
+            assert "refused the credentials" in result.stderr, result.stderr
+            assert "cannot reach" not in result.stderr and "wrong-password" not in result.stderr
+    finally:
+        server.stop()
