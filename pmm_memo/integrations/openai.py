@@ -10,8 +10,9 @@
 - `chat.completions.create` and `responses.create` (the Responses API) follow the same
   rules. Non-deterministic requests (temperature not explicitly 0 — the API's default is
   1 — or n > 1) are passed through unless `cache_nondeterministic=True`; so are Responses
-  requests whose answer depends on server state that changes (`conversation`) or that
-  run as background jobs (`background=True`).
+  requests whose answer depends on server state that changes (`conversation`, a stored
+  `prompt` without a `version`: its latest version) or that run as background jobs
+  (`background=True`).
 - Hits return the same typed objects (`ChatCompletion`, `Response`,
   `CreateEmbeddingResponse`); `with_raw_response` / `with_streaming_response` get the
   SDK's response objects (see `_raw`).
@@ -123,6 +124,9 @@ def _passes_through(kind: str, request: dict[str, Any], nondeterministic: bool) 
     request = _as_sent(request)
     if kind == "responses" and (request.get("background") or "conversation" in request):
         return True  # a conversation's items change between calls; background = a job
+    prompt = request.get("prompt")
+    if kind == "responses" and isinstance(prompt, dict) and not prompt.get("version"):
+        return True  # a stored prompt without a version is its latest: edited server-side
     return not nondeterministic and not _deterministic(request)
 
 

@@ -160,11 +160,18 @@ def test_responses_nondeterministic_and_stateful_pass_through(instrumented: Fake
         {"temperature": 0.7},
         {"temperature": 0, "conversation": "conv_1"},  # its items change between calls
         {"temperature": 0, "background": True},  # a job, not an answer
+        {"temperature": 0, "prompt": {"id": "pmpt_1"}},  # its latest version: editable
     ):
         before = instrumented.count("/responses")
         for _ in range(2):
             c.responses.create(model="gpt-4o-mini", input="hi", **extra)  # type: ignore[call-overload]
         assert instrumented.count("/responses") == before + 2, extra
+    before = instrumented.count("/responses")
+    for _ in range(2):  # a pinned version of a stored prompt does not change
+        c.responses.create(
+            model="gpt-4o-mini", input="hi", temperature=0, prompt={"id": "pmpt_1", "version": "2"}
+        )
+    assert instrumented.count("/responses") == before + 1
 
 
 def test_responses_streams_recorded_and_replayed(instrumented: FakeOpenAI) -> None:
