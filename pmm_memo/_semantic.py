@@ -64,14 +64,16 @@ class SemanticText:
 # prepared once: normalising and digesting it were most of a lookup's work before its
 # query. A pure function of (text, max_chars) with an immutable result, so a kept one is
 # exactly what preparing it again would give. Texts over PREPARED_MAX_CHARS characters
-# are not kept (a few long prompts would hold more memory than the work is worth).
+# are not kept (a few long prompts would hold more memory than the work is worth), nor
+# str subclasses: a kept one is found by the text's equality, which a subclass may define
+# otherwise (case-folded, say), and would then be given another text's digest.
 PREPARED_KEPT = 256
 PREPARED_MAX_CHARS = 10_000
 
 
 def prepare(text: str, max_chars: int) -> SemanticText | None:
     """The SemanticText of `text`, or None when it is empty after normalisation."""
-    if len(text) <= PREPARED_MAX_CHARS:
+    if type(text) is str and len(text) <= PREPARED_MAX_CHARS:
         return _prepare_kept(text, max_chars)
     return _prepare(text, max_chars)
 

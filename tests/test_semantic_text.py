@@ -319,3 +319,32 @@ def test_long_texts_are_prepared_each_time() -> None:
     assert prepare(long, 1000) is not prepare(long, 1000)  # not kept
     assert prepare("  Same text  ", 1000) is prepare("  Same text  ", 1000)
     assert prepare("  Same text  ", 5) != prepare("  Same text  ", 1000)  # keyed by the limit
+
+
+class _Folded(str):
+    """A str whose equality ignores case (as some str subclasses define their own)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and self.lower() == other.lower()
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(self.lower())
+
+
+def test_a_str_subclass_is_prepared_from_its_own_text(memory_cache: Cache) -> None:
+    """A prepared text is kept by the text's own equality: a str subclass defining its
+    own (case-folded here) must never be given another text's digest, which would serve
+    that text's entry as the whole-text match, even at threshold 1.0."""
+    calls: list[str] = []
+
+    @semantic_lookup(threshold=1.0, tenant="t", cache=memory_cache)
+    def ask(prompt: str) -> str:
+        calls.append(prompt)
+        return f"answer: {prompt}"
+
+    assert ask("what is us") == "answer: what is us"
+    assert ask(_Folded("What is US")) == "answer: What is US"
+    assert calls == ["what is us", "What is US"]

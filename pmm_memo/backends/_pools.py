@@ -39,6 +39,7 @@ import redis
 import redis.asyncio
 
 from ._evidence import LocalSlowness, LocalSlownessError, ProbeKey
+from ._fair_queue import FairQueue
 
 _instance: Callable[[], Any] | None
 try:  # redis-py >= 8: metrics that are recorded only once configured
@@ -131,24 +132,18 @@ def _nothing_to_read(connection: Any) -> bool | None:
     return not poller.poll(0)
 
 
-def _give(idle: queue.LifoQueue[Any], connection: Any) -> None:
-    """LifoQueue.put_nowait for the pool's idle connections, less its bookkeeping.
+def _give(idle: FairQueue, connection: Any) -> None:
+    """FairQueue.put_nowait for the pool's idle connections, less its bookkeeping.
 
     The pool never blocks on a full queue and never joins it, so `not_full` has no
-    waiters and `unfinished_tasks` no reader: only a thread waiting for a connection
-    (`not_empty`) is woken. A connection beyond the pool's size is dropped, as
-    redis-py drops it (`queue.Full`). A third of a pooled command's cost was those
-    Condition calls (measured: get + put 6.2 µs -> 1.4 µs)."""
+    waiters and `unfinished_tasks` no reader: only the first thread in line for a
+    connection is woken (`FairQueue._put`). A connection beyond the pool's size is
+    dropped, as redis-py drops it (`queue.Full`). A third of a pooled command's cost was
+    those Condition calls (measured: get + put 6.2 µs -> 1.4 µs)."""
     with idle.mutex:
         if 0 < idle.maxsize <= len(idle.queue):
             return
-        idle.queue.append(connection)
-        waiting = idle.not_empty
-        # Only a waiter needs waking; `_waiters` changes only under this same mutex, so
-        # none can start waiting between this look and the append (notify() with none
-        # is a no-op that still runs Condition's ownership check and builds a deque).
-        if waiting._waiters:  # type: ignore[attr-defined]
-            waiting.notify()
+        idle._put(connection)
 
 
 class BlockingPool(redis.BlockingConnectionPool):
@@ -168,11 +163,12 @@ class BlockingPool(redis.BlockingConnectionPool):
     free_path = True  # False in the Sentinel pools (see module doc)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("queue_class", FairQueue)  # waiting threads served in order
         super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
         self._free = (
             self.free_path
             and _free_path_possible(self, ("pool", "pid", "_checkpid"))
-            and isinstance(self.pool, queue.LifoQueue)
+            and isinstance(self.pool, FairQueue)
             and isinstance(getattr(self.pool, "queue", None), list)
         )
 
@@ -183,8 +179,8 @@ class BlockingPool(redis.BlockingConnectionPool):
         self._checkpid()  # after a fork: the child's own connections, as redis-py does
         idle = self.pool
         with idle.mutex:  # LifoQueue.get_nowait without its bookkeeping (see _give)
-            if not idle.queue:
-                return None  # every connection is busy: the waiting path
+            if not idle.queue or idle.line:
+                return None  # every connection is busy, or threads wait: their turn first
             connection = idle.queue.pop()
         if connection is not None and connection.is_connected:
             try:

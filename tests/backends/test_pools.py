@@ -266,6 +266,56 @@ def test_many_threads_on_a_small_sync_pool(redis_url: str, size: int) -> None:
         cache.close()
 
 
+def test_threads_busier_than_the_pool_take_turns(redis_url: str) -> None:
+    """Threads that keep calling on a pool smaller than their number: a thread giving a
+    connection back runs on (the GIL) and must not take it again ahead of the threads
+    waiting, or each of them waits out CACHE_POOL_TIMEOUT and goes to the function."""
+    cache = make_cache("redis", redis_url, max_connections=2, pool_timeout=1.0)
+
+    @cached(tenant="turns", cache=cache)
+    def f(k: int) -> int:
+        return k
+
+    for k in range(4):
+        f(k)
+    stop = time.monotonic() + 2.0
+    slowest = [0.0] * 12
+
+    def worker(n: int) -> None:
+        while time.monotonic() < stop:
+            started = time.monotonic()
+            f(n % 4)
+            slowest[n] = max(slowest[n], time.monotonic() - started)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    try:
+        assert (f.cache_info().errors, cache.breaker.is_open) == (0, False)
+        assert max(slowest) < 0.5  # no call waited out (most of) the pool timeout
+    finally:
+        cache.close()
+
+
+def test_a_waiting_thread_is_served_before_a_newcomer(redis_url: str) -> None:
+    pool = _sync_pool(redis_url, 1, wait=5.0)
+    held = pool.get_connection()
+    got: list[Any] = []
+    waiter = threading.Thread(target=lambda: got.append(pool.get_connection()))
+    waiter.start()
+    while not pool.pool.line:
+        time.sleep(0.001)
+    pool.release(held)
+    pool.timeout = 0.05  # the newcomer may not take the connection the waiter is owed
+    with pytest.raises(PoolTimeoutError):
+        pool.get_connection()
+    waiter.join(5)
+    assert got == [held]
+    pool.disconnect()
+
+
 def test_a_connection_beyond_the_pool_size_is_dropped_not_queued(redis_url: str) -> None:
     pool = _sync_pool(redis_url, 1)
     held = pool.get_connection()
