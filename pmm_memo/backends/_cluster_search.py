@@ -17,7 +17,7 @@ from .._errors import IndexSchemaError
 from ._base import Neighbour, VectorQuery
 from ._cluster_index import ShardIndexes, ids_of, knn_args, missing_index
 from ._cluster_shards import SHARD_ERRORS, Queue
-from ._index import IndexSpec, describe_existing
+from ._index import IndexSpec, describe_existing, index_stale
 
 if TYPE_CHECKING:
     from .redis import RedisBackend as _Base
@@ -133,7 +133,7 @@ class ClusterSearch(_Base):
         return []  # see nodes_health()
 
     def _forget_index_if_gone(self, exc: redis.ResponseError) -> None:
-        if missing_index(exc) and self.shard_indexes is not None:
+        if (missing_index(exc) or index_stale(exc)) and self.shard_indexes is not None:
             self.shard_indexes.invalidate()
 
     def _pending(self, names: dict[str, str]) -> bool:

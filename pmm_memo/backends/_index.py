@@ -189,6 +189,19 @@ def adopt_algorithm(spec: IndexSpec, info: Any) -> IndexSpec:
     return spec
 
 
+def index_stale(exc: BaseException) -> bool:
+    """Does this FT.SEARCH error say the index this process knows is gone, or was made
+    again differently (another program dropped it and created it with the other vector
+    algorithm: HNSW's EF_RUNTIME is then "Error parsing vector similarity parameters")?
+    Either way the index is looked up again (and its algorithm adopted) on the next
+    lookup, instead of every lookup failing until a restart."""
+    text = str(exc).lower()
+    return any(
+        words in text
+        for words in ("no such index", "unknown index", "vector similarity parameters")
+    )
+
+
 def check_compatible(spec: IndexSpec, info: Any) -> None:
     """Raise IndexSchemaError (saying how to migrate) when the live index differs."""
     live = describe_existing(info)

@@ -25,6 +25,7 @@ from ._index import (
     adopt_algorithm,
     check_compatible,
     describe_existing,
+    index_stale,
 )
 from ._redis_layout import (
     _FEEDBACK_FIELDS,
@@ -278,10 +279,10 @@ class RedisSearch(RedisEntries):
         return self._neighbours(reply, query)
 
     def _forget_index_if_gone(self, exc: redis.ResponseError) -> None:
-        # A restarted server without persistence (or an FT.DROPINDEX) loses the index:
-        # forget it, so the next lookup re-creates it instead of failing forever.
-        text = str(exc).lower()
-        if "no such index" in text or "unknown index" in text:
+        # A restarted server without persistence (or an FT.DROPINDEX) loses the index,
+        # another program may make it again differently: forget it, so the next lookup
+        # re-creates or adopts it instead of failing forever (see `index_stale`).
+        if index_stale(exc):
             self._index_ready = False
 
     async def aknn(self, query: VectorQuery) -> list[Neighbour]:

@@ -242,6 +242,36 @@ def test_an_index_built_with_the_other_algorithm_is_used_not_refused(
     cache.close()
 
 
+@pytest.mark.parametrize(("first", "then"), [("HNSW", "FLAT"), ("FLAT", "HNSW")])
+def test_an_index_made_again_with_the_other_algorithm_is_adopted(
+    redis_url: str, search_server: ValkeyServer, first: str, then: str
+) -> None:
+    """Two programs on one Redis: the other drops the index and makes it again under the
+    other algorithm while this one runs. This one's next lookup may fail (counted), the
+    ones after it follow the new index (was, for HNSW -> FLAT: every lookup failed on
+    EF_RUNTIME until a restart)."""
+    cache = make_cache("redis", redis_url, vector_algorithm=first)
+    calls: list[str] = []
+    ask = _ask(cache, calls)
+    assert ask(Q) == Q and ask(NEAR) == Q and ask.cache_info().semantic_hits == 1
+    backend = cache.backend
+    assert isinstance(backend, RedisBackend) and backend.index is not None
+    name = backend.index.name
+    search_server.client().execute_command("FT.DROPINDEX", name)  # the documents stay
+    other = make_cache("redis", redis_url, vector_algorithm=then)
+    other_backend = other.backend
+    assert isinstance(other_backend, RedisBackend) and other_backend.ensure_index()
+    ask("What is the capital of France?")  # may fail on the old query shape: counted
+    assert ask(NEAR) == Q and ask.cache_info().semantic_hits == 2
+    assert ask.cache_info().errors <= 1
+    # HNSW's query has an EF_RUNTIME a FLAT index refuses, so FLAT is adopted; FLAT's
+    # query is one an HNSW index also answers, so nothing needs adopting.
+    assert backend.index is not None
+    assert backend.index.algorithm == ("FLAT" if first == "HNSW" else first)
+    other.close()
+    cache.close()
+
+
 def test_flat_is_the_default_algorithm() -> None:
     """Chosen by measurement (benchmarks/peers.py, README): see CacheConfig."""
     assert CacheConfig().vector_algorithm == "FLAT"
