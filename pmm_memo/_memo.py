@@ -200,7 +200,10 @@ class _Memo(SemanticMemo):
         sem = self.semantic_of(cache, call) if self.embed_key else None
         text = None if sem is None else sem.text
         found = None
-        if mode is _NORMAL and self.semantic and sem is not None and text is not None:
+        # Embedded once per call: a failed embedding (counted) is not tried again for the
+        # store, which would wait the embedder's timeout a second time.
+        tried = mode is _NORMAL and self.semantic and sem is not None and text is not None
+        if tried and text is not None:
             vector = cache.embed(text.window, counters)
         if ahead:
             if sem is not None and vector is not None:
@@ -241,7 +244,7 @@ class _Memo(SemanticMemo):
             if self.unless is not None and self.unless(result):
                 return result
             vec = vector
-            if vec is None and text is not None:
+            if vec is None and text is not None and not tried:
                 vec = cache.embed(text.window, counters)
             cache.write(
                 self.entry(cache, call, key, check, result, vec, sem),
@@ -299,7 +302,8 @@ class _Memo(SemanticMemo):
         sem = self.semantic_of(cache, call) if self.embed_key else None
         text = None if sem is None else sem.text
         found = None
-        if mode is _NORMAL and self.semantic and sem is not None and text is not None:
+        tried = mode is _NORMAL and self.semantic and sem is not None and text is not None
+        if tried and text is not None:  # once per call, as in _miss
             vector = await cache.aembed(text.window, counters)
         if ahead:
             if sem is not None and vector is not None:
@@ -338,7 +342,7 @@ class _Memo(SemanticMemo):
             if self.unless is not None and self.unless(result):
                 return result
             vec = vector
-            if vec is None and text is not None:
+            if vec is None and text is not None and not tried:
                 vec = await cache.aembed(text.window, counters)
             await cache.awrite(
                 self.entry(cache, call, key, check, result, vec, sem),

@@ -164,3 +164,37 @@ def test_a_timeout_while_others_were_embedded_is_a_slow_request() -> None:
     slow.join(5)
     assert ask.cache_info().errors == 1
     assert not cache.embed_breaker.is_open
+
+
+class _Refusing(BaseEmbedder):
+    """Refuses every text (as an API refuses a text: not a sign it is down)."""
+
+    name = "refusing"
+
+    def __init__(self) -> None:
+        super().__init__(8)
+        self.asked = 0
+
+    def _embed_batch(self, texts: list[str]) -> object:
+        self.asked += 1
+        raise ValueError("this text is refused")
+
+
+def test_a_failed_embedding_is_not_tried_again_for_the_store() -> None:
+    """One embedding per call: the lookup's failure (counted) is the call's answer, not
+    a reason to wait for the embedder again before storing (stored without a vector)."""
+    embedder = _Refusing()
+    cache = Cache(CacheConfig(), embedder=embedder)
+
+    @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
+    def ask(prompt: str) -> str:
+        return prompt
+
+    @semantic_lookup(threshold=0.9, tenant="t", cache=cache)
+    async def aask(prompt: str) -> str:
+        return prompt
+
+    assert ask(Q) == Q and embedder.asked == 1
+    assert asyncio.run(aask(NEAR)) == NEAR and embedder.asked == 2
+    assert ask(Q) == Q and embedder.asked == 2  # an exact hit: no embedding at all
+    assert ask.cache_info().errors == 1 and aask.cache_info().errors == 1
