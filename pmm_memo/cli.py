@@ -60,6 +60,18 @@ def _strict_json(value: Any) -> Any:
     return value
 
 
+def _redis_trouble(exc: Exception) -> str:
+    """What a redis-py error says about the server, in words: only a connection that
+    failed is "cannot reach" (a refused password or an error reply is an answer)."""
+    import redis
+
+    if isinstance(exc, redis.AuthenticationError | redis.exceptions.NoPermissionError):
+        return "the server refused the credentials of"
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return "cannot reach"
+    return "the server answered with an error at"
+
+
 def _emit(args: argparse.Namespace, payload: Any, text: str) -> None:
     if args.json:
         print(json.dumps(_strict_json(payload), indent=2, default=str, allow_nan=False))
@@ -338,7 +350,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         import redis
 
         if isinstance(exc, redis.RedisError):
-            print(f"pmm-memo: cannot reach {config.masked_redis_url}: {exc}", file=sys.stderr)
+            print(
+                f"pmm-memo: {_redis_trouble(exc)} {config.masked_redis_url}: {exc}", file=sys.stderr
+            )
             return EXIT_FAILED
         raise
     finally:
