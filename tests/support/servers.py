@@ -99,6 +99,14 @@ class ValkeyServer:
                 )
             try:
                 if client.ping():
+                    # The server that answered may be another one on this port (another
+                    # job's, started between free_port() and now; or a port picked twice):
+                    # tests would then flush and kill what is not theirs.
+                    if int(client.info("server")["process_id"]) != self.proc.pid:
+                        client.close()
+                        self.proc.wait(10)  # ours cannot bind the port: it exits
+                        self.proc = None
+                        raise RuntimeError(f"port {self.port} is another server's")
                     break
             except redis.RedisError:
                 pass
@@ -242,10 +250,20 @@ class ValkeyCluster:
 
     def __init__(self, log_dir: Path, primaries: int = 3) -> None:
         self.log_dir = log_dir
+        self._taken: set[int] = set()
         self.nodes = [self._node() for _ in range(primaries)]
 
+    def _port(self) -> int:
+        """A free port none of this cluster's nodes uses (free_port() alone can hand the
+        same one out twice once its probe socket is closed)."""
+        while True:
+            port = free_port()
+            if port not in self._taken:
+                self._taken.add(port)
+                return port
+
     def _node(self) -> ValkeyServer:
-        port, bus = free_port(), free_port()
+        port, bus = self._port(), self._port()
         return ValkeyServer(
             search=True,
             port=port,

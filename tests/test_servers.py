@@ -1,0 +1,24 @@
+"""The test servers (`tests/support/servers`) are the processes the tests started."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.servers import ValkeyServer
+
+
+def test_a_port_another_server_holds_is_refused(tmp_path: Path) -> None:
+    """Was: the other server's PING reply counted as ours starting, so a test would have
+    flushed (and stopped) a server it does not own."""
+    theirs = ValkeyServer(search=False, log_dir=tmp_path).start()
+    try:
+        ours = ValkeyServer(search=False, port=theirs.port, log_dir=tmp_path)
+        with pytest.raises(RuntimeError, match="another server"):
+            ours.start()
+        assert ours.proc is None
+        with theirs.client() as c:
+            assert int(c.info("server")["process_id"]) == theirs.proc.pid  # type: ignore[union-attr]
+    finally:
+        theirs.stop()
