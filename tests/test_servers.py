@@ -22,3 +22,26 @@ def test_a_port_another_server_holds_is_refused(tmp_path: Path) -> None:
             assert int(c.info("server")["process_id"]) == theirs.proc.pid  # type: ignore[union-attr]
     finally:
         theirs.stop()
+
+
+def test_a_server_starts_empty_wherever_it_is_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was: the working directory's dump.rdb (another server's save) was loaded."""
+    old = tmp_path / "old"
+    old.mkdir()
+    monkeypatch.chdir(old)
+    saver = ValkeyServer(search=False, log_dir=old).start()
+    try:
+        with saver.client() as c:
+            c.set("left-behind", "1")
+            c.save()
+    finally:
+        saver.stop()
+    assert (old / "dump.rdb").exists()
+    fresh = ValkeyServer(search=False, log_dir=tmp_path).start()
+    try:
+        with fresh.client() as c:
+            assert c.dbsize() == 0
+    finally:
+        fresh.stop()

@@ -80,6 +80,11 @@ class ValkeyServer:
             "no",
             "--daemonize",
             "no",
+            # Its own directory: started in one holding a dump.rdb (a replica's sync
+            # writes one) it would load those keys, and a cluster node would refuse
+            # the slots the test gives it ("Slot ... is already busy").
+            "--dir",
+            str(self.log_path.parent),
         ]
         if self.search:
             cmd += ["--loadmodule", str(redisearch_module())]
