@@ -104,7 +104,11 @@ class RedisClusterBackend(ShardPolicy, ClusterSearch, RedisBackend):
         and tear down each other's connections (measured: every call failed)."""
         client: Any = await self._aclients.get()
         if client._initialize:  # redis-py: "not started yet"
-            await client.initialize()  # it takes its own lock
+            # redis-py reads the slot map from its startup nodes in random order: one
+            # that is frozen cost each new loop (each asyncio.run) a timeout, half the
+            # time, though its breaker was open. Such a node is asked last.
+            down = self.open_shards()
+            await client.initialize(last_failed_node_name=down[0] if down else None)
             if self._commands is None:
                 self._commands = client.commands_parser.commands
         return client
