@@ -58,6 +58,7 @@ class ClusterSearch(_Base):
         def _shard_ok(self, shard: str, b: CircuitBreaker) -> None: ...
         def _classify(self, shard: str, since: int, exc: BaseException) -> Exception: ...
         def shard_of(self, key: str, client: Any = None) -> str: ...
+        def open_shards(self) -> list[str]: ...
         def _pipelined(self, client: Any, shards: list[str], queue: Queue) -> list[Any]: ...
         async def _apipelined(self, client: Any, shards: list[str], queue: Queue) -> list[Any]: ...
 
@@ -106,7 +107,10 @@ class ClusterSearch(_Base):
         now = time.monotonic()
         if now - self._topology_at > TOPOLOGY_TTL:
             self._topology_at = now
-            client.nodes_manager.initialize()
+            # redis-py asks its startup nodes in random order: a frozen primary (its
+            # breaker open) cost a lookup a socket timeout at most re-reads. Asked last.
+            down = self.open_shards()
+            client.nodes_manager.initialize(last_failed_node_name=down[0] if down else None)
         return self.shard_indexes.names(client.nodes_manager.slots_cache)
 
     def _verify_index(self, spec: IndexSpec) -> None:

@@ -432,3 +432,48 @@ def test_a_primary_dying_under_semantic_lookups_spares_the_other_shards(
     assert not cache.breaker.is_open
     assert len(pairs) > 5 and calls == []  # every neighbour on a live shard still hit
     cache.close()
+
+
+def test_slot_map_re_reads_skip_a_frozen_primary(
+    own_cluster: ValkeyCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Semantic lookups re-read the slot map every TOPOLOGY_TTL: with a primary frozen
+    (its breaker open) that re-read asks the others first (was: redis-py's random order
+    made most re-reads, and the lookup doing them, wait a socket timeout)."""
+    from pmm_memo.backends import _cluster_search
+
+    monkeypatch.setattr(_cluster_search, "TOPOLOGY_TTL", 0.3)
+    cache = make_cache(
+        "redis", own_cluster.url, breaker_interval=60, socket_timeout=2.0, connect_timeout=2.0
+    )
+
+    @semantic_lookup(threshold=0.97, tenant="pmm_llm", cache=cache)
+    def ask(prompt: str) -> str:
+        return "answer " + prompt
+
+    frozen = own_cluster.nodes[0]
+
+    def healthy(p: str) -> bool:
+        return not cache.backend.shard_of(ask.cache_key(p)).endswith(f":{frozen.port}")
+
+    words = "otter falcon maple granite violin saffron harbor tundra comet walnut".split()
+    prompts = [
+        p for p in (f"tell me about the {w}" for w in words) if healthy(p) and healthy(p + "?")
+    ]
+    for p in prompts:
+        ask(p)
+    frozen.freeze()
+    try:
+        ask(prompts[0] + "?")  # its KNN meets the frozen shard: one timeout, breaker open
+        took = []
+        for _ in range(4):
+            for p in prompts:
+                start = time.monotonic()
+                assert ask(p + "?") == "answer " + p
+                took.append(time.monotonic() - start)
+            time.sleep(0.35)  # a re-read of the slot map at least once per round
+    finally:
+        frozen.thaw()
+    assert len(prompts) > 3
+    assert sum(took) < 1.5  # not one 2 s timeout
+    cache.close()
