@@ -80,9 +80,8 @@ class ValkeyServer:
             "no",
             "--daemonize",
             "no",
-            # Its own directory: started in one holding a dump.rdb (a replica's sync
-            # writes one) it would load those keys, and a cluster node would refuse
-            # the slots the test gives it ("Slot ... is already busy").
+            # Its own directory: a dump.rdb where it was started (a replica's sync writes
+            # one) would be loaded, and a cluster node would refuse its slots as busy.
             "--dir",
             str(self.log_path.parent),
         ]
@@ -104,9 +103,8 @@ class ValkeyServer:
                 )
             try:
                 if client.ping():
-                    # The server that answered may be another one on this port (another
-                    # job's, started between free_port() and now; or a port picked twice):
-                    # tests would then flush and kill what is not theirs.
+                    # Another job's server on this port (taken since free_port()) would
+                    # be flushed and stopped by tests that think it is theirs.
                     if int(client.info("server")["process_id"]) != self.proc.pid:
                         client.close()
                         self.proc.wait(10)  # ours cannot bind the port: it exits
