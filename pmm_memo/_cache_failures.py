@@ -57,14 +57,17 @@ class CacheFailures:
         ):
             # Every pooled connection was busy for CACHE_POOL_TIMEOUT: this process is
             # loaded, the server said nothing. Never an outage (the breaker stays as is).
+            # A busy error says why itself; a bare timeout needs the evidence named (it
+            # was: "the server failed while ... (the server is answering other calls)").
+            why = "" if isinstance(exc, self._busy_errors) else " (other calls got replies)"
             self.log_once(
                 "busy",
                 logging.WARNING,
-                "cache %s skipped: %s: %s (the server is answering other calls); "
-                "the call went to the function",
+                "cache %s skipped: %s: %s%s; the call went to the function",
                 op,
                 type(exc).__name__,
                 exc,
+                why,
             )
             return
         if isinstance(exc, self._connection_errors):

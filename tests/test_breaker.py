@@ -8,6 +8,7 @@ import logging
 import threading
 
 import pytest
+import redis
 
 from pmm_memo._breaker import CircuitBreaker
 from pmm_memo._singleflight import AsyncSingleFlight, SingleFlight
@@ -119,3 +120,28 @@ def test_a_cancelled_waiter_leaves_no_unretrieved_exception(
     asyncio.run(main())
     gc.collect()
     assert "never retrieved" not in caplog.text
+
+
+def test_busy_log_lines_do_not_contradict_themselves(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A pool wait ended by the server failing was logged as "the server failed while
+    this call waited ... (the server is answering other calls)"; a busy error's own
+    message says why, and only a bare timeout gets the evidence added."""
+    from pmm_memo.backends._connect import PoolTimeoutError
+    from pmm_memo.backends._pools import _FAILED_WHILE_WAITING
+    from tests.conftest import make_cache
+
+    cache = make_cache("redis", redis_url)
+    cache._failed("read", PoolTimeoutError(_FAILED_WHILE_WAITING), cache.counters)
+    cache._logged.clear()
+    cache.replies += 1  # another call got a reply while this one timed out
+    cache._failed("write", redis.TimeoutError("Timeout reading from socket"), cache.counters, 0)
+    lines = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(lines) == 2
+    assert "server failed" in lines[0] and "answering other calls" not in lines[0]
+    assert lines[1].endswith(
+        "Timeout reading from socket (other calls got replies); the call went to the function"
+    )
+    assert not cache.breaker.is_open
+    cache.close()

@@ -16,7 +16,7 @@ import redis
 from .._errors import IndexSchemaError
 from ._base import Neighbour, VectorQuery
 from ._cluster_index import ShardIndexes, ids_of, knn_args, missing_index
-from ._cluster_shards import SHARD_ERRORS
+from ._cluster_shards import SHARD_ERRORS, Queue
 from ._index import IndexSpec, describe_existing, index_stale
 
 if TYPE_CHECKING:
@@ -57,6 +57,10 @@ class ClusterSearch(_Base):
         def _shard_failed(self, shard: str, exc: BaseException) -> Exception: ...
         def _shard_ok(self, shard: str, b: CircuitBreaker) -> None: ...
         def _classify(self, shard: str, since: int, exc: BaseException) -> Exception: ...
+        def shard_of(self, key: str, client: Any = None) -> str: ...
+        def open_shards(self) -> list[str]: ...
+        def _pipelined(self, client: Any, shards: list[str], queue: Queue) -> list[Any]: ...
+        async def _apipelined(self, client: Any, shards: list[str], queue: Queue) -> list[Any]: ...
 
         _replies: dict[str, int]
 
@@ -68,15 +72,29 @@ class ClusterSearch(_Base):
         self._topology_at = 0.0
 
     def search_available(self) -> bool:
-        """FT._LIST names no key: ask the primaries (all must have the module)."""
+        """FT._LIST names no key: ask the primaries (all must have the module).
+
+        One by one: asked all at once, one dead primary raised for the whole cluster,
+        and every lookup and vector write of a process started during that outage
+        switched the whole cache off. A primary that does not answer opens its own
+        breaker; the ones that answer decide (all failing: the last failure is raised)."""
         if self._search is None:
-            try:
-                client = self.client
-                client.execute_command("FT._LIST", target_nodes=client.get_primaries())
+            client = self.client
+            failure: BaseException | None = None
+            for node in client.get_primaries():
+                try:
+                    client.execute_command("FT._LIST", target_nodes=node)
+                except redis.ResponseError:
+                    self._search = False
+                    return False
+                except SHARD_ERRORS as exc:
+                    self._shard_failed(node.name, exc)
+                    failure = exc
+                    continue
                 self._search = True
-            except redis.ResponseError:
-                self._search = False
-        return self._search
+            if self._search is None and failure is not None:
+                raise failure
+        return bool(self._search)
 
     def _plan(self, client: Any = None) -> dict[str, str]:
         """{primary host:port: its index name}. Every TOPOLOGY_TTL seconds the slot map
@@ -89,7 +107,10 @@ class ClusterSearch(_Base):
         now = time.monotonic()
         if now - self._topology_at > TOPOLOGY_TTL:
             self._topology_at = now
-            client.nodes_manager.initialize()
+            # redis-py asks its startup nodes in random order: a frozen primary (its
+            # breaker open) cost a lookup a socket timeout at most re-reads. Asked last.
+            down = self.open_shards()
+            client.nodes_manager.initialize(last_failed_node_name=down[0] if down else None)
         return self.shard_indexes.names(client.nodes_manager.slots_cache)
 
     def _verify_index(self, spec: IndexSpec) -> None:
@@ -190,19 +211,24 @@ class ClusterSearch(_Base):
             self._verify_index(self._spec())
         targets = self._targets(names)
         base = self._knn_args(query)
-        pipe = client.pipeline(transaction=False)
-        for _, name in targets:
-            # Explicit target: redis-py's sync pipeline ignores the client's policy
-            # resolver (see _cluster_connect), so FT.SEARCH would go to a random primary.
-            pipe.execute_command(*knn_args(base, name), target_nodes=client.get_node_from_key(name))
         since = {node: self._replies.get(node, 0) for node, _ in targets}
-        keys = self._ids(targets, pipe.execute(raise_on_error=False) if targets else [], since)
+        # Explicit target: redis-py's sync pipeline ignores the client's policy resolver
+        # (see _cluster_connect), so FT.SEARCH would go to a random primary.
+        replies = self._pipelined(
+            client,
+            [node for node, _ in targets],
+            lambda p, i: p.execute_command(
+                *knn_args(base, targets[i][1]),
+                target_nodes=client.get_node_from_key(targets[i][1]),
+            ),
+        )
+        keys = self._ids(targets, replies, since)
         if not keys:
             return []
-        pipe = client.pipeline(transaction=False)
-        for key in keys:
-            pipe.hmget(key, _FIELDS)
-        return self._ranked(keys, pipe.execute(raise_on_error=False), query)
+        rows = self._pipelined(
+            client, [self.shard_of(k, client) for k in keys], lambda p, i: p.hmget(keys[i], _FIELDS)
+        )
+        return self._ranked(keys, rows, query)
 
     async def aknn(self, query: VectorQuery) -> list[Neighbour]:
         async with self._agate():
@@ -229,10 +255,10 @@ class ClusterSearch(_Base):
         keys = self._ids(targets, list(replies), since)
         if not keys:
             return []
-        pipe = client.pipeline(transaction=False)
-        for key in keys:
-            pipe.hmget(key, _FIELDS)
-        return self._ranked(keys, list(await pipe.execute(raise_on_error=False)), query)
+        rows = await self._apipelined(
+            client, [self.shard_of(k, client) for k in keys], lambda p, i: p.hmget(keys[i], _FIELDS)
+        )
+        return self._ranked(keys, rows, query)
 
     def _spec(self) -> IndexSpec:
         spec = self.index

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import threading
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
@@ -29,6 +29,8 @@ from ._limits import wrong_type
 
 logger = logging.getLogger("pmm_memo")
 T = TypeVar("T")
+# Queues the i-th command of a batch on a cluster pipeline.
+Queue = Callable[[Any, int], object]
 
 # What a shard's failure looks like from redis-py (a whole-cluster failure to even read
 # the slot map is a redis.ConnectionError raised before any shard is chosen).
@@ -237,6 +239,63 @@ class ShardPolicy:
                 raise r  # WRONGTYPE: that key's problem, see RedisBackend._many
         return [None if isinstance(r, SHARD_ERRORS) else r for r in results]
 
+    def _pipelined(self, client: Any, shards: list[str], queue: Queue) -> list[Any]:
+        """One cluster pipeline of `len(shards)` commands (the i-th on `shards[i]`):
+        replies in order, a shard's failure in place of its commands' replies.
+
+        Why not one `execute(raise_on_error=False)`: when a primary refuses the
+        connection redis-py raises for the whole pipeline, without naming the primary,
+        and every other shard's replies are lost. Passed on, that one dead primary read
+        as the whole cluster failing and switched the cache off. The batch is then re-run
+        one pipeline per shard, so the failure lands on its own shard (`_settle`)."""
+        if not shards:
+            return []
+        try:
+            return self._pipe_run(client, range(len(shards)), queue)
+        except SHARD_ERRORS:
+            pass
+        out: list[Any] = [None] * len(shards)
+        for group in _by_shard(shards).values():
+            try:
+                replies = self._pipe_run(client, group, queue)
+            except SHARD_ERRORS as exc:
+                replies = [exc] * len(group)
+            for i, r in zip(group, replies, strict=True):
+                out[i] = r
+        return out
+
+    @staticmethod
+    def _pipe_run(client: Any, which: Iterable[int], queue: Queue) -> list[Any]:
+        pipe = client.pipeline(transaction=False)
+        for i in which:
+            queue(pipe, i)
+        return list(pipe.execute(raise_on_error=False))
+
+    async def _apipelined(self, client: Any, shards: list[str], queue: Queue) -> list[Any]:
+        """`_pipelined` on the asyncio cluster client."""
+        if not shards:
+            return []
+        try:
+            return await self._apipe_run(client, range(len(shards)), queue)
+        except SHARD_ERRORS:
+            pass
+        out: list[Any] = [None] * len(shards)
+        for group in _by_shard(shards).values():
+            try:
+                replies = await self._apipe_run(client, group, queue)
+            except SHARD_ERRORS as exc:
+                replies = [exc] * len(group)
+            for i, r in zip(group, replies, strict=True):
+                out[i] = r
+        return out
+
+    @staticmethod
+    async def _apipe_run(client: Any, which: Iterable[int], queue: Queue) -> list[Any]:
+        pipe = client.pipeline(transaction=False)
+        for i in which:
+            queue(pipe, i)
+        return list(await pipe.execute(raise_on_error=False))
+
     def _whole(self, op: Callable[[], T]) -> T:
         """A whole-cluster operation: refused at once while a shard's breaker is open (a
         SCAN of a frozen shard would cost a timeout per call), else run; a shard that
@@ -250,3 +309,11 @@ class ShardPolicy:
             conn = getattr(exc, "connection", None)
             host, port = getattr(conn, "host", None), getattr(conn, "port", None)
             raise self._shard_failed(f"{host}:{port}" if host else "unknown", exc) from exc
+
+
+def _by_shard(shards: list[str]) -> dict[str, list[int]]:
+    """Positions of a batch's commands, grouped by the shard each goes to."""
+    groups: dict[str, list[int]] = {}
+    for i, shard in enumerate(shards):
+        groups.setdefault(shard, []).append(i)
+    return groups

@@ -235,10 +235,19 @@ def check_compatible(spec: IndexSpec, info: Any) -> None:
         f = live["fields"].get(seed_field)
         if f is None or f["type"] != kind:
             problems.append(f"no {kind} field {seed_field!r}")
+    shared = ""
+    if live["prefixes"] != [spec.prefix]:
+        # Most often not an old configuration but another program on this Redis, with
+        # its own CACHE_KEY_PREFIX: dropping its index (the advice below) would break it.
+        shared = (
+            f"If another program uses this Redis with CACHE_KEY_PREFIX "
+            f"{', '.join(map(repr, live['prefixes']))}, leave its index alone and give "
+            f"this program its own CACHE_INDEX_NAME. "
+        )
     if problems:
         raise IndexSchemaError(
             f"search index {spec.name!r} exists with another schema: {'; '.join(problems)}. "
-            f"Entries written now would not be searchable. To migrate, either point "
+            f"Entries written now would not be searchable. {shared}To migrate, either point "
             f"CACHE_INDEX_NAME at a new index name (old entries expire by TTL), or drop the "
             f"old index without its documents (`FT.DROPINDEX {spec.name}`) and restart; it "
             f"will be re-created as: {spec.create_command()}"

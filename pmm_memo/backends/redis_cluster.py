@@ -19,6 +19,7 @@ What changes on a cluster, and why:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from .._errors import CodecError
 from ._base import Entry, Stored
 from ._cluster_connect import async_cluster_client, sync_cluster_client
 from ._cluster_search import ClusterSearch
-from ._cluster_shards import ShardPolicy
+from ._cluster_shards import SHARD_ERRORS, ShardPolicy
 from ._cluster_tags import TenantTags
 from ._write import SCRIPT, _args
 from .redis import BULK_TIMEOUT, RedisBackend
@@ -103,7 +104,11 @@ class RedisClusterBackend(ShardPolicy, ClusterSearch, RedisBackend):
         and tear down each other's connections (measured: every call failed)."""
         client: Any = await self._aclients.get()
         if client._initialize:  # redis-py: "not started yet"
-            await client.initialize()  # it takes its own lock
+            # redis-py reads the slot map from its startup nodes in random order: one
+            # that is frozen cost each new loop (each asyncio.run) a timeout, half the
+            # time, though its breaker was open. Such a node is asked last.
+            down = self.open_shards()
+            await client.initialize(last_failed_node_name=down[0] if down else None)
             if self._commands is None:
                 self._commands = client.commands_parser.commands
         return client
@@ -142,12 +147,15 @@ class RedisClusterBackend(ShardPolicy, ClusterSearch, RedisBackend):
         shard are misses without a round trip."""
         client = self.client
         admitted, shards = self._split(keys, client)
-        pipe = client.pipeline(transaction=False)
-        for i in admitted:
-            pipe.hmget(keys[i], self._read_fields)
-        results = self._settle(
-            pipe.execute(raise_on_error=False) if admitted else [], [shards[i] for i in admitted]
+        on = [shards[i] for i in admitted]
+        raw = self._pipelined(
+            client, on, lambda p, j: p.hmget(keys[admitted[j]], self._read_fields)
         )
+        return self._placed(keys, admitted, self._settle(raw, on))
+
+    def _placed(
+        self, keys: list[str], admitted: list[int], results: list[Any]
+    ) -> list[Stored | CodecError | None]:
         replies: list[Any] = [None] * len(keys)
         for i, r in zip(admitted, results, strict=True):
             replies[i] = r
@@ -160,15 +168,11 @@ class RedisClusterBackend(ShardPolicy, ClusterSearch, RedisBackend):
     async def _aget_many(self, keys: list[str]) -> list[Stored | CodecError | None]:
         client = await self.aclient()
         admitted, shards = self._split(keys, client)
-        pipe = client.pipeline(transaction=False)
-        for i in admitted:
-            pipe.hmget(keys[i], self._read_fields)
-        raw = await pipe.execute(raise_on_error=False) if admitted else []
-        results = self._settle(list(raw), [shards[i] for i in admitted])
-        replies: list[Any] = [None] * len(keys)
-        for i, r in zip(admitted, results, strict=True):
-            replies[i] = r
-        return self._read_many(keys, replies)
+        on = [shards[i] for i in admitted]
+        raw = await self._apipelined(
+            client, on, lambda p, j: p.hmget(keys[admitted[j]], self._read_fields)
+        )
+        return self._placed(keys, admitted, self._settle(raw, on))
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -188,18 +192,39 @@ class RedisClusterBackend(ShardPolicy, ClusterSearch, RedisBackend):
             key, lambda: RedisBackend.araise_min_similarity(self, key, similarity)
         )
 
-    def _queue_scripts(self, pipe: Any, entries: list[Entry], ttl_ms: int, vectors: bool) -> int:
-        """One EVAL of the write script per storable entry: atomic per key, any slots."""
-        count = 0
+    def _learn_limits(self) -> None:
+        """CONFIG GET goes to a random node: one that is down leaves the limits unknown
+        until a later write asks again, and fails no write (was: the raw error made the
+        whole cache look down)."""
+        with contextlib.suppress(*SHARD_ERRORS):
+            RedisBackend._learn_limits(self)
+
+    async def _alearn_limits(self) -> None:
+        with contextlib.suppress(*SHARD_ERRORS):
+            await RedisBackend._alearn_limits(self)
+
+    def _scripts(
+        self, entries: list[Entry], ttl_ms: int, vectors: bool
+    ) -> list[tuple[str, list[Any]]]:
+        """(key, EVAL arguments of the write script) per storable entry: atomic per key."""
+        out = []
         for entry in entries:
             self._tags.note(entry.tenant, entry.key)
             try:
                 mapping = self._mapping(entry, vectors)
             except CodecError:
                 continue
-            pipe.execute_command("EVAL", SCRIPT, *_args(entry.key, mapping, ttl_ms))
-            count += 1
-        return count
+            out.append((entry.key, ["EVAL", SCRIPT, *_args(entry.key, mapping, ttl_ms)]))
+        return out
+
+    def _written(self, results: list[Any], shards: list[str]) -> int:
+        """Writes acknowledged; a failed shard's are skipped (its breaker opens), any
+        other error is raised as before."""
+        self._settle(results, shards)
+        for r in results:
+            if isinstance(r, Exception) and not isinstance(r, SHARD_ERRORS):
+                raise r
+        return sum(1 for r in results if not isinstance(r, Exception))
 
     def set_many(self, entries: list[Entry], ttl_ms: int, *, bulk: bool = False) -> int:
         self._learn_limits()
@@ -213,28 +238,27 @@ class RedisClusterBackend(ShardPolicy, ClusterSearch, RedisBackend):
             client = self._bulk_client
         written = 0
         for start in range(0, len(entries), self.batch_size):
-            pipe = client.pipeline(transaction=False)
-            count = self._queue_scripts(
-                pipe, entries[start : start + self.batch_size], ttl_ms, vectors
-            )
-            if count:
-                for r in pipe.execute(raise_on_error=False):
-                    if isinstance(r, Exception):
-                        raise r
-                written += count
+            scripts = self._scripts(entries[start : start + self.batch_size], ttl_ms, vectors)
+            written += self._write_batch(client, scripts)
         return written
+
+    def _write_batch(self, client: Any, scripts: list[tuple[str, list[Any]]]) -> int:
+        admitted, shards = self._split([key for key, _ in scripts], client)
+        on = [shards[i] for i in admitted]
+        raw = self._pipelined(client, on, lambda p, j: p.execute_command(*scripts[admitted[j]][1]))
+        return self._written(raw, on)
 
     async def aset_many(self, entries: list[Entry], ttl_ms: int) -> int:
         await self._alearn_limits()
         vectors = await self._avectors_writable(any(e.embedding is not None for e in entries))
         client = await self.aclient()
-        pipe = client.pipeline(transaction=False)
-        written = self._queue_scripts(pipe, entries, ttl_ms, vectors)
-        if written:
-            for r in await pipe.execute(raise_on_error=False):
-                if isinstance(r, Exception):
-                    raise r
-        return written
+        scripts = self._scripts(entries, ttl_ms, vectors)
+        admitted, shards = self._split([key for key, _ in scripts], client)
+        on = [shards[i] for i in admitted]
+        raw = await self._apipelined(
+            client, on, lambda p, j: p.execute_command(*scripts[admitted[j]][1])
+        )
+        return self._written(raw, on)
 
     def delete(self, key: str) -> bool:
         return self._keyed(key, lambda: RedisBackend.delete(self, key))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from redis.crc import key_slot
 from pmm_memo import Cache, cached, semantic_lookup
 from pmm_memo._shared_stats import _flush_all
 from pmm_memo.backends._cluster_routing import INDEX_COMMANDS
-from tests.conftest import SLOW_MACHINE, make_cache
+from tests.conftest import SLOW_MACHINE, make_cache, run
 from tests.support.servers import ValkeyCluster
 
 WORDS = "amber basil cobalt dune ember fjord glacier harbor iris jade kelp lotus".split()
@@ -231,3 +232,42 @@ def test_an_older_redis_py_is_refused_at_configuration(
         CacheConfig(redis_url="redis+cluster://127.0.0.1:7000")
     monkeypatch.setattr(redis, "__version__", "8.1.0")
     CacheConfig(redis_url="redis+cluster://127.0.0.1:7000")
+
+
+def test_a_frozen_primary_costs_new_event_loops_no_timeout(own_cluster: ValkeyCluster) -> None:
+    """asyncio.run() per request while a primary is frozen and its breaker open: each new
+    loop's client reads the slot map from a node that answers (was: redis-py's random
+    order of startup nodes made about every second request wait a socket timeout, though
+    every key it read was on a healthy shard)."""
+    cache = make_cache(
+        "redis", own_cluster.url, breaker_interval=60, socket_timeout=2.0, connect_timeout=2.0
+    )
+
+    @cached(tenant="pmm_db", cache=cache)
+    async def f(x: int) -> int:
+        return x
+
+    frozen = own_cluster.nodes[0]
+    on_frozen = next(
+        i for i in range(100) if cache.backend.shard_of(f.cache_key(i)).endswith(f":{frozen.port}")
+    )
+    healthy = [
+        i
+        for i in range(100)
+        if not cache.backend.shard_of(f.cache_key(i)).endswith(f":{frozen.port}")
+    ][:12]
+    for i in healthy:
+        run(f(i))
+    frozen.freeze()
+    try:
+        assert run(f(on_frozen)) == on_frozen  # one timeout: its breaker opens
+        assert cache.backend.open_shards() == [f"127.0.0.1:{frozen.port}"]  # type: ignore[attr-defined]
+        before = f.cache_info().hits
+        start = time.monotonic()
+        assert [run(f(i)) for i in healthy] == healthy
+        took = time.monotonic() - start
+    finally:
+        frozen.thaw()
+    assert f.cache_info().hits == before + len(healthy)
+    assert took < 4.0  # twelve loops; one 2 s timeout each half the time was ~12 s
+    cache.close()

@@ -338,3 +338,142 @@ def test_a_cluster_down_at_start_is_a_miss_not_a_crash() -> None:
     assert CacheManager(cache=cache).health_check()["healthy"] is False
     with pytest.raises(redis.ConnectionError):
         cache.backend.ping()
+
+
+def test_a_dead_shard_in_a_batch_write_keeps_the_rest_of_the_cache_on(
+    own_cluster: ValkeyCluster,
+) -> None:
+    """A batch write (the embedding cache's `write_many`) with keys on a dead primary:
+    its keys are skipped and its breaker opens; the whole cache stays on (was: the raw
+    ConnectionError reached `Cache`, which switched every shard off)."""
+    from pmm_memo.embedders._cached import CachedEmbedder
+    from pmm_memo.embedders.offline import OfflineEmbedder
+
+    class Remote(OfflineEmbedder):
+        remote = True
+
+    cache = make_cache("redis", own_cluster.url, breaker_interval=60)
+    embedder = CachedEmbedder(Remote(dim=16), cache)
+
+    @cached(tenant="pmm_db", cache=cache)
+    def f(x: int) -> int:
+        return x
+
+    victim = own_cluster.nodes[2]
+    healthy = [
+        i
+        for i in range(30)
+        if not cache.backend.shard_of(f.cache_key(i)).endswith(f":{victim.port}")
+    ]
+    for i in healthy:
+        f(i)
+    victim.kill()
+    for _ in range(2):  # first: the connection fails; then: the shard's breaker is open
+        texts = [f"text {i}" for i in range(30)]
+        assert embedder.embed(texts).shape == (30, 16)
+    assert not cache.breaker.is_open
+    assert [n.endswith(f":{victim.port}") for n in cache.backend.open_shards()] == [True]  # type: ignore[attr-defined]
+    before = f.cache_info().hits
+    assert [f(i) for i in healthy] == healthy
+    assert f.cache_info().hits == before + len(healthy)
+    cache.close()
+    # Processes started during the outage: their first batch also learns the server's
+    # limits (CONFIG GET, a random node) and whether it can search (every primary).
+    for n in range(6):
+        late = make_cache("redis", own_cluster.url, breaker_interval=60)
+        CachedEmbedder(Remote(dim=16), late).embed([f"late {n} {i}" for i in range(30)])
+        assert run(CachedEmbedder(Remote(dim=16), late).aembed(["a", "b", "c", "d"])).shape[0] == 4
+        assert not late.breaker.is_open
+        late.close()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_primary_dying_under_semantic_lookups_spares_the_other_shards(
+    own_cluster: ValkeyCluster, mode: str
+) -> None:
+    """The KNN's first contact with a dead primary (its breaker still closed): that
+    shard is left out of the search, the others' neighbours still hit (was, sync: the
+    pipeline's ConnectionError switched the whole cache off)."""
+    cache = make_cache("redis", own_cluster.url, breaker_interval=60)
+    calls: list[str] = []
+
+    @semantic_lookup(threshold=0.97, tenant="pmm_llm", cache=cache)
+    def ask(prompt: str) -> str:
+        calls.append(prompt)
+        return "answer " + prompt
+
+    @semantic_lookup(threshold=0.97, tenant="pmm_llm", cache=cache)
+    async def aask(prompt: str) -> str:
+        calls.append(prompt)
+        return "answer " + prompt
+
+    victim = own_cluster.nodes[2]
+
+    fn = ask if mode == "sync" else aask
+
+    def healthy(p: str) -> bool:
+        return not cache.backend.shard_of(fn.cache_key(p)).endswith(f":{victim.port}")
+
+    # Entries and their near-duplicates (own keys) on the shards that stay up.
+    words = (
+        "otter falcon maple granite violin saffron harbor tundra comet walnut lantern "
+        "meadow cobalt quartz pepper glacier orchid canyon ember willow bison lagoon "
+        "thistle marble"
+    ).split()
+    prompts = [f"tell me everything about the {w}" for w in words]
+    pairs = [(p, p + "?") for p in prompts if healthy(p) and healthy(p + "?")]
+    for p, _ in pairs:
+        ask(p) if mode == "sync" else run(aask(p))
+    victim.kill()
+    calls.clear()
+    for p, near in pairs:
+        got = ask(near) if mode == "sync" else run(aask(near))
+        assert got in ("answer " + p, "answer " + near)
+    assert not cache.breaker.is_open
+    assert len(pairs) > 5 and calls == []  # every neighbour on a live shard still hit
+    cache.close()
+
+
+def test_slot_map_re_reads_skip_a_frozen_primary(
+    own_cluster: ValkeyCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Semantic lookups re-read the slot map every TOPOLOGY_TTL: with a primary frozen
+    (its breaker open) that re-read asks the others first (was: redis-py's random order
+    made most re-reads, and the lookup doing them, wait a socket timeout)."""
+    from pmm_memo.backends import _cluster_search
+
+    monkeypatch.setattr(_cluster_search, "TOPOLOGY_TTL", 0.3)
+    cache = make_cache(
+        "redis", own_cluster.url, breaker_interval=60, socket_timeout=2.0, connect_timeout=2.0
+    )
+
+    @semantic_lookup(threshold=0.97, tenant="pmm_llm", cache=cache)
+    def ask(prompt: str) -> str:
+        return "answer " + prompt
+
+    frozen = own_cluster.nodes[0]
+
+    def healthy(p: str) -> bool:
+        return not cache.backend.shard_of(ask.cache_key(p)).endswith(f":{frozen.port}")
+
+    words = "otter falcon maple granite violin saffron harbor tundra comet walnut".split()
+    prompts = [
+        p for p in (f"tell me about the {w}" for w in words) if healthy(p) and healthy(p + "?")
+    ]
+    for p in prompts:
+        ask(p)
+    frozen.freeze()
+    try:
+        ask(prompts[0] + "?")  # its KNN meets the frozen shard: one timeout, breaker open
+        took = []
+        for _ in range(4):
+            for p in prompts:
+                start = time.monotonic()
+                assert ask(p + "?") == "answer " + p
+                took.append(time.monotonic() - start)
+            time.sleep(0.35)  # a re-read of the slot map at least once per round
+    finally:
+        frozen.thaw()
+    assert len(prompts) > 3
+    assert sum(took) < 1.5  # not one 2 s timeout
+    cache.close()

@@ -13,6 +13,7 @@ import pytest
 from pmm_memo import (
     CacheConfig,
     CacheManager,
+    IndexSchemaError,
     SearchUnavailableError,
     cached,
     semantic_lookup,
@@ -322,3 +323,22 @@ def test_two_embedders_and_two_dimensions_coexist(
     for name in names:
         assert describe_existing(client.execute_command("FT.INFO", name))["num_docs"] == 1
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_two_programs_with_their_own_key_prefixes_are_told_to_name_their_own_index(
+    redis_url: str,
+) -> None:
+    """Two programs, one Redis, CACHE_KEY_PREFIX `app1:` and `app2:`, the default index
+    name: the second's error says to give it its own CACHE_INDEX_NAME, not only to drop
+    the index (the first program's, which it would then re-create, and so on)."""
+    first = make_cache("redis", redis_url, key_prefix="app1:")
+    assert first.backend.ensure_index()
+    second = make_cache("redis", redis_url, key_prefix="app2:")
+    with pytest.raises(IndexSchemaError) as info:
+        second.backend.ensure_index()
+    text = str(info.value)
+    assert "CACHE_KEY_PREFIX 'app1:'" in text and "own CACHE_INDEX_NAME" in text
+    own = make_cache("redis", redis_url, key_prefix="app2:", index_name="idx:app2")
+    assert own.backend.ensure_index()  # the advice works
+    for c in (first, second, own):
+        c.close()

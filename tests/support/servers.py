@@ -80,6 +80,10 @@ class ValkeyServer:
             "no",
             "--daemonize",
             "no",
+            # Its own directory: a dump.rdb where it was started (a replica's sync writes
+            # one) would be loaded, and a cluster node would refuse its slots as busy.
+            "--dir",
+            str(self.log_path.parent),
         ]
         if self.search:
             cmd += ["--loadmodule", str(redisearch_module())]
@@ -99,6 +103,13 @@ class ValkeyServer:
                 )
             try:
                 if client.ping():
+                    # Another job's server on this port (taken since free_port()) would
+                    # be flushed and stopped by tests that think it is theirs.
+                    if int(client.info("server")["process_id"]) != self.proc.pid:
+                        client.close()
+                        self.proc.wait(10)  # ours cannot bind the port: it exits
+                        self.proc = None
+                        raise RuntimeError(f"port {self.port} is another server's")
                     break
             except redis.RedisError:
                 pass
@@ -242,10 +253,20 @@ class ValkeyCluster:
 
     def __init__(self, log_dir: Path, primaries: int = 3) -> None:
         self.log_dir = log_dir
+        self._taken: set[int] = set()
         self.nodes = [self._node() for _ in range(primaries)]
 
+    def _port(self) -> int:
+        """A free port none of this cluster's nodes uses (free_port() alone can hand the
+        same one out twice once its probe socket is closed)."""
+        while True:
+            port = free_port()
+            if port not in self._taken:
+                self._taken.add(port)
+                return port
+
     def _node(self) -> ValkeyServer:
-        port, bus = free_port(), free_port()
+        port, bus = self._port(), self._port()
         return ValkeyServer(
             search=True,
             port=port,
