@@ -223,11 +223,12 @@ class CacheEmbedding(CacheFailures):
         return ident
 
     def index_spec(self) -> IndexSpec:
-        """This cache's embedder's index: `<CACHE_INDEX_NAME>:<embedder slug>:v2`."""
+        """This cache's embedder's index: `<CACHE_INDEX_NAME>:<embedder slug>:v2` (with
+        the key prefix's part before the slug for a CACHE_KEY_PREFIX of its own)."""
         cfg = self.config
         ident = self.embedder_id
         return IndexSpec(
-            name=index_name(cfg.index_name, ident.slug),
+            name=index_name(cfg.index_name, ident.slug, cfg.key_prefix),
             embedder_tag=ident.tag,
             part_key=self.digests.part_key,
             legacy_name=legacy_index_name(cfg.index_name, ident.slug),

@@ -69,7 +69,9 @@ _FIELDS: dict[str, _Field] = {
         "CACHE_INDEX_NAME",
         _parse_str,
         "RediSearch index name; each embedder gets `<name>:<embedder>:v2` (e.g. "
-        "`idx:cache:offline-1536-a2d7ca05:v2`).",
+        "`idx:cache:offline-1536-a2d7ca05:v2`); a CACHE_KEY_PREFIX other than `cache:` "
+        "adds its own part, `<name>:<prefix>-<digest>:<embedder>:v2`, so programs with "
+        "their own prefixes never share an index.",
     ),
     "key_prefix": _Field("CACHE_KEY_PREFIX", _parse_str, "Prefix of every entry key."),
     "embedding_dimensions": _Field(

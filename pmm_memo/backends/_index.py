@@ -20,6 +20,8 @@ as a leftover with the command that drops it.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -33,8 +35,20 @@ SCHEMA = "v2"  # the suffix of index names with this schema (see the module docs
 LEGACY_TAGS = ("tenant_h", "user_h")
 
 
-def index_name(base: str, slug: str) -> str:
-    """The index of one embedder under CACHE_INDEX_NAME `base`, this schema."""
+DEFAULT_PREFIX = "cache:"  # CACHE_KEY_PREFIX's default (API.md's `cache:<tenant>:...`)
+
+
+def index_name(base: str, slug: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """The index of one embedder under CACHE_INDEX_NAME `base`, this schema, for the
+    entries under key `prefix`: `<base>:<slug>:v2` for the default prefix, with the
+    prefix's own part before the slug otherwise. An index covers one key prefix, so two
+    programs on one Redis with their own CACHE_KEY_PREFIX and the default index name
+    each get their own index (the second used to find the first's: IndexSchemaError,
+    its semantic lookups off)."""
+    if prefix != DEFAULT_PREFIX:
+        readable = re.sub(r"[^0-9A-Za-z_-]+", "_", prefix).strip("_")[:32]
+        digest = hashlib.blake2b(prefix.encode("utf-8", "surrogatepass"), digest_size=4)
+        base = f"{base}:{readable}-{digest.hexdigest()}"
     return f"{base}:{slug}:{SCHEMA}"
 
 

@@ -325,20 +325,35 @@ def test_two_embedders_and_two_dimensions_coexist(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-def test_two_programs_with_their_own_key_prefixes_are_told_to_name_their_own_index(
-    redis_url: str,
+def test_two_programs_with_their_own_key_prefixes_each_get_their_own_index(
+    redis_url: str, search_server: ValkeyServer
 ) -> None:
     """Two programs, one Redis, CACHE_KEY_PREFIX `app1:` and `app2:`, the default index
-    name: the second's error says to give it its own CACHE_INDEX_NAME, not only to drop
-    the index (the first program's, which it would then re-create, and so on)."""
-    first = make_cache("redis", redis_url, key_prefix="app1:")
-    assert first.backend.ensure_index()
-    second = make_cache("redis", redis_url, key_prefix="app2:")
+    name: each gets its own index (its prefix's part in the name) and semantic hits (was:
+    the second found the first's index, IndexSchemaError, its semantic lookups off)."""
+    caches = [make_cache("redis", redis_url, key_prefix=p) for p in ("app1:", "app2:")]
+    names = set()
+    for cache in caches:
+        calls: list[str] = []
+        ask = _ask(cache, calls)
+        assert ask(Q) == Q and ask(NEAR) == Q and calls == [Q]
+        assert ask.cache_info().semantic_hits == 1 and ask.cache_info().errors == 0
+        backend = cache.backend
+        assert isinstance(backend, RedisBackend) and backend.index is not None
+        names.add(backend.index.name)
+    assert len(names) == 2
+    assert all(any(f"{p}-" in name for name in names) for p in ("app1", "app2"))
+    # An index of that name made for another prefix (by hand, by another tool) is still
+    # refused, and the error says to give this program its own CACHE_INDEX_NAME.
+    third = make_cache("redis", redis_url, key_prefix="app3:")
+    spec = third.index_spec()
+    client = search_server.client()
+    args = spec.create_args()
+    args[args.index("PREFIX") + 2] = "app1:"
+    client.execute_command(*args)
     with pytest.raises(IndexSchemaError) as info:
-        second.backend.ensure_index()
+        third.backend.ensure_index()
     text = str(info.value)
     assert "CACHE_KEY_PREFIX 'app1:'" in text and "own CACHE_INDEX_NAME" in text
-    own = make_cache("redis", redis_url, key_prefix="app2:", index_name="idx:app2")
-    assert own.backend.ensure_index()  # the advice works
-    for c in (first, second, own):
+    for c in (*caches, third):
         c.close()
