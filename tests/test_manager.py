@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pytest
 
@@ -114,28 +116,32 @@ def test_health_check_on_plain_valkey_and_dead_server(plain_url: str) -> None:
 
 
 def test_stats_are_shared_between_caches(cache: Cache, request: pytest.FixtureRequest) -> None:
-    @cached(tenant="pmm_llm", cache=cache)
+    # A tenant of its own: counters another test's cache flushes late (its background
+    # flush after this test's server flush) never land in this one's row.
+    tenant = f"pmm_llm_{uuid.uuid4().hex[:8]}"
+
+    @cached(tenant=tenant, cache=cache)
     def f(x: int) -> int:
         return x
 
     f(1)
     f(1)
     f(2)
-    stats = CacheManager(cache=cache).get_cache_stats("pmm_llm")
-    row = stats["tenants"]["pmm_llm"]
+    stats = CacheManager(cache=cache).get_cache_stats(tenant)
+    row = stats["tenants"][tenant]
     assert (row["entries"], row["hits"], row["misses"]) == (2, 1, 2)
     if cache.backend.name != "redis":
         return
     # A second, independent cache on the same server plays "another process".
     other = make_cache("redis", cache.config.redis_url)
 
-    @cached(tenant="pmm_llm", cache=other)
+    @cached(tenant=tenant, cache=other)
     def g(x: int) -> int:
         return x
 
     g(1)
     g(1)
     other.stats.flush()
-    row = CacheManager(cache=cache).get_cache_stats()["tenants"]["pmm_llm"]
+    row = CacheManager(cache=cache).get_cache_stats()["tenants"][tenant]
     assert (row["hits"], row["misses"]) == (2, 3)
     assert CacheManager(cache=cache).get_cache_stats()["memory_used_bytes"] > 0
