@@ -53,16 +53,21 @@ _DOWN_NAMES = frozenset(
 )
 
 
+_TIMEOUT_NAMES = frozenset({"APITimeoutError", "TimeoutException"})
+
+
+def _names(exc: BaseException) -> set[str]:
+    """The names of `exc`'s classes (SDK exceptions are matched by name)."""
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
 def _is_timeout(exc: BaseException) -> bool:
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    return isinstance(exc, TimeoutError) or bool(names & {"APITimeoutError", "TimeoutException"})
+    return isinstance(exc, TimeoutError) or bool(_names(exc) & _TIMEOUT_NAMES)
 
 
 def embedder_down(exc: BaseException) -> bool:
     """Does `exc`, raised by an embedder, say it is unavailable (not that it refused)?"""
-    if isinstance(exc, TimeoutError | ConnectionError):
-        return True
-    return any(cls.__name__ in _DOWN_NAMES for cls in type(exc).__mro__)
+    return isinstance(exc, TimeoutError | ConnectionError) or bool(_names(exc) & _DOWN_NAMES)
 
 
 class CacheEmbedding(CacheFailures):
@@ -102,31 +107,15 @@ class CacheEmbedding(CacheFailures):
         vector = self._vectors.get(text)
         if vector is not None:
             return vector
-        if not self._may_embed():
-            return None
-        since = self.embeddings
-        try:
-            vector = self.embedder.embed([text])[0]
-        except Exception as exc:
-            self._embed_failed(exc, counters, since)
-            return None
-        self._embedded()
-        return self._keep(text, vector)
+        vectors = self.embed_many((text,), counters)
+        return None if vectors is None else self._keep(text, vectors[0])
 
     async def aembed(self, text: str, counters: Counters) -> np.ndarray | None:
         vector = self._vectors.get(text)
         if vector is not None:
             return vector
-        if not self._may_embed():
-            return None
-        since = self.embeddings
-        try:
-            vector = (await self.embedder.aembed([text]))[0]
-        except Exception as exc:
-            self._embed_failed(exc, counters, since)
-            return None
-        self._embedded()
-        return self._keep(text, vector)
+        vectors = await self.aembed_many((text,), counters)
+        return None if vectors is None else self._keep(text, vectors[0])
 
     def _keep(self, text: str, vector: np.ndarray) -> np.ndarray:
         kept = vector.copy()  # the embedder may reuse its array

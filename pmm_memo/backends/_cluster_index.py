@@ -39,6 +39,7 @@ import redis
 from redis.crc import key_slot
 
 from .. import _forksafe
+from ._index import index_missing
 
 PLAN_TTL = 1.0  # seconds between re-derivations of the index names from the slot map
 
@@ -198,7 +199,7 @@ def ids_of(reply: Any) -> list[str]:
 
 
 def missing_index(exc: BaseException) -> bool:
-    text = str(exc).lower()
+    """`_index.index_missing`, as a shard answers it (also "not found")."""
     return isinstance(exc, redis.ResponseError) and (
-        "no such index" in text or "unknown index" in text or "not found" in text
+        index_missing(exc) or "not found" in str(exc).lower()
     )

@@ -203,17 +203,20 @@ def adopt_algorithm(spec: IndexSpec, info: Any) -> IndexSpec:
     return spec
 
 
+def index_missing(exc: BaseException) -> bool:
+    """Does this search error say the index does not exist (never made, dropped, or lost
+    with a restarted server)?"""
+    text = str(exc).lower()
+    return "no such index" in text or "unknown index" in text
+
+
 def index_stale(exc: BaseException) -> bool:
     """Does this FT.SEARCH error say the index this process knows is gone, or was made
     again differently (another program dropped it and created it with the other vector
     algorithm: HNSW's EF_RUNTIME is then "Error parsing vector similarity parameters")?
     Either way the index is looked up again (and its algorithm adopted) on the next
     lookup, instead of every lookup failing until a restart."""
-    text = str(exc).lower()
-    return any(
-        words in text
-        for words in ("no such index", "unknown index", "vector similarity parameters")
-    )
+    return index_missing(exc) or "vector similarity parameters" in str(exc).lower()
 
 
 def check_compatible(spec: IndexSpec, info: Any) -> None:

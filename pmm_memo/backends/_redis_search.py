@@ -25,6 +25,7 @@ from ._index import (
     adopt_algorithm,
     check_compatible,
     describe_existing,
+    index_missing,
     index_stale,
 )
 from ._redis_layout import (
@@ -156,7 +157,7 @@ class RedisSearch(RedisEntries):
         try:
             info = _command(self.client, "FT.INFO", spec.name)
         except redis.ResponseError as exc:
-            if "unknown index" not in str(exc).lower() and "no such index" not in str(exc).lower():
+            if not index_missing(exc):
                 raise
             try:
                 _command(self.client, *spec.create_args())
